@@ -1,0 +1,47 @@
+# peakload — the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the test suite uses, as program:package (installed with apt-get only when the program is missing).
+DEB_PROGRAMS := promtool:prometheus prometheus:prometheus /usr/lib/postgresql/15/bin/initdb:postgresql-15 \
+	haproxy:haproxy redis-server:redis-server pgbackrest:pgbackrest chromium:chromium npm:npm
+S3RVER := .peakload/node/node_modules/.bin/s3rver
+
+.PHONY: demo test venv system-deps s3rver clean bench
+
+$(BIN)/.installed: pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (peakload needs Python 3.11)"; exit 2; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/peakload run --profile profiles/smoke.yaml
+
+system-deps:
+	@missing=""; for pp in $(DEB_PROGRAMS); do prog=$${pp%%:*}; pkg=$${pp##*:}; \
+	  command -v $$prog >/dev/null 2>&1 || case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg";; esac; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+s3rver: $(S3RVER)
+$(S3RVER):
+	mkdir -p .peakload/node && cd .peakload/node && npm install --silent --no-audit --no-fund s3rver@3.7.1 >/dev/null
+
+test: venv system-deps s3rver
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/storefront.py
+	$(BIN)/python bench/exporter.py
+	$(BIN)/python bench/report.py
+
+clean:
+	rm -rf $(VENV) .peakload results .pytest_cache

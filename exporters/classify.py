@@ -1,0 +1,73 @@
+"""Bounded labels for requests: status class and error type.
+
+Usage::
+
+    status_index(503)                                  # -> 5  (STATUS_CLASSES[5] == "5xx")
+    classify_error(503, RuntimeError("HTTP 503"))      # -> "http_5xx"
+    classify_error(200, CatchResponseError("no id"))   # -> "body_check"
+
+Classification looks at the HTTP status first, then at the exception's class
+names (its MRO), so this module imports neither ``locust`` nor ``requests``
+nor ``geventhttpclient`` and still recognises their exceptions.
+"""
+
+from __future__ import annotations
+
+__all__ = ["STATUS_CLASSES", "ERROR_TYPES", "status_index", "classify_error"]
+
+# index = status // 100 for 100..599, 0 when there was no HTTP response
+STATUS_CLASSES: tuple[str, ...] = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+ERROR_TYPES: tuple[str, ...] = ("http_4xx", "http_5xx", "timeout", "connection", "body_check", "other")
+
+_TIMEOUT_WORDS = ("timeout",)
+_CONNECTION_WORDS = (
+    "connection",  # ConnectionError, ConnectionRefusedError, requests' ConnectionError, NewConnectionError
+    "brokenpipe",
+    "remotedisconnected",
+    "protocolerror",
+    "gaierror",
+    "herror",
+    "sslerror",
+    "incompleteread",
+    "chunkedencodingerror",
+    "badstatusline",
+)
+_BODY_CHECK_NAMES = {"catchresponseerror", "responseerror"}
+
+
+def status_index(status: int | None) -> int:
+    """Index into :data:`STATUS_CLASSES` for an HTTP status (0 = no response)."""
+    if status is None or not 100 <= status < 600:
+        return 0
+    return status // 100
+
+
+def _names(exception: BaseException | str) -> list[str]:
+    if isinstance(exception, BaseException):
+        return [cls.__name__.lower() for cls in type(exception).__mro__]
+    return []
+
+
+def classify_error(status: int | None, exception: BaseException | str | None) -> str:
+    """One of :data:`ERROR_TYPES` for a failed request.
+
+    The status decides first (a 409 reported through ``resp.failure()`` is
+    still ``http_4xx``); without a 4xx/5xx status, timeouts and connection
+    errors are told apart by exception class; a failure on a 1xx-3xx
+    response raised with ``resp.failure(...)`` is ``body_check``.
+    """
+    idx = status_index(status)
+    if idx == 4:
+        return "http_4xx"
+    if idx == 5:
+        return "http_5xx"
+    names = _names(exception) if exception is not None else []
+    if any(word in name for name in names for word in _TIMEOUT_WORDS):
+        return "timeout"
+    if any(word in name for name in names for word in _CONNECTION_WORDS):
+        return "connection"
+    if idx in (1, 2, 3) and (not names or names[0] in _BODY_CHECK_NAMES):
+        return "body_check"
+    if isinstance(exception, str) and idx in (1, 2, 3):
+        return "body_check"  # some clients report resp.failure("...") as a plain string
+    return "other"

@@ -1,0 +1,302 @@
+"""A mergeable request-stats store: the numbers behind /metrics and snapshots.
+
+Usage::
+
+    store = StatsStore(edges=bucket_edges(slo=spec))
+    store.record("/api/products/{sku}", "GET", 0.042, 200)           # hot path
+    store.record("/api/orders", "POST", 1.2, 503, "http_5xx")
+    store.add_business("orders")
+    delta = store.drain_delta()        # JSON-safe dict of everything since the last drain
+    master.merge_delta(delta)          # on the master: sum of the workers, exactly
+
+Two layers: ``pending`` (since the last drain: what the next snapshot line or
+worker report carries, HdrHistograms included) and ``totals`` (everything
+drained so far, counts and buckets only). The exporter shows totals + pending,
+so a scrape between drains is still exact. Deltas, never cumulative values,
+cross process boundaries; percentiles are never averaged, HdrHistograms are
+added.
+
+Not thread-safe: one gevent hub (Locust) or one thread owns a store.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporters.classify import ERROR_TYPES, STATUS_CLASSES
+from exporters.histogram import HdrCounts
+
+__all__ = [
+    "DELTA_VERSION",
+    "BUSINESS_KEYS",
+    "ARRIVAL_KEYS",
+    "SeriesTotals",
+    "StatsStore",
+]
+
+DELTA_VERSION = 1
+# contracts §5 ``business`` keys, in the order they are written
+BUSINESS_KEYS: tuple[str, ...] = (
+    "product_views",
+    "cart_adds",
+    "orders",
+    "payments_success",
+    "payments_declined",
+    "payments_error",
+    "flash_won",
+    "flash_sold_out",
+    "flash_error",
+)
+ARRIVAL_KEYS: tuple[str, ...] = ("scheduled", "dropped")
+
+_ERROR_INDEX = {name: i for i, name in enumerate(ERROR_TYPES)}
+_STATUS_INDEX = {name: i for i, name in enumerate(STATUS_CLASSES)}
+_N_STATUS = len(STATUS_CLASSES)
+_N_ERRORS = len(ERROR_TYPES)
+
+
+class _Series:
+    """Counters of one (name, method); ``hdr`` is None in the totals layer."""
+
+    __slots__ = ("count", "failures", "status", "errors", "sum_s", "buckets", "hdr", "service")
+
+    def __init__(self, n_buckets: int, *, with_hdr: bool) -> None:
+        self.count = 0
+        self.failures = 0
+        self.status = [0] * _N_STATUS
+        self.errors = [0] * _N_ERRORS
+        self.sum_s = 0.0
+        self.buckets = [0] * n_buckets  # non-cumulative; last one is +Inf
+        self.hdr: HdrCounts | None = HdrCounts() if with_hdr else None
+        self.service: HdrCounts | None = None  # created on first service-time sample
+
+    def add_counts(self, other: _Series) -> None:
+        self.count += other.count
+        self.failures += other.failures
+        self.sum_s += other.sum_s
+        for i, v in enumerate(other.status):
+            self.status[i] += v
+        for i, v in enumerate(other.errors):
+            self.errors[i] += v
+        for i, v in enumerate(other.buckets):
+            self.buckets[i] += v
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesTotals:
+    """Cumulative view of one request series, as the exporter shows it."""
+
+    name: str
+    method: str
+    count: int
+    failures: int
+    status: dict[str, int]  # only classes seen
+    errors: dict[str, int]  # every error type, zeros included
+    sum_s: float
+    cumulative_buckets: tuple[int, ...]  # one per edge, then +Inf (== count)
+
+
+class StatsStore:
+    """Request, business and arrival counters with a drain/merge delta protocol."""
+
+    def __init__(self, *, edges: Sequence[float]) -> None:
+        edges = tuple(float(e) for e in edges)
+        if list(edges) != sorted(set(edges)) or not edges:
+            raise ValueError(f"bucket edges must be non-empty, strictly increasing seconds, got {list(edges)}")
+        self.edges: tuple[float, ...] = edges
+        self._n_buckets = len(edges) + 1
+        self._pending: dict[tuple[str, str], _Series] = {}
+        self._totals: dict[tuple[str, str], _Series] = {}
+        self._business = dict.fromkeys(BUSINESS_KEYS, 0)
+        self._business_total = dict.fromkeys(BUSINESS_KEYS, 0)
+        self._arrivals = dict.fromkeys(ARRIVAL_KEYS, 0)
+        self._arrivals_total = dict.fromkeys(ARRIVAL_KEYS, 0)
+        # gauges, set by whoever knows them (the Locust bridge)
+        self.users = 0
+        self.workers = 0
+        self.target_rate: float | None = None
+
+    # ------------------------------------------------------------ hot path
+
+    def record(
+        self,
+        name: str,
+        method: str,
+        seconds: float,
+        status: int | None,
+        error_type: str | None = None,
+        service_seconds: float | None = None,
+    ) -> None:
+        """Count one request; ``error_type`` (one of ERROR_TYPES) marks a failure.
+
+        ``service_seconds``: time from actual send, when ``seconds`` is measured
+        from the intended start (open model); goes to ``service_hdr``.
+        """
+        key = (name, method)
+        s = self._pending.get(key)
+        if s is None:
+            s = self._pending[key] = _Series(self._n_buckets, with_hdr=True)
+        s.count += 1
+        s.sum_s += seconds
+        s.buckets[bisect_left(self.edges, seconds)] += 1
+        s.hdr.record_us(int(seconds * 1_000_000.0 + 0.5))  # type: ignore[union-attr]
+        if status is not None and 100 <= status < 600:
+            s.status[status // 100] += 1
+        else:
+            s.status[0] += 1
+        if error_type is not None:
+            s.failures += 1
+            s.errors[_ERROR_INDEX[error_type]] += 1
+        if service_seconds is not None:
+            if s.service is None:
+                s.service = HdrCounts()
+            s.service.record_us(int(service_seconds * 1_000_000.0 + 0.5))
+
+    def add_business(self, key: str, n: int = 1) -> None:
+        """Increment a business counter (one of BUSINESS_KEYS)."""
+        try:
+            self._business[key] += n
+        except KeyError:
+            raise ValueError(f"unknown business key {key!r}; expected one of {list(BUSINESS_KEYS)}") from None
+
+    def add_arrivals(self, *, scheduled: int = 0, dropped: int = 0) -> None:
+        """Count scheduled arrivals and those dropped for lack of a free user."""
+        self._arrivals["scheduled"] += scheduled
+        self._arrivals["dropped"] += dropped
+
+    # ------------------------------------------------------------ delta protocol
+
+    def drain_delta(self) -> dict[str, Any]:
+        """Everything since the last drain as a JSON-safe dict; folds it into the totals.
+
+        Shape: ``{"v", "edges", "requests": [{name, method, count, failures, status,
+        errors, sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``.
+        """
+        pending, self._pending = self._pending, {}
+        requests = []
+        for (name, method), s in sorted(pending.items()):
+            row: dict[str, Any] = {
+                "name": name,
+                "method": method,
+                "count": s.count,
+                "failures": s.failures,
+                "status": {STATUS_CLASSES[i]: v for i, v in enumerate(s.status) if v},
+                "errors": {ERROR_TYPES[i]: v for i, v in enumerate(s.errors) if v},
+                "sum_s": s.sum_s,
+                "buckets": list(s.buckets),
+                "hdr": s.hdr.encode() if s.hdr is not None else None,
+            }
+            if s.service is not None:
+                row["service_hdr"] = s.service.encode()
+            requests.append(row)
+            self._fold(name, method, s)
+        business, self._business = self._business, dict.fromkeys(BUSINESS_KEYS, 0)
+        arrivals, self._arrivals = self._arrivals, dict.fromkeys(ARRIVAL_KEYS, 0)
+        for k, v in business.items():
+            self._business_total[k] += v
+        for k, v in arrivals.items():
+            self._arrivals_total[k] += v
+        return {
+            "v": DELTA_VERSION,
+            "edges": list(self.edges),
+            "requests": requests,
+            "business": business,
+            "arrivals": arrivals,
+        }
+
+    def merge_delta(self, delta: Mapping[str, Any]) -> None:
+        """Add a delta from :meth:`drain_delta` (another process) into the pending layer.
+
+        Raises ValueError when the delta's version or bucket edges differ from
+        this store's; nothing is merged then.
+        """
+        if delta.get("v") != DELTA_VERSION:
+            raise ValueError(f"delta version: expected {DELTA_VERSION}, got {delta.get('v')!r}")
+        edges = tuple(float(e) for e in delta.get("edges", ()))
+        if edges != self.edges:
+            raise ValueError(f"bucket edges differ: expected {list(self.edges)}, got {list(edges)}")
+        for row in delta.get("requests", ()):
+            where = f"{row.get('method')} {row.get('name')}"
+            if len(row["buckets"]) != self._n_buckets:
+                raise ValueError(f"{where}: expected {self._n_buckets} buckets, got {len(row['buckets'])}")
+            unknown = sorted(set(row["status"]) - set(STATUS_CLASSES)) + sorted(set(row["errors"]) - set(ERROR_TYPES))
+            if unknown:
+                raise ValueError(f"{where}: unknown status class or error type {unknown[0]!r}")
+        for key in delta.get("business", {}):
+            if key not in self._business:
+                raise ValueError(f"unknown business key {key!r}; expected one of {list(BUSINESS_KEYS)}")
+        for key in delta.get("arrivals", {}):
+            if key not in self._arrivals:
+                raise ValueError(f"unknown arrivals key {key!r}; expected one of {list(ARRIVAL_KEYS)}")
+        # validated: now merge
+        for row in delta.get("requests", ()):
+            key = (row["name"], row["method"])
+            s = self._pending.get(key)
+            if s is None:
+                s = self._pending[key] = _Series(self._n_buckets, with_hdr=True)
+            s.count += row["count"]
+            s.failures += row["failures"]
+            s.sum_s += row["sum_s"]
+            for cls, v in row["status"].items():
+                s.status[_STATUS_INDEX[cls]] += v
+            for err, v in row["errors"].items():
+                s.errors[_ERROR_INDEX[err]] += v
+            for i, v in enumerate(row["buckets"]):
+                s.buckets[i] += v
+            if row.get("hdr"):
+                s.hdr.add_encoded(row["hdr"])  # type: ignore[union-attr]
+            if row.get("service_hdr"):
+                if s.service is None:
+                    s.service = HdrCounts()
+                s.service.add_encoded(row["service_hdr"])
+        for k, v in delta.get("business", {}).items():
+            self._business[k] += v
+        for k, v in delta.get("arrivals", {}).items():
+            self._arrivals[k] += v
+
+    def _fold(self, name: str, method: str, s: _Series) -> None:
+        t = self._totals.get((name, method))
+        if t is None:
+            t = self._totals[(name, method)] = _Series(self._n_buckets, with_hdr=False)
+        t.add_counts(s)
+
+    # ------------------------------------------------------------ cumulative views
+
+    def series_totals(self) -> Iterator[SeriesTotals]:
+        """Cumulative (totals + pending) per (name, method), sorted by name then method."""
+        for key in sorted(set(self._totals) | set(self._pending)):
+            acc = _Series(self._n_buckets, with_hdr=False)
+            for layer in (self._totals, self._pending):
+                s = layer.get(key)
+                if s is not None:
+                    acc.add_counts(s)
+            running, cumulative = 0, []
+            for v in acc.buckets:
+                running += v
+                cumulative.append(running)
+            yield SeriesTotals(
+                name=key[0],
+                method=key[1],
+                count=acc.count,
+                failures=acc.failures,
+                status={STATUS_CLASSES[i]: v for i, v in enumerate(acc.status) if v},
+                errors={err: acc.errors[i] for i, err in enumerate(ERROR_TYPES)},
+                sum_s=acc.sum_s,
+                cumulative_buckets=tuple(cumulative),
+            )
+
+    def business_totals(self) -> dict[str, int]:
+        """Cumulative business counters (every key, zeros included)."""
+        return {k: self._business_total[k] + self._business[k] for k in BUSINESS_KEYS}
+
+    def arrival_totals(self) -> dict[str, int]:
+        """Cumulative ``scheduled`` / ``dropped`` arrivals."""
+        return {k: self._arrivals_total[k] + self._arrivals[k] for k in ARRIVAL_KEYS}
+
+    def pending_hdr(self, name: str, method: str) -> HdrCounts | None:
+        """The not-yet-drained latency histogram of one series (None if nothing pending)."""
+        s = self._pending.get((name, method))
+        return s.hdr if s is not None else None

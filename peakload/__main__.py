@@ -1,0 +1,5 @@
+import sys
+
+from peakload.cli import main
+
+sys.exit(main())

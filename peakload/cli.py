@@ -1,0 +1,152 @@
+"""The `peakload` command line.
+
+Exit codes: 0 all thresholds pass · 1 a threshold failed (or a regression) ·
+2 usage/config error · 3 run invalid (target unreachable, generator
+overloaded, results incomplete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from peakload.config import CompareSpec, parse_duration
+from peakload.errors import PeakloadError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="peakload", description="Rehearse an e-commerce pre-sale peak: load, measure, gate, report.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a profile against a target (the embedded storefront by default)")
+    r.add_argument("--profile", type=Path, default=Path("profiles/smoke.yaml"), help="profile YAML (default: %(default)s)")
+    r.add_argument("--target", help="base URL of the shop (default: start the embedded storefront)")
+    r.add_argument("--allow-target", action="append", default=[], metavar="HOST", help="allow this non-loopback host")
+    r.add_argument("--duration", type=_duration, help="cap the run, e.g. 30s or 5m")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--users", type=int, help="scale the shape so its peak is this many users")
+    g.add_argument("--scale", type=float, help="multiply every user count by this factor")
+    r.add_argument("--results", type=Path, default=Path("results"), help="results root folder (default: %(default)s)")
+    r.add_argument("--seed", type=int, help="random seed (default: the profile's)")
+    r.add_argument("--workers", type=int, default=0, help="local Locust worker processes (0 = one local runner)")
+    r.add_argument("--metrics-port", type=int, default=0, help="serve the load generator's /metrics on this port")
+    r.add_argument("--baseline", type=Path, help="compare against this earlier results folder")
+    r.add_argument("--quiet", action="store_true", help="no live progress line")
+
+    rep = sub.add_parser("report", help="(re)build the reports of a results folder, even a partial one")
+    rep.add_argument("results_dir", type=Path)
+    rep.add_argument("--baseline", type=Path, help="an earlier results folder to compare with")
+
+    gate = sub.add_parser("gate", help="evaluate the thresholds of a results folder; exit 0/1/3")
+    gate.add_argument("results_dir", type=Path)
+
+    cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
+    cmp_.add_argument("run", type=Path)
+    cmp_.add_argument("baseline", type=Path)
+    return p
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    from peakload.runner import RunOptions, run
+
+    if not a.profile.exists():
+        raise UsageError(f"--profile: {a.profile}: file not found")
+    report = run(RunOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target, duration=a.duration,
+                            users=a.users, scale=a.scale, results_root=a.results, seed=a.seed, workers=a.workers,
+                            metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet))
+    _print_verdict(report.summary, report.data.path)
+    return report.exit_code
+
+
+def _print_verdict(s: dict, path: Path) -> None:
+    tot = s["total"]
+    print(f"run {s['run_id']}: {s['status'].upper()} (exit {s['exit_code']})" + (f" — {s['reason']}" if s.get("reason") else ""))
+    print(f"  {tot['requests']} requests, {tot['error_ratio'] * 100:.2f}% errors, {tot['rps']:.1f} rps, "
+          f"p50 {tot['p50_ms'] or 0:.1f} ms, p95 {tot['p95_ms'] or 0:.1f} ms, p99 {tot['p99_ms'] or 0:.1f} ms")
+    rec = s.get("reconciliation") or {}
+    if rec and "error" not in rec:
+        print(f"  reconciliation: {rec.get('orders_created')} orders, {rec.get('orders_paid')} paid, "
+              f"oversold {rec.get('oversold_units')}, duplicates {rec.get('duplicate_orders', 0) + rec.get('duplicate_charges', 0)}")
+    for t in s["thresholds"]:
+        if t["passed"] is False:
+            print(f"  FAIL {t['id']}: {t['message']}")
+    print(f"  results: {path}/  (report: {path / 'report.html'})")
+
+
+def _results_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise UsageError(f"{path}: not a results folder")
+    return path
+
+
+def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
+    from peakload.runner import _load_baseline, thresholds_from_results
+    from reports.build import write_reports
+
+    d = _results_dir(a.results_dir)
+    thresholds, profile = thresholds_from_results(d)
+    baseline = _load_baseline(a.baseline) if getattr(a, "baseline", None) else None
+    report = write_reports(d, thresholds, baseline=baseline, baseline_id=str(getattr(a, "baseline", "") or ""),
+                           tolerances=profile.compare if profile else CompareSpec())
+    for problem in report.summary["problems"]:
+        print(f"  note: {problem}")
+    _print_verdict(report.summary, d)
+    return report.exit_code if gate else 0
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    from peakload.runner import _load_baseline, thresholds_from_results
+    from reports.compare import compare
+
+    current = _load_baseline(a.run)
+    base = _load_baseline(a.baseline)
+    _, profile = thresholds_from_results(a.run) if a.run.is_dir() else ([], None)
+    rows = compare(current, base, profile.compare if profile else CompareSpec())
+    for r in rows:
+        if r.metric == "requests":
+            continue
+        ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
+        print(f"{r.verdict:>10}  {r.key:<45} {r.metric:<12} {r.baseline!s:>10} -> {r.current!s:<10} {ch:>8} (tolerance {r.tolerance})")
+    bad = sum(r.regression for r in rows)
+    print(f"{bad} regression(s) against {a.baseline}")
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "report":
+            return _cmd_report(args, gate=False)
+        if args.command == "gate":
+            return _cmd_report(args, gate=True)
+        if args.command == "compare":
+            return _cmd_compare(args)
+    except PeakloadError as exc:
+        print(f"peakload {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"peakload {args.command}: interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,490 @@
+"""Typed configuration: traffic profiles and the SLO spec.
+
+Usage::
+
+    profile = load_profile("profiles/smoke.yaml")
+    slo = load_slo_spec("profiles/slo.yaml")
+
+Both files are versioned YAML (``version: peakload/v1``). Any problem raises
+:class:`~peakload.errors.ConfigError` with one line naming the file, the field
+path and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from peakload.errors import ConfigError
+
+__all__ = [
+    "VERSION",
+    "Duration",
+    "parse_duration",
+    "Stage",
+    "TargetSpec",
+    "JourneySpec",
+    "FlashSaleSpec",
+    "EmbeddedSpec",
+    "Threshold",
+    "CompareSpec",
+    "Profile",
+    "SLO",
+    "SLOSpec",
+    "load_profile",
+    "load_slo_spec",
+    "parse_threshold",
+]
+
+VERSION = "peakload/v1"
+
+_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """``"1m30s"`` / ``"250ms"`` / ``"2h"`` / ``45`` → seconds (float)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {value!r}")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"expected a non-negative duration, got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m and any(m.groups()):
+            d, h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
+            return d * 86400 + h * 3600 + mi * 60 + s + ms / 1000
+    raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- traffic shape
+
+
+class Stage(_Model):
+    """One stage of a traffic shape.
+
+    ``ramp``: linear from the previous level to ``users`` over ``duration``;
+    ``steady``: hold ``users``; ``spike``: jump to ``users`` within ``rise``
+    (the midnight cliff) then hold; ``decay``: exponential from the previous
+    level toward ``users`` with ``half_life``.
+    """
+
+    name: str = ""
+    kind: Literal["ramp", "steady", "spike", "decay"]
+    duration: Duration = Field(gt=0)
+    users: int = Field(ge=0)
+    rise: Duration = 1.0
+    half_life: Duration = 10.0
+    spawn_rate: float | None = Field(default=None, gt=0)
+
+
+class ShapeSpec(_Model):
+    stages: list[Stage] = Field(min_length=1)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s.duration for s in self.stages)
+
+
+# ---------------------------------------------------------------- target
+
+
+DEFAULT_PATHS: dict[str, str] = {
+    "health": "/healthz",
+    "home": "/api/home",
+    "category": "/api/categories/{category_id}/products",
+    "search": "/api/search",
+    "product": "/api/products/{sku}",
+    "register": "/api/users",
+    "login": "/api/sessions",
+    "cart": "/api/cart",
+    "cart_item": "/api/cart/items/{sku}",
+    "checkout": "/api/orders",
+    "pay": "/api/orders/{order_id}/payment",
+    "order": "/api/orders/{order_id}",
+    "reconcile": "/api/admin/reconciliation",
+    "metrics": "/metrics",
+}
+
+
+class TargetSpec(_Model):
+    """Where the traffic goes and what the target's URLs look like."""
+
+    url: str | None = None  # None = the embedded storefront
+    allow: list[str] = []  # hosts allowed besides loopback
+    run_header: str = "X-Peakload-Run"
+    paths: dict[str, str] = {}
+    categories: int = Field(default=50, ge=1)
+    skus: int = Field(default=10_000, ge=1)
+    sku_format: str = "SKU-{n:05d}"
+    users: int = Field(default=1000, ge=1)
+    user_format: str = "user{n:05d}"
+    password: str = "password"
+
+    @field_validator("paths")
+    @classmethod
+    def _known_paths(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(DEFAULT_PATHS))
+        if unknown:
+            raise ValueError(f"unknown path key {unknown[0]!r}; expected one of {sorted(DEFAULT_PATHS)}")
+        for key, path in v.items():
+            if not path.startswith("/"):
+                raise ValueError(f"path {key!r} must start with '/', got {path!r}")
+        return v
+
+    def path(self, key: str) -> str:
+        return self.paths.get(key, DEFAULT_PATHS[key])
+
+
+class EmbeddedSpec(_Model):
+    """Options for the embedded storefront (ignored for external targets)."""
+
+    skus: int = Field(default=10_000, ge=100)
+    flash_stock: int = Field(default=50, ge=0)
+    gateway_latency_ms: float = Field(default=20, ge=0)
+    gateway_failure_rate: float = Field(default=0.02, ge=0, le=1)
+    inject_latency: dict[str, Duration] = {}  # route template -> extra seconds
+
+
+# ---------------------------------------------------------------- journeys
+
+
+class Range(_Model):
+    min: float = Field(ge=0)
+    max: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Range":
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class FunnelRatios(_Model):
+    search: Ratio = 0.3  # share of browse steps that start with a search
+    view_to_cart: Ratio = 0.3  # product views that add to cart
+    cart_edit: Ratio = 0.1  # cart adds followed by an update/removal
+    cart_to_checkout: Ratio = 0.5  # sessions with a cart that check out
+    checkout_to_pay: Ratio = 0.9  # orders that get paid
+    coupon: Ratio = 0.2  # checkouts with a coupon
+
+
+class JourneySpec(_Model):
+    think_time: Range = Range(min=0.5, max=2.0)
+    session_actions: Range = Range(min=3, max=10)  # product views per session
+    zipf_exponent: float = Field(default=1.1, gt=0)
+    ratios: FunnelRatios = FunnelRatios()
+    login_ratio: Ratio = 1.0  # sessions that log in (needed for cart)
+
+
+class FlashSaleSpec(_Model):
+    """A flash sale (秒杀): buyers race for one hot SKU at ``at`` seconds into the run."""
+
+    sku: str = "FLASH-0001"
+    at: Duration = 10.0
+    quantity: int = Field(default=1, ge=1, le=10)
+    retries: int = Field(default=2, ge=0, le=10)  # client retries with the same idempotency key
+
+
+# ---------------------------------------------------------------- thresholds
+
+_THRESHOLD_RE = re.compile(r"^\s*([a-z_]+(?:\d+(?:\.\d+)?)?)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?)\s*(ms|s|%)?\s*$")
+LATENCY_METRICS = re.compile(r"^(p\d+(?:\.\d+)?|avg|max|min)$")
+RATIO_METRICS = {"error_ratio", "dropped_ratio", "payment_success_ratio"}
+COUNT_METRICS = {"oversold", "duplicates", "payments_mismatch", "requests", "failures", "dropped"}
+RATE_METRICS = {"rps", "orders_per_s"}
+
+
+class Threshold(_Model):
+    """``p95 < 300ms`` on one request name (``scope``), all requests (``all``) or the run (``business``)."""
+
+    scope: str  # "all", "business", or "METHOD /route/template"
+    metric: str
+    op: Literal["<", "<=", ">", ">=", "=="]
+    value: float  # seconds for latency, 0..1 for ratios
+    abort: bool = False
+    grace: float = 0.0
+    source: str = "profile"  # or "slo:<name>"
+
+    @property
+    def expr(self) -> str:
+        if LATENCY_METRICS.match(self.metric):
+            shown = f"{self.value * 1000:g}ms"
+        elif self.metric in RATIO_METRICS:
+            shown = f"{self.value * 100:g}%"
+        else:
+            shown = f"{self.value:g}"
+        return f"{self.metric} {self.op} {shown}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope}: {self.expr}"
+
+
+def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float = 0.0, source: str = "profile") -> Threshold:
+    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`."""
+    m = _THRESHOLD_RE.match(expr)
+    if not m:
+        raise ValueError(f"expected '<metric> <op> <value>' like 'p95 < 300ms', got {expr!r}")
+    metric, op, number, unit = m.groups()
+    value = float(number)
+    if LATENCY_METRICS.match(metric):
+        if unit not in ("ms", "s"):
+            raise ValueError(f"latency threshold {expr!r} needs a unit: ms or s")
+        value = value / 1000 if unit == "ms" else value
+        if metric.startswith("p") and not 0 < float(metric[1:]) < 100:
+            raise ValueError(f"percentile in {expr!r} must be between 0 and 100")
+    elif metric in RATIO_METRICS:
+        value = value / 100 if unit == "%" else value
+        if not 0 <= value <= 1:
+            raise ValueError(f"ratio in {expr!r} must be within 0..1 (or 0%..100%)")
+    elif metric in COUNT_METRICS | RATE_METRICS:
+        if unit:
+            raise ValueError(f"{metric} takes a plain number, got unit {unit!r} in {expr!r}")
+    else:
+        known = ["p50", "p95", "p99", "avg", "max", *sorted(RATIO_METRICS | COUNT_METRICS | RATE_METRICS)]
+        raise ValueError(f"unknown metric {metric!r} in {expr!r}; expected one of {known}")
+    return Threshold(scope=scope, metric=metric, op=op, value=value, abort=abort, grace=grace, source=source)
+
+
+class _ThresholdEntry(_Model):
+    expr: str
+    abort: bool = False
+    grace: Duration = 0.0
+
+
+class CompareSpec(_Model):
+    """Regression tolerances for ``peakload compare`` (relative changes)."""
+
+    p95_increase: Ratio = 0.10
+    p99_increase: Ratio = 0.15
+    error_ratio_increase: float = Field(default=0.005, ge=0)  # absolute
+    throughput_decrease: Ratio = 0.10
+    min_requests: int = Field(default=20, ge=1)  # ignore request names with fewer samples
+
+
+# ---------------------------------------------------------------- profile
+
+
+class Profile(_Model):
+    version: Literal["peakload/v1"]
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 42
+    target: TargetSpec = TargetSpec()
+    embedded: EmbeddedSpec = EmbeddedSpec()
+    shape: ShapeSpec
+    users: dict[Literal["shopper", "flash_buyer"], float] = {"shopper": 1.0}
+    journey: JourneySpec = JourneySpec()
+    flash_sale: FlashSaleSpec | None = None
+    slo: str | None = "slo.yaml"  # relative to the profile's folder; null = no SLO thresholds
+    thresholds: dict[str, list[str | _ThresholdEntry]] = {}
+    compare: CompareSpec = CompareSpec()
+    # set by the loader, not the YAML
+    source: str = ""
+
+    @field_validator("users")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v or sum(v.values()) <= 0 or any(w < 0 for w in v.values()):
+            raise ValueError("expected non-negative weights with a positive sum, e.g. {shopper: 9, flash_buyer: 1}")
+        return v
+
+    @field_validator("thresholds")
+    @classmethod
+    def _parse_thresholds(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for scope, entries in v.items():
+            for i, entry in enumerate(entries):
+                expr = entry if isinstance(entry, str) else entry.expr
+                try:
+                    parse_threshold(scope, expr)
+                except ValueError as exc:
+                    raise ValueError(f"[{scope!r}][{i}]: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _flash(self) -> "Profile":
+        if self.users.get("flash_buyer", 0) > 0 and self.flash_sale is None:
+            raise ValueError("users.flash_buyer > 0 needs a flash_sale section")
+        return self
+
+    def profile_thresholds(self) -> list[Threshold]:
+        out = []
+        for scope, entries in self.thresholds.items():
+            for entry in entries:
+                if isinstance(entry, str):
+                    out.append(parse_threshold(scope, entry))
+                else:
+                    out.append(parse_threshold(scope, entry.expr, abort=entry.abort, grace=entry.grace))
+        return out
+
+    def slo_path(self) -> Path | None:
+        if self.slo is None:
+            return None
+        base = Path(self.source).parent if self.source else Path("profiles")
+        return base / self.slo
+
+
+# ---------------------------------------------------------------- SLO spec
+
+
+class SLO(_Model):
+    """One service-level objective.
+
+    ``availability``: share of successful requests ≥ ``objective`` %;
+    ``latency``: share of requests faster than ``threshold`` ≥ ``objective`` %.
+    ``requests`` are request names (``"METHOD /route/template"``).
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = ""
+    journey: str = ""
+    kind: Literal["availability", "latency"]
+    requests: list[str] = Field(min_length=1)
+    objective: float = Field(gt=0, lt=100)
+    threshold: Duration | None = None
+    page: bool = True  # page or only ticket
+
+    @field_validator("requests")
+    @classmethod
+    def _request_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            method, _, path = name.partition(" ")
+            if method not in {"GET", "POST", "PUT", "DELETE", "PATCH"} or not path.startswith("/"):
+                raise ValueError(f"expected 'METHOD /route/template' like 'GET /api/home', got {name!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _threshold(self) -> "SLO":
+        if self.kind == "latency" and not self.threshold:
+            raise ValueError("a latency SLO needs threshold (e.g. 300ms)")
+        if self.kind == "availability" and self.threshold is not None:
+            raise ValueError("an availability SLO takes no threshold")
+        return self
+
+    @property
+    def error_budget(self) -> float:
+        return 1 - self.objective / 100
+
+
+class SLOSpec(_Model):
+    version: Literal["peakload/v1"]
+    service: str = "storefront"
+    window: Duration = 30 * 86400.0
+    slos: list[SLO] = Field(min_length=1)
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _unique(self) -> "SLOSpec":
+        seen: set[str] = set()
+        for slo in self.slos:
+            if slo.name in seen:
+                raise ValueError(f"duplicate SLO name {slo.name!r}")
+            seen.add(slo.name)
+        return self
+
+    def latency_thresholds(self) -> list[float]:
+        """Every latency threshold in seconds (histogram bucket edges must include these)."""
+        return sorted({s.threshold for s in self.slos if s.threshold})
+
+    def gate_thresholds(self) -> list[Threshold]:
+        """Each SLO as a gate threshold over its requests."""
+        out = []
+        for slo in self.slos:
+            for req in slo.requests:
+                if slo.kind == "availability":
+                    t = Threshold(scope=req, metric="error_ratio", op="<=", value=round(slo.error_budget, 10), source=f"slo:{slo.name}")
+                else:
+                    t = Threshold(scope=req, metric=f"p{slo.objective:g}", op="<=", value=slo.threshold, source=f"slo:{slo.name}")
+                out.append(t)
+        return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "str", "_ThresholdEntry", "list[")):
+            continue  # pydantic union/validator branch names are noise to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'version: {VERSION}' at the top, got {type(data).__name__}")
+    if data.get("version") != VERSION:
+        raise ConfigError(f"{path}: version: expected {VERSION!r}, got {data.get('version')!r}")
+    return data
+
+
+def _validate(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        suffix = ""
+        if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)):
+            suffix = f", got {got!r}"
+        raise ConfigError(f"{path}: {_format_loc(err['loc'])}: {msg}{suffix}") from None
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a traffic profile. Raises ConfigError (one line)."""
+    p = Path(path)
+    return _validate(Profile, p, _read_yaml(p))
+
+
+def load_slo_spec(path: str | Path) -> SLOSpec:
+    """Read and validate the SLO spec. Raises ConfigError naming the SLO and field."""
+    p = Path(path)
+    data = _read_yaml(p)
+    try:
+        return SLOSpec.model_validate({**data, "source": str(p)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        where = _format_loc(loc)
+        if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
+            slos = data.get("slos") or []
+            name = slos[loc[1]].get("name") if loc[1] < len(slos) and isinstance(slos[loc[1]], dict) else None
+            rest = _format_loc(loc[2:]) if len(loc) > 2 else "(slo)"
+            where = f'SLO "{name}": {rest}' if name else where
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        suffix = f", got {got!r}" if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)) else ""
+        raise ConfigError(f"{p}: {where}: {msg}{suffix}") from None

@@ -1,0 +1,257 @@
+"""`peakload run`: validate → target → pre-flight → Locust (headless) → reconciliation → reports.
+
+Usage::
+
+    outcome = run(RunOptions(profile_path=Path("profiles/smoke.yaml")))
+    sys.exit(outcome.exit_code)
+
+Locust runs in a child process (it monkey-patches its process with gevent);
+this process follows the snapshot stream for live progress and the live gate.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peakload.config import Profile, SLOSpec, Threshold, load_profile, load_slo_spec
+from peakload.errors import ConfigError, RunInvalid, UsageError
+from peakload.progress import SnapshotTail, progress_line, write_progress
+from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, preflight
+from reports.build import Report, write_atomic, write_reports
+from reports.gate import LiveGate
+from reports.results import SNAPSHOTS, _interval
+
+__all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "new_run_id", "REPO_ROOT"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCUSTFILE = REPO_ROOT / "locustfile.py"
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class RunOptions:
+    profile_path: Path
+    target: str | None = None
+    allow_targets: list[str] = field(default_factory=list)
+    duration: float | None = None
+    users: int | None = None
+    scale: float | None = None
+    results_root: Path = Path("results")
+    seed: int | None = None
+    workers: int = 0
+    metrics_port: int = 0
+    snapshot_interval: float = 2.0
+    baseline: Path | None = None
+    quiet: bool = False
+    run_id: str | None = None
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def _die_with_parent(sig: int) -> None:
+    """Child processes die with `peakload run` (no orphaned load loop after a crash)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def thresholds_for(profile: Profile) -> tuple[list[Threshold], SLOSpec | None]:
+    """SLO-derived thresholds first, then the profile's own (which may override by id)."""
+    slo = None
+    out: dict[str, Threshold] = {}
+    path = profile.slo_path()
+    if path is not None:
+        slo = load_slo_spec(path)
+        for t in slo.gate_thresholds():
+            out[t.id] = t
+    for t in profile.profile_thresholds():
+        # A profile threshold on the same scope+metric replaces the SLO's one (per-profile override).
+        for key in [k for k, v in out.items() if v.scope == t.scope and v.metric == t.metric]:
+            del out[key]
+        out[t.id] = t
+    return list(out.values()), slo
+
+
+def thresholds_from_results(run_dir: Path) -> tuple[list[Threshold], Profile | None]:
+    """The thresholds a saved run was judged by (its copies of the profile and SLO spec)."""
+    if not (run_dir / "profile.yaml").exists():
+        return [], None
+    profile = load_profile(run_dir / "profile.yaml")
+    if profile.slo is not None:
+        slo_copy = run_dir / "slo.yaml"
+        profile = profile.model_copy(update={"slo": "slo.yaml" if slo_copy.exists() else None})
+    return thresholds_for(profile)[0], profile
+
+
+def _git_revision() -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def _scale(profile: Profile, opts: RunOptions) -> float:
+    if opts.users is not None and opts.scale is not None:
+        raise UsageError("--users and --scale: give one of them, not both")
+    if opts.users is not None:
+        if opts.users < 1:
+            raise UsageError(f"--users: expected a positive number, got {opts.users}")
+        peak = max(s.users for s in profile.shape.stages) or 1
+        return opts.users / peak
+    if opts.scale is not None and opts.scale <= 0:
+        raise UsageError(f"--scale: expected a positive factor, got {opts.scale:g}")
+    return opts.scale or 1.0
+
+
+def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
+           "--csv", str(run_dir / "locust"), "--only-summary", "--loglevel", "WARNING",
+           "--logfile", str(run_dir / "locust.log"), "--exit-code-on-error", "0"]
+    if workers > 0:
+        cmd += ["--processes", str(workers)]
+    return cmd
+
+
+def _reconcile(url: str, profile: Profile, run_id: str) -> dict:
+    rec_url = url.rstrip("/") + profile.target.path("reconcile") + f"?run_id={run_id}"
+    try:
+        return fetch_json(rec_url, timeout=30)
+    except Exception as exc:  # external targets may have no such endpoint
+        return {"error": f"GET {profile.target.path('reconcile')} failed: {getattr(exc, 'reason', exc)}"}
+
+
+def run(opts: RunOptions) -> Report:
+    """Run one load test and write its results folder. Raises PeakloadError before anything is written on bad input."""
+    profile = load_profile(opts.profile_path)
+    thresholds, _slo = thresholds_for(profile)
+    scale = _scale(profile, opts)
+    if opts.duration is not None and opts.duration <= 0:
+        raise UsageError(f"--duration: expected a positive duration, got {opts.duration:g}")
+    if opts.workers < 0:
+        raise UsageError(f"--workers: expected 0 or more, got {opts.workers}")
+    target = opts.target or profile.target.url
+    if target:
+        check_allowed(target, allow=[*profile.target.allow, *opts.allow_targets])
+    baseline = None
+    if opts.baseline is not None:
+        baseline = _load_baseline(opts.baseline)
+    total = min(profile.shape.total_seconds, opts.duration or float("inf"))
+    run_id = opts.run_id or new_run_id()
+    seed = opts.seed if opts.seed is not None else profile.seed
+
+    workdir = Path(tempfile.mkdtemp(prefix="peakload-"))
+    embedded = None
+    try:
+        if not target:
+            embedded = EmbeddedStorefront(workdir, options=profile.embedded, seed=seed, log_path=workdir / "storefront.log")
+            target = embedded.start()
+        preflight(target, profile.target.path("health"))
+        run_dir = opts.results_root / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        shutil.copyfile(opts.profile_path, run_dir / "profile.yaml")
+        if profile.slo_path() is not None:
+            shutil.copyfile(profile.slo_path(), run_dir / "slo.yaml")
+        meta = {"run_id": run_id, "profile": profile.name, "profile_path": str(opts.profile_path),
+                "target": target, "embedded": embedded is not None, "git_revision": _git_revision(),
+                "seed": seed, "scale": scale, "workers": opts.workers, "planned_duration_s": total,
+                "started_ts": time.time(), "thresholds": [t.id for t in thresholds]}
+        write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+        outcome = _drive(opts, profile, thresholds, target, run_dir, run_id, seed, scale, total)
+        outcome["reconciliation_url"] = target
+        rec = _reconcile(target, profile, run_id)
+        write_atomic(run_dir / "reconciliation.json", json.dumps(rec, indent=2) + "\n")
+        meta["ended_ts"] = time.time()
+        write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+        write_atomic(run_dir / "outcome.json", json.dumps(outcome, indent=2) + "\n")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            if embedded.log_path.exists() and "run_dir" in locals():
+                shutil.copyfile(embedded.log_path, run_dir / "storefront.log")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return write_reports(run_dir, thresholds, baseline=baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
+
+
+def _load_baseline(path: Path) -> dict:
+    p = path / "summary.json" if path.is_dir() else path
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--baseline: {p}: no such file (expected a results folder or its summary.json)") from None
+    except ValueError:
+        raise ConfigError(f"--baseline: {p}: not valid JSON") from None
+    if not isinstance(data, dict) or "requests" not in data:
+        raise ConfigError(f"--baseline: {p}: expected a peakload summary.json (no 'requests' field)")
+    return data
+
+
+def _drive(opts: RunOptions, profile: Profile, thresholds: list[Threshold], url: str, run_dir: Path,
+           run_id: str, seed: int, scale: float, total: float) -> dict:
+    env = {**os.environ, "PEAKLOAD_PROFILE": str(opts.profile_path), "PEAKLOAD_RUN_ID": run_id,
+           "PEAKLOAD_RESULTS_DIR": str(run_dir), "PEAKLOAD_SEED": str(seed), "PEAKLOAD_SCALE": f"{scale:g}",
+           "PEAKLOAD_METRICS_PORT": str(opts.metrics_port), "PEAKLOAD_SNAPSHOT_INTERVAL": f"{opts.snapshot_interval:g}"}
+    if opts.duration is not None:
+        env["PEAKLOAD_DURATION"] = f"{opts.duration:g}"
+    out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(_locust_command(url, run_dir, opts.workers), env=env, stdout=out, stderr=subprocess.STDOUT,
+                            cwd=REPO_ROOT, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
+    gate = LiveGate(thresholds)
+    tail = SnapshotTail(run_dir / SNAPSHOTS)
+    outcome: dict = {"aborted": None, "invalid": None}
+    t0 = time.monotonic()
+    hard_deadline = t0 + total + 60 + 30 * max(opts.workers, 1)
+    last_line = ""
+    try:
+        while proc.poll() is None:
+            for obj in tail.poll():
+                if obj.get("kind"):
+                    continue
+                try:
+                    iv = _interval(obj)
+                except (KeyError, TypeError, ValueError):
+                    continue
+                last_line = progress_line(time.monotonic() - t0, total, iv)
+                if not opts.quiet:
+                    write_progress(last_line)
+                reason = gate.feed(iv)
+                if reason and not outcome["aborted"]:
+                    outcome["aborted"] = f"aborted: {reason}"
+                    proc.send_signal(signal.SIGTERM)
+            if time.monotonic() > hard_deadline:
+                outcome["invalid"] = f"the load generator did not stop within {total + 60:.0f}s of the planned end; killed"
+                proc.kill()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        outcome["aborted"] = "aborted: interrupted by the user (Ctrl-C)"
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    out.close()
+    if last_line and not opts.quiet:
+        write_progress(last_line, final=True)
+    outcome["locust_exit_code"] = proc.returncode
+    log = (run_dir / "locust.log").read_text(errors="replace") if (run_dir / "locust.log").exists() else ""
+    outcome["cpu_warning"] = "CPU usage above" in log or "CPU usage was too high" in log
+    if proc.returncode not in (0, 1) and not outcome["aborted"] and not outcome["invalid"]:
+        tail_lines = (run_dir / "locust.out").read_text(errors="replace").strip().splitlines()[-3:]
+        outcome["invalid"] = f"locust exited with {proc.returncode}: {' | '.join(tail_lines)[:300]}"
+    return outcome

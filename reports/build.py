@@ -1,0 +1,63 @@
+"""Write every report file for a results folder.
+
+Usage::
+
+    summary = write_reports(Path("results/RUN"), thresholds, baseline=None, tolerances=CompareSpec())
+
+Files are written atomically (temp file + rename), so a crash never leaves a
+half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from peakload.config import CompareSpec, Threshold
+from reports.compare import CompareRow, compare
+from reports.gate import evaluate
+from reports.html import render_html
+from reports.junit import render_junit
+from reports.markdown import render_markdown
+from reports.results import RunData, load_results
+from reports.summary import build_summary
+
+__all__ = ["write_reports", "write_atomic", "Report"]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Report:
+    def __init__(self, summary: dict[str, Any], data: RunData, compare_rows: list[CompareRow] | None) -> None:
+        self.summary = summary
+        self.data = data
+        self.compare_rows = compare_rows
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.summary["exit_code"])
+
+
+def write_reports(path: Path, thresholds: list[Threshold], *, baseline: dict[str, Any] | None = None,
+                  baseline_id: str = "", tolerances: CompareSpec | None = None) -> Report:
+    data = load_results(path)
+    results = evaluate(thresholds, data)
+    summary = build_summary(data, results)
+    rows = compare(summary, baseline, tolerances or CompareSpec()) if baseline is not None else None
+    if rows is not None:
+        summary["baseline"] = {"run_id": baseline_id or baseline.get("run_id"), "regressions": sum(r.regression for r in rows),
+                               "rows": [r.to_dict() for r in rows]}
+    write_atomic(path / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
+    write_atomic(path / "junit.xml", render_junit(summary))
+    write_atomic(path / "summary.md", render_markdown(summary, rows))
+    write_atomic(path / "report.html", render_html(summary, data, rows, baseline_id=baseline_id))
+    return Report(summary, data, rows)

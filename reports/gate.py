@@ -1,0 +1,195 @@
+"""The CI gate: thresholds evaluated against saved results, and live (abort).
+
+Usage::
+
+    results = evaluate(thresholds, data)          # after the run
+    live = LiveGate(thresholds); live.feed(interval) -> abort reason | None
+
+A threshold's scope is ``all``, ``business``, a request key
+(``"GET /api/products/{sku}"``) or a bare route (every method of it).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from peakload.config import LATENCY_METRICS, RATIO_METRICS, Threshold
+from reports.results import Interval, RequestTotals, RunData
+
+__all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate", "format_value"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+}
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    threshold: Threshold
+    observed: float | None
+    passed: bool | None  # None = skipped (no data for an SLO-derived threshold)
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.threshold
+        return {
+            "id": t.id, "scope": t.scope, "metric": t.metric, "op": t.op, "limit": t.value,
+            "unit": unit_of(t.metric), "observed": self.observed, "passed": self.passed,
+            "abort": t.abort, "source": t.source, "message": self.message,
+        }
+
+
+def unit_of(metric: str) -> str:
+    if LATENCY_METRICS.match(metric):
+        return "s"
+    if metric in RATIO_METRICS:
+        return "ratio"
+    if metric in ("rps", "orders_per_s"):
+        return "1/s"
+    return "count"
+
+
+def format_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    unit = unit_of(metric)
+    if unit == "s":
+        return f"{value * 1000:.1f}ms"
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    if unit == "1/s":
+        return f"{value:.2f}/s"
+    return f"{value:g}"
+
+
+def _scope_rows(scope: str, totals: dict[str, RequestTotals]) -> list[RequestTotals]:
+    if scope == "all":
+        return list(totals.values())
+    if scope in totals:
+        return [totals[scope]]
+    return [t for t in totals.values() if t.name == scope]
+
+
+def _merge(rows: list[RequestTotals]) -> RequestTotals:
+    if len(rows) == 1:
+        return rows[0]
+    merged = RequestTotals(name="merged", method="")
+    for r in rows:
+        merged.count += r.count
+        merged.failures += r.failures
+        merged.sum_s += r.sum_s
+        merged.hdr.add(r.hdr)
+    return merged
+
+
+def _request_metric(metric: str, row: RequestTotals, seconds: float) -> float | None:
+    if metric == "requests":
+        return float(row.count)
+    if metric == "failures":
+        return float(row.failures)
+    if metric == "error_ratio":
+        return row.error_ratio if row.count else None
+    if metric == "rps":
+        return row.count / seconds if seconds > 0 else None
+    if not row.count or row.hdr.get_total_count() == 0:
+        return None
+    if metric == "avg":
+        return row.sum_s / row.count
+    if metric == "max":
+        return row.hdr.get_max_value() / 1e6
+    if metric == "min":
+        return row.hdr.get_min_value() / 1e6
+    return row.percentile(float(metric[1:]))
+
+
+def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
+    b, rec = data.business, data.reconciliation
+    if metric == "orders_per_s":
+        return (b.get("orders", 0) / data.duration_s if data.duration_s else None), ""
+    if metric == "payment_success_ratio":
+        paid = b.get("payments_success", 0)
+        tried = paid + b.get("payments_declined", 0) + b.get("payments_error", 0)
+        return (paid / tried if tried else None), ""
+    if metric in ("dropped", "dropped_ratio"):
+        scheduled, dropped = data.arrivals.get("scheduled", 0), data.arrivals.get("dropped", 0)
+        if metric == "dropped":
+            return float(dropped), ""
+        return (dropped / scheduled if scheduled else 0.0), ""
+    if rec is None or "error" in rec:
+        why = (rec or {}).get("error", "the target gave no reconciliation")
+        return None, f"no reconciliation: {why}"
+    if metric == "oversold":
+        return float(rec.get("oversold_units", 0)), ""
+    if metric == "duplicates":
+        return float(rec.get("duplicate_orders", 0) + rec.get("duplicate_charges", 0)), ""
+    if metric == "payments_mismatch":
+        return float(abs(rec.get("payments_succeeded", 0) - rec.get("orders_paid", 0))), ""
+    return None, f"{metric} is not a business metric"
+
+
+def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:
+    """The observed value for one threshold (seconds / ratio / count), and why it is None."""
+    if t.scope == "business" or t.metric in ("orders_per_s", "payment_success_ratio", "oversold", "duplicates", "payments_mismatch", "dropped", "dropped_ratio"):
+        return _business_metric(t.metric, data)
+    rows = _scope_rows(t.scope, data.totals)
+    if not rows:
+        return None, f"no requests named {t.scope!r}"
+    value = _request_metric(t.metric, _merge(rows), data.duration_s)
+    return value, "" if value is not None else "no samples"
+
+
+def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult]:
+    """Evaluate every threshold against the whole run."""
+    out = []
+    for t in thresholds:
+        value, why = observe(t, data)
+        if value is None:
+            # An SLO-derived threshold on a request the profile never sends is skipped;
+            # a threshold the profile asked for explicitly fails without data.
+            skipped = t.source.startswith("slo:") and why.startswith(("no requests", "no samples"))
+            out.append(ThresholdResult(t, None, None if skipped else False, f"{'skipped' if skipped else 'failed'}: {why}"))
+            continue
+        ok = _OPS[t.op](value, t.value)
+        rel = "within" if ok else "breaks"
+        out.append(ThresholdResult(t, value, ok, f"observed {format_value(t.metric, value)} {rel} limit {t.metric} {t.op} {format_value(t.metric, t.value)}"))
+    return out
+
+
+class LiveGate:
+    """Evaluates ``abort`` thresholds as intervals arrive (like k6 ``abortOnFail`` + ``delayAbortEval``).
+
+    A threshold must stay breached for its ``grace`` seconds of run time before
+    the gate asks to abort.
+    """
+
+    def __init__(self, thresholds: list[Threshold]) -> None:
+        self.thresholds = [t for t in thresholds if t.abort]
+        self.data = RunData(path=None)  # type: ignore[arg-type]
+        self._breached_since: dict[str, float] = {}
+
+    def feed(self, interval: Interval) -> str | None:
+        """Add one interval; return the abort reason once a threshold stayed breached past its grace."""
+        if not self.thresholds:
+            return None
+        d = self.data
+        d.intervals.append(interval)
+        for row in interval.requests:
+            key = f"{row.get('method', '')} {row.get('name', '')}"
+            d.totals.setdefault(key, RequestTotals(name=str(row.get("name", "")), method=str(row.get("method", "")))).add(row)
+        for k, v in interval.business.items():
+            d.business[k] = d.business.get(k, 0) + v
+        for k, v in interval.arrivals.items():
+            d.arrivals[k] = d.arrivals.get(k, 0) + v
+        now = interval.t_end
+        for t in self.thresholds:
+            value, _ = observe(t, d)
+            if value is None or _OPS[t.op](value, t.value):
+                self._breached_since.pop(t.id, None)
+                continue
+            since = self._breached_since.setdefault(t.id, interval.t_start)
+            if now - since >= t.grace:
+                return (f"threshold {t.id!r} breached for {now - since:.0f}s (grace {t.grace:g}s): "
+                        f"observed {format_value(t.metric, value)}")
+        return None

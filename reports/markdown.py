@@ -1,0 +1,51 @@
+"""summary.md: a short report for a CI job summary or a PR comment.
+
+Usage: ``render_markdown(summary, compare_rows=None) -> str``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reports.compare import CompareRow
+
+__all__ = ["render_markdown"]
+
+_ICON = {True: "✅ pass", False: "❌ fail", None: "➖ skip"}
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
+
+
+def render_markdown(summary: dict[str, Any], compare_rows: list[CompareRow] | None = None) -> str:
+    s = summary
+    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID"}[s["status"]]
+    out = [f"## peakload run `{s['run_id']}` — {head}", ""]
+    out.append(f"Profile **{s.get('profile')}** against `{s.get('target')}`, {s['duration_s']:.0f} s, "
+               f"{s['total']['requests']} requests, {s['total']['error_ratio'] * 100:.2f} % errors. "
+               f"Latency basis: {s.get('latency_basis')}.")
+    if s.get("reason"):
+        out += ["", f"**Reason:** {s['reason']}"]
+    if s.get("problems"):
+        out += ["", "**Problems reading the results:**", *[f"- {p}" for p in s["problems"]]]
+    out += ["", "### Thresholds", "", "| result | scope | threshold | observed | source |", "|---|---|---|---|---|"]
+    for t in s["thresholds"]:
+        out.append(f"| {_ICON[t['passed']]} | `{t['scope']}` | `{t['id'].split(': ', 1)[-1]}` | {t['message']} | {t['source']} |")
+    out += ["", "### Requests", "", "| request | count | errors | rps | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, r in s["requests"].items():
+        out.append(f"| `{key}` | {r['requests']} | {r['error_ratio'] * 100:.2f} % | {r['rps']:.1f} | {_ms(r['p50_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} |")
+    rec = s.get("reconciliation")
+    if rec and "error" not in rec:
+        out += ["", f"**Reconciliation:** orders {rec.get('orders_created')}, paid {rec.get('orders_paid')}, "
+                    f"payments {rec.get('payments_succeeded')}, oversold {rec.get('oversold_units')}, "
+                    f"duplicate orders {rec.get('duplicate_orders')}, duplicate charges {rec.get('duplicate_charges')}"]
+    if compare_rows:
+        bad = [r for r in compare_rows if r.regression]
+        out += ["", f"### Against baseline: {len(bad)} regression(s)", ""]
+        if bad:
+            out += ["| request | metric | baseline | current | change |", "|---|---|---:|---:|---:|"]
+            for r in bad:
+                ch = "" if r.change is None else f"{r.change:+.1%}"
+                out.append(f"| `{r.key}` | {r.metric} | {r.baseline} | {r.current} | {ch} |")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,14 @@
+"""Who the shoppers are and how many arrive.
+
+Pure parts (no Locust import, safe anywhere): :mod:`scenarios.shapes`,
+:mod:`scenarios.zipf`, :mod:`scenarios.settings`. Locust parts (importing them
+monkey-patches the process with gevent): :mod:`scenarios.client`,
+:mod:`scenarios.users`, :mod:`scenarios.loadshape`.
+
+Usage: ``from scenarios import ShapePlan, users_at, ZipfSampler``
+"""
+
+from scenarios.shapes import ShapePlan, users_at
+from scenarios.zipf import ZipfSampler
+
+__all__ = ["ShapePlan", "users_at", "ZipfSampler"]

@@ -1,0 +1,332 @@
+"""The shoppers: ``Shopper`` walks the funnel, ``FlashBuyer`` races a flash sale.
+
+A ``Shopper`` signs in once, then repeats finite visits (:class:`ShoppingSession`):
+first screen → N product views (each via a category page or a search, the
+product picked by Zipf popularity) → some added to the cart, some edited →
+maybe review the cart and check out (coupon ``SAVE10`` sometimes) → maybe pay
+and see the confirmation → leave; think time
+between steps. A ``FlashBuyer`` signs in, waits for ``flash_sale.at`` seconds
+after the run started, and races to order ``flash_sale.sku``, retrying with the
+same idempotency key on 5xx/connection errors; it pays if it won. Branch ratios,
+think times, seeds and class weights come from the profile (see
+:mod:`scenarios.settings`); business outcomes go to
+``scenarios.instrumentation.record_business``.
+
+Usage::
+
+    python -m scenarios.users --host http://127.0.0.1:8080   # one Shopper, requests printed
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import uuid
+from typing import Any, ClassVar
+
+import gevent
+from locust import SequentialTaskSet, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+from locust.exception import RescheduleTaskImmediately
+
+from scenarios.client import CheckoutResult, PaymentResult, Product, ShopClient
+from scenarios.instrumentation import record_business
+from scenarios.settings import RunSettings, get_settings, user_rng
+from scenarios.zipf import ZipfSampler
+
+__all__ = ["Shopper", "FlashBuyer", "ShoppingSession", "ADDRESS", "COUPON", "run_started_at"]
+
+log = logging.getLogger(__name__)
+
+ADDRESS = {
+    "name": "Peakload Shopper",
+    "line1": "11 Guanggun Road",
+    "city": "Hangzhou",
+    "postcode": "310000",
+    "country": "CN",
+}
+COUPON = "SAVE10"
+MAX_CART_LINES = 20  # a shopper with this many lines checks out or gives up, never adds more
+MAX_LINE_QUANTITY = 5
+# Used until the first screen names the categories.
+_SEARCH_WORDS = ("phone", "wireless", "red", "pro", "mini", "gift", "tea", "shoes", "classic", "premium")
+_RUN_START_ATTR = "peakload_run_started_at"
+_NUMBERS_ATTR = "peakload_user_numbers"
+
+
+@events.test_start.add_listener
+def _stamp_run_start(environment: Environment, **_kwargs: Any) -> None:
+    # On the environment, not in a module global: one stamp per Locust run.
+    setattr(environment, _RUN_START_ATTR, time.time())
+
+
+def run_started_at(environment: Environment) -> float | None:
+    """Wall-clock time the current run started (``test_start``), or None before it."""
+    return getattr(environment, _RUN_START_ATTR, None)
+
+
+def _next_user_number(environment: Environment) -> int:
+    counter = environment.__dict__.setdefault(_NUMBERS_ATTR, itertools.count())
+    return next(counter)
+
+
+def _catalogue_size(settings: RunSettings) -> int:
+    profile = settings.profile
+    # The embedded storefront is seeded with embedded.skus; an external one is described by target.skus.
+    return profile.embedded.skus if profile.target.url is None else profile.target.skus
+
+
+class _ShopUser(FastHttpUser):
+    """What both kinds of user share: settings, seeded RNG, account, shop client."""
+
+    abstract = True
+    network_timeout = 10.0
+    connection_timeout = 5.0
+    kind: ClassVar[str] = "user"
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.settings = get_settings()
+        self.profile = self.settings.profile
+        target = self.profile.target
+        runner = environment.runner
+        worker = max(getattr(runner, "worker_index", 0), 0) if runner is not None else 0
+        number = _next_user_number(environment)
+        self.rng = user_rng(self.settings.seed, kind=self.kind, worker=worker, number=number)
+        # Distinct accounts per user (a shared account would share a cart);
+        # workers start far apart in the account space.
+        self.account = (worker * 9973 + number) % target.users + 1
+        self.username = target.user_format.format(n=self.account)
+        self.shop = ShopClient(self.client, target=target, run_id=self.settings.run_id)
+        self.signed_in = False
+
+    def wait_time(self) -> float:
+        think = self.profile.journey.think_time
+        return self.rng.uniform(think.min, think.max)
+
+    def business(self, key: str, n: int = 1) -> None:
+        record_business(self.environment, key, n)
+
+    def sign_in(self) -> None:
+        self.signed_in = self.shop.sign_in(self.username, self.profile.target.password)
+        if not self.signed_in:
+            log.warning("%s could not sign in as %s; it only browses", self.kind, self.username)
+
+    def checkout_with_retries(self, *, retries: int, **kwargs: Any) -> CheckoutResult:
+        """Checkout, sending the same idempotency key again after a 5xx or no answer."""
+        key = str(uuid.uuid4())
+        result = self.shop.checkout(idempotency_key=key, **kwargs)
+        for attempt in range(retries):
+            if not result.retryable:
+                break
+            gevent.sleep(self.rng.uniform(0.05, 0.2) * (attempt + 1))  # a short, jittered back-off
+            result = self.shop.checkout(idempotency_key=key, **kwargs)
+        return result
+
+    def pay_order(self, order_id: str) -> PaymentResult:
+        """Pay with one idempotency key; on no answer or a 5xx, retry once with the same key."""
+        key = str(uuid.uuid4())
+        result = self.shop.pay(order_id, idempotency_key=key)
+        if result.retryable:
+            gevent.sleep(self.rng.uniform(0.05, 0.2))
+            result = self.shop.pay(order_id, idempotency_key=key)
+        self.business({"paid": "payments_success", "declined": "payments_declined"}.get(result.outcome, "payments_error"))
+        return result
+
+
+class ShoppingSession(SequentialTaskSet):
+    """One visit to the shop, in funnel order; it ends by leaving (finite)."""
+
+    user: Shopper
+
+    def on_start(self) -> None:
+        journey = self.user.profile.journey
+        self.views_left = self.user.rng.randint(int(journey.session_actions.min), int(journey.session_actions.max))
+        # Only signed-in sessions can use the cart.
+        self.shopping = self.user.signed_in and self.user.rng.random() < journey.login_ratio
+        self.order: CheckoutResult | None = None
+
+    def _skip(self) -> None:
+        # This step does not happen in this visit: go on without a think time.
+        raise RescheduleTaskImmediately(True)
+
+    @task
+    def open_first_screen(self) -> None:
+        home = self.user.shop.home()
+        if home is not None:
+            self.user.learn_catalogue(home)
+
+    @task
+    def browse_products(self) -> None:
+        """Reach one product the way shoppers do (category page or search), look at it, maybe add it to the cart."""
+        user, ratios = self.user, self.user.profile.journey.ratios
+        if user.rng.random() < ratios.search:
+            user.shop.search(user.search_term())
+        else:
+            user.shop.category(user.pick_category(), page=1 if user.rng.random() < 0.8 else user.rng.randint(2, 3))
+        self.wait()
+        product = user.shop.product(user.pick_sku())
+        self.views_left -= 1
+        if product is not None:
+            user.business("product_views")
+            if self.shopping and product.stock > 0 and user.rng.random() < ratios.view_to_cart:
+                self.wait()
+                self.add_to_cart(product)
+        if self.views_left > 0:
+            self.schedule_task(self.browse_products, first=True)
+
+    def add_to_cart(self, product: Product) -> None:
+        user = self.user
+        quantity = user.cart.get(product.sku, 0) + 1
+        if quantity > MAX_LINE_QUANTITY or (product.sku not in user.cart and len(user.cart) >= MAX_CART_LINES):
+            return
+        if user.shop.set_cart_item(product.sku, quantity) != "ok":
+            return
+        user.cart[product.sku] = quantity
+        user.business("cart_adds")
+        if user.rng.random() < user.profile.journey.ratios.cart_edit:
+            self.wait()
+            self.edit_cart(product.sku)
+
+    def edit_cart(self, sku: str) -> None:
+        """Change one's mind: bump the quantity or drop the line."""
+        user = self.user
+        if user.rng.random() < 0.5 and user.cart[sku] < MAX_LINE_QUANTITY:
+            if user.shop.set_cart_item(sku, user.cart[sku] + 1) == "ok":
+                user.cart[sku] += 1
+        elif user.shop.remove_cart_item(sku):
+            del user.cart[sku]
+
+    @task
+    def check_out(self) -> None:
+        user, ratios = self.user, self.user.profile.journey.ratios
+        if not (self.shopping and user.cart and user.rng.random() < ratios.cart_to_checkout):
+            self._skip()
+        # Review the cart first; the shop's view of it wins over ours.
+        cart = user.shop.cart()
+        if cart is None or not cart.lines:
+            user.cart = {} if cart is None else dict(cart.lines)
+            return
+        user.cart = dict(cart.lines)
+        self.wait()
+        coupon = COUPON if user.rng.random() < ratios.coupon else None
+        result = user.checkout_with_retries(retries=1, address=ADDRESS, coupon=coupon)
+        if result.outcome == "created":
+            user.business("orders")
+            user.cart.clear()  # the shop empties the cart into the order
+            self.order = result
+        elif result.outcome == "sold_out":
+            user.give_up_cart()
+        else:
+            user.reload_cart()  # unknown state after an error: look again
+
+    @task
+    def pay_for_order(self) -> None:
+        user = self.user
+        if self.order is None or user.rng.random() >= user.profile.journey.ratios.checkout_to_pay:
+            self._skip()
+        if user.pay_order(self.order.order_id).outcome == "paid":
+            self.wait()
+            user.shop.order(self.order.order_id, expect_status="paid")  # the confirmation page
+
+    @task
+    def leave_shop(self) -> None:
+        # The visit is over; the user thinks, then a new visit starts.
+        self.interrupt(reschedule=False)
+
+
+class Shopper(_ShopUser):
+    """A shopper on the funnel: sign in once, then one :class:`ShoppingSession` after another."""
+
+    kind = "shopper"
+    weight = get_settings().profile.users.get("shopper", 0)
+    tasks = [ShoppingSession]
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.sampler = ZipfSampler(_catalogue_size(self.settings), self.profile.journey.zipf_exponent, rng=self.rng)
+        self.cart: dict[str, int] = {}
+        target = self.profile.target
+        self.category_ids: list[int] = list(range(1, target.categories + 1))
+        self.search_words: tuple[str, ...] = _SEARCH_WORDS
+
+    def on_start(self) -> None:
+        if self.profile.journey.login_ratio > 0:
+            self.sign_in()
+
+    def learn_catalogue(self, home: dict[str, Any]) -> None:
+        """Use the categories the first screen shows (ids to click, names to search for)."""
+        cats = [c for c in home.get("categories") or [] if isinstance(c, dict) and isinstance(c.get("id"), int)]
+        if cats:
+            self.category_ids = [c["id"] for c in cats]
+            words = {w.lower() for c in cats for w in str(c.get("name", "")).split() if len(w) > 2}
+            self.search_words = tuple(sorted(words | set(_SEARCH_WORDS)))
+
+    def pick_category(self) -> int:
+        return self.rng.choice(self.category_ids)
+
+    def search_term(self) -> str:
+        return self.rng.choice(self.search_words)
+
+    def pick_sku(self) -> str:
+        return self.profile.target.sku_format.format(n=self.sampler.item())
+
+    def give_up_cart(self) -> None:
+        """Something in the cart sold out: empty it and shop again next visit."""
+        for sku in list(self.cart):
+            if self.shop.remove_cart_item(sku):
+                del self.cart[sku]
+        if self.cart:
+            self.reload_cart()
+
+    def reload_cart(self) -> None:
+        cart = self.shop.cart()
+        self.cart = dict(cart.lines) if cart is not None else {}
+
+
+class FlashBuyer(_ShopUser):
+    """A flash-sale buyer: sign in, wait for the sale, race once, pay if won, then idle."""
+
+    kind = "flash_buyer"
+    weight = get_settings().profile.users.get("flash_buyer", 0)
+
+    def on_start(self) -> None:
+        self.raced = False
+        self.sign_in()
+
+    def wait_time(self) -> float:
+        return 1.0  # only the idle loop after the race waits
+
+    @task
+    def race_for_flash_deal(self) -> None:
+        if self.raced:
+            return  # one race per buyer; idle until the run ends
+        self.raced = True
+        sale = self.profile.flash_sale
+        if sale is None or not self.signed_in:
+            self.business("flash_error")
+            return
+        started = run_started_at(self.environment) or time.time()
+        # A little human reaction time, so the herd is a herd and not one instant.
+        delay = started + sale.at + self.rng.uniform(0.0, 0.2) - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        result = self.checkout_with_retries(
+            retries=sale.retries, address=ADDRESS, items=[{"sku": sale.sku, "quantity": sale.quantity}]
+        )
+        if result.outcome == "created":
+            self.business("flash_won")
+            self.business("orders")
+            self.pay_order(result.order_id)
+        elif result.outcome == "sold_out":
+            self.business("flash_sold_out")
+        else:
+            self.business("flash_error")
+
+
+if __name__ == "__main__":
+    from locust import run_single_user
+
+    run_single_user(Shopper)

@@ -1,0 +1,142 @@
+"""Application factory and the one middleware every request passes through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from . import admin, auth, cart, catalog, orders, payments, reconcile
+from .cache import CachedLoader, MemoryCache
+from .config import StorefrontConfig
+from .db import Database
+from .errors import ApiError
+from .metrics import StorefrontMetrics
+from .seed import init_database
+from .state import STATE, State, json_response
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("storefront")
+_RUN_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _route_of(request: web.Request) -> str:
+    # Canonical template ("/api/products/{sku}"), so the label set stays bounded.
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _error_response(exc: ApiError) -> web.Response:
+    return json_response({"error": exc.code, "detail": exc.detail}, status=exc.status)
+
+
+def _http_exception_response(exc: web.HTTPException) -> web.Response:
+    code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status, "http_error")
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return json_response({"error": code, "detail": exc.reason}, status=exc.status, headers=headers)
+
+
+def _make_middleware(st: State, run_header: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    metrics = st.metrics
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Traffic labelling, fault injection, JSON errors and request metrics in one pass."""
+        start = time.perf_counter()
+        route = _route_of(request)
+        traffic = "real"
+        try:
+            run_id = request.headers.get(run_header)
+            if run_id is not None:
+                traffic = "shadow"
+                request["traffic"] = "shadow"
+                if not _RUN_ID.match(run_id):
+                    raise ApiError(400, "invalid_run_id", f"{run_header} must be 1..128 of A-Z a-z 0-9 . _ : @ + -")
+                request["run_id"] = run_id
+            if st.inject_latency or st.inject_errors:
+                await _inject(st, route)
+            response = await handler(request)
+        except ApiError as exc:
+            response = _error_response(exc)
+        except web.HTTPException as exc:
+            response = _http_exception_response(exc)
+        except asyncio.CancelledError:
+            # The client went away: count it as 499-like 4xx, and let aiohttp unwind.
+            metrics.observe_request(route, request.method, 499, traffic, time.perf_counter() - start)
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, route)
+            metrics.unhandled.labels(route=route).inc()
+            response = json_response({"error": "internal", "detail": "unexpected server error"}, status=500)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        metrics.observe_request(route, request.method, response.status, traffic, time.perf_counter() - start)
+        return response
+
+    return observe
+
+
+async def _inject(st: State, route: str) -> None:
+    delay = st.inject_latency.get(route)
+    if delay:
+        await asyncio.sleep(delay)
+    ratio = st.inject_errors.get(route)
+    if ratio and st.fault_rng.random() < ratio:
+        raise ApiError(503, "injected_fault", f"fault injected on {route}")
+
+
+def create_app(config: StorefrontConfig, *, metrics: StorefrontMetrics | None = None) -> web.Application:
+    """Build the storefront; the database is created/seeded on startup.
+
+    ``config.gateway_url`` must point at a running gateway for payments to work.
+
+    Usage: ``web.run_app(create_app(StorefrontConfig(db_url="sqlite:///shop.db", gateway_url=url)))``
+    """
+    database = Database(config.db_url, pool_size=config.db_pool_size)
+    metrics = metrics or StorefrontMetrics()
+    metrics.bind_pool(database.connections_in_use)
+    st = State(
+        config=config,
+        db=database,
+        metrics=metrics,
+        cache=CachedLoader(MemoryCache(), ttl_s=config.cache_ttl_s,
+                           on_result=_cache_counter(metrics)),
+        gateway_url=config.gateway_url.rstrip("/") if config.gateway_url else None,
+        inject_latency=dict(config.inject_latency),
+        inject_errors=dict(config.inject_errors),
+    )
+    app = web.Application(middlewares=[_make_middleware(st, config.run_header)], client_max_size=64 * 1024)
+    app[STATE] = st
+    for module in (admin, catalog, auth, cart, orders, payments, reconcile):
+        app.add_routes(module.routes())
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def _cache_counter(metrics: StorefrontMetrics) -> Callable[[str], None]:
+    children = {result: metrics.cache.labels(result=result) for result in ("hit", "miss")}
+    return lambda result: children[result].inc()
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    st = app[STATE]
+    cfg = st.config
+    seeded = await init_database(st.db, cfg.seed, password_iterations=cfg.password_iterations, reset=cfg.reset)
+    if seeded:
+        log.info("seeded %d SKUs, %d flash SKUs, %d users", cfg.seed.skus, cfg.seed.flash_skus, cfg.seed.users)
+    await admin.refresh_flash_stock(app)
+    st.http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=cfg.gateway_timeout_s),
+        connector=aiohttp.TCPConnector(limit=200),
+    )
+    try:
+        yield
+    finally:
+        await st.http.close()
+        await st.db.dispose()

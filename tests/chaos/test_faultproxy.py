@@ -1,0 +1,126 @@
+"""The fault proxy: a real subprocess in front of a real echo server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.faultproxy import FaultProxyClient
+from chaos.platform.procs import free_ports, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+@pytest.fixture()
+def echo_port() -> Iterator[int]:
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture()
+def proxy(echo_port: int) -> Iterator[tuple[FaultProxyClient, int]]:
+    api, listen = free_ports(2)
+    proc = subprocess.Popen([sys.executable, "-m", "chaos.faultproxy", "--api-port", str(api), "--proxy",
+                             f"echo=127.0.0.1:{listen}>127.0.0.1:{echo_port}"], cwd=ROOT)
+    try:
+        wait_http(f"http://127.0.0.1:{api}/version", timeout=15, pid=proc.pid, what="faultproxy")
+        yield FaultProxyClient(f"http://127.0.0.1:{api}"), listen
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _roundtrip(port: int, payload: bytes = b"ping", timeout: float = 5.0) -> tuple[bytes, float]:
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return got, time.monotonic() - t0
+
+
+def test_proxy_forwards_bytes_unchanged(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    payload = bytes(range(256)) * 1000
+    got, _ = _roundtrip(port, payload)
+    assert got == payload
+    assert client.proxies()["echo"]["enabled"] is True
+
+
+def test_latency_toxic_delays_and_removal_restores(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    _, base = _roundtrip(port)
+    client.add_toxic("echo", type="latency", attributes={"latency": 300, "jitter": 0})
+    assert [t["type"] for t in client.proxies()["echo"]["toxics"]] == ["latency"]
+    got, slow = _roundtrip(port)
+    assert got == b"ping"
+    assert slow >= 0.3 > base
+    client.remove_toxic("echo", "latency_downstream")
+    _, fast = _roundtrip(port)
+    assert fast < 0.3
+
+
+def test_reset_peer_resets_new_connections(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    client.add_toxic("echo", type="reset_peer", attributes={"timeout": 0})
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # the reset arrives within the supervisor tick
+                s.sendall(b"x")
+                if not s.recv(1):
+                    raise ConnectionResetError("closed without reset")
+    client.reset()
+    assert _roundtrip(port)[0] == b"ping"
+
+
+def test_timeout_zero_blackholes_until_removed(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    client.add_toxic("echo", type="timeout", stream="upstream", attributes={"timeout": 0})
+    with pytest.raises(socket.timeout):
+        _roundtrip(port, timeout=0.5)
+    client.reset()
+    assert _roundtrip(port)[0] == b"ping"
+
+
+def test_api_rejects_unknown_toxic_with_message(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, _ = proxy
+    with pytest.raises(RuntimeError, match="toxic type must be one of"):
+        client.add_toxic("echo", type="bandwidth")
+    with pytest.raises(RuntimeError, match="404"):
+        client.add_toxic("nope", type="latency")
+
+
+def test_toxicity_applies_per_connection(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    client.add_toxic("echo", type="reset_peer", toxicity=0.5, attributes={"timeout": 0})
+    outcomes = []
+    for _ in range(40):
+        try:
+            got, _ = _roundtrip(port, timeout=2)
+            outcomes.append(got == b"ping")
+        except OSError:
+            outcomes.append(False)
+    assert 0 < sum(outcomes) < 40  # some connections pass, some are reset

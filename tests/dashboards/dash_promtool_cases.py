@@ -1,0 +1,219 @@
+"""Generate promtool unit tests (synthetic burns) for the burn-rate alerts of an SLO spec.
+
+For every SLO and alert condition there is a burn above the condition's rate
+(the alert must fire) and one below it (the alert must not fire), plus a burn
+that has already stopped (the 5m window resets the page). Expected alerts come
+from an independent oracle: exact error ratios of the scheduled traffic over
+each window, compared with the SRE Workbook factors. The oracle refuses cases
+that sit within a few percent of a threshold, so float rounding can't decide them.
+
+Usage (from the repo root)::
+
+    .venv/bin/python tests/dashboards/dash_promtool_cases.py  # rewrites tests/dashboards/promtool/
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from peakload.config import SLOSpec, load_slo_spec  # noqa: E402
+
+from dashboards.slo_model import PAGE_CONDITIONS, SLI_WINDOWS, TICKET_CONDITIONS, SLOModel, to_model, validate  # noqa: E402
+
+OUT_DIR = Path(__file__).resolve().parent / "promtool"
+RULES_REL = "../../../dashboards/generated/slo.rules.yaml"  # relative to OUT_DIR
+PER_MINUTE = 1000.0  # requests per minute across the SLO's routes
+MARGIN = 0.04  # every compared ratio must be at least 4 % away from its threshold
+H, D = 60, 1440
+WINDOW_MIN = {"5m": 5, "30m": 30, "1h": H, "2h": 2 * H, "6h": 6 * H, "1d": D, "3d": 3 * D}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    phases: tuple[tuple[int, float], ...]  # (minutes, error ratio as a multiple of the budget)
+    severity: str  # the alert under test
+    fires: bool  # must it fire (True) or stay silent (False) at the end?
+
+
+CASES = (
+    Case("page fast burn: 20x budget for 65m fires (1h & 5m > 14.4x)", ((8 * H, 0), (65, 20)), "page", True),
+    Case("page fast burn: 12x budget for 65m does not page", ((8 * H, 0), (65, 12)), "page", False),
+    Case("page fast burn that stopped 10m ago does not page (5m window reset)", ((8 * H, 0), (H, 20), (10, 0)), "page", False),
+    Case("page slow burn: 8x budget for 6h5m fires (6h & 30m > 6x)", ((H, 0), (6 * H + 5, 8)), "page", True),
+    Case("page slow burn: 5x budget for 6h5m does not page", ((H, 0), (6 * H + 5, 5)), "page", False),
+    Case("ticket fast burn: 4x budget for 1d5m fires (1d & 2h > 3x)", ((2 * H, 0), (D + 5, 4)), "ticket", True),
+    Case("ticket fast burn: 2.5x budget for 1d5m after 2 clean days does not ticket", ((2 * D, 0), (D + 5, 2.5)), "ticket", False),
+    Case("ticket slow burn: 1.5x budget for 3d5m fires (3d & 6h > 1x)", ((3 * D + 5, 1.5),), "ticket", True),
+    Case("ticket slow burn: 0.8x budget for 3d5m does not ticket", ((3 * D + 5, 0.8),), "ticket", False),
+)
+
+
+def _bad_per_minute(case: Case, budget: float) -> list[float]:
+    """Error ratio of each minute 1..N (minute k covers samples k-1 → k)."""
+    out: list[float] = []
+    for minutes, multiple in case.phases:
+        out += [multiple * budget] * minutes
+    return out
+
+
+def _ratio(ratios: list[float], t: int, window: int) -> float:
+    start = max(0, t - window)
+    chunk = ratios[start:t]
+    return sum(chunk) / len(chunk)  # equal traffic every minute
+
+
+def _humanize_percentage(value: float) -> str:
+    text = f"{value * 100:.4g}%"
+    for wobble in (1 - 1e-9, 1 + 1e-9):  # float noise in Prometheus must not change the text
+        if f"{value * wobble * 100:.4g}%" != text:
+            raise ValueError(f"ratio {value!r} sits on a rounding edge of humanizePercentage; pick other numbers")
+    return text
+
+
+def expected_alerts(slo: SLOModel, case: Case) -> dict[str, str | None]:
+    """severity → $value text of the firing alert, or None when silent."""
+    ratios = _bad_per_minute(case, slo.budget)
+    t = len(ratios)
+    out: dict[str, str | None] = {}
+    for severity, conds in (("page", PAGE_CONDITIONS), ("ticket", TICKET_CONDITIONS)):
+        value = None
+        for cond in conds:
+            threshold = cond.factor * slo.budget
+            long_r = _ratio(ratios, t, WINDOW_MIN[cond.long])
+            short_r = _ratio(ratios, t, WINDOW_MIN[cond.short])
+            for r in (long_r, short_r):
+                if abs(r - threshold) < MARGIN * threshold:
+                    raise ValueError(f"{slo.name}: case {case.name!r}: ratio {r:.6g} too close to {threshold:.6g}")
+            if value is None and long_r > threshold and short_r > threshold:
+                value = long_r
+        if severity == "page" and not slo.page:
+            value = None
+        out[severity] = None if value is None else _humanize_percentage(value)
+    return out
+
+
+def _num(x: float) -> str:
+    return f"{round(x, 6):.15g}"
+
+
+def _values(increments: list[float]) -> str:
+    """promtool expanding notation for a counter starting at 0 with the given per-minute increments."""
+    segments: list[str] = []
+    total, i = 0.0, 0
+    first = True
+    while i < len(increments):
+        j = i
+        while j < len(increments) and increments[j] == increments[i]:
+            j += 1
+        inc, n = increments[i], j - i
+        if first:
+            segments.append(f"0+{_num(inc)}x{n}")
+            first = False
+        else:
+            start = total + inc
+            segments.append(f"{_num(start)}+{_num(inc)}x{n - 1}")
+        total += inc * n
+        i = j
+    return " ".join(segments)
+
+
+def _series(slo: SLOModel, case: Case) -> list[dict[str, str]]:
+    ratios = _bad_per_minute(case, slo.budget)
+    n_series = len(slo.requests) * 2  # every (method, route) pair, real and shadow traffic
+    per = PER_MINUTE / n_series
+    good = [per * (1 - r) for r in ratios]
+    bad = [per * r for r in ratios]
+    total = [per] * len(ratios)
+    zero, all_ = [0.0] * len(ratios), [per] * len(ratios)
+    method0, route0 = slo.requests[0]
+    other_method = "DELETE" if method0 != "DELETE" else "PATCH"
+    # Traffic the SLO must not count: a route outside it, a longer route sharing
+    # its prefix, and another method on one of its routes — all of it failing.
+    noise = [(method0, "/api/noise"), (method0, route0 + "/x"), (other_method, route0)]
+    out: list[dict[str, str]] = []
+
+    def add(series: str, incs: list[float]) -> None:
+        out.append({"series": series, "values": _values(incs)})
+
+    for method, route in (*slo.requests, *noise):
+        is_noise = (method, route) in noise
+        for traffic in ("real", "shadow"):
+            labels = f'method="{method}",route="{route}",traffic="{traffic}"'
+            if slo.kind == "availability":
+                add(f"storefront_http_requests_total{{{labels},status_class=\"2xx\"}}", zero if is_noise else good)
+                add(f"storefront_http_requests_total{{{labels},status_class=\"5xx\"}}", all_ if is_noise else bad)
+            else:
+                add(f"storefront_http_request_duration_seconds_bucket{{{labels},le=\"{slo.threshold_le}\"}}", zero if is_noise else good)
+                add(f"storefront_http_request_duration_seconds_count{{{labels}}}", all_ if is_noise else total)
+    return out
+
+
+def build_test_file(slo: SLOModel, group_order: list[str]) -> str:
+    tests = []
+    for case in CASES:
+        expected = expected_alerts(slo, case)
+        under_test = expected[case.severity] is not None
+        if case.severity == "page" and not slo.page:
+            continue  # no page alert exists for this SLO
+        if under_test != case.fires:
+            raise ValueError(f"{slo.name}: case {case.name!r} expected fires={case.fires}, oracle says {under_test}")
+        minutes = sum(m for m, _ in case.phases)
+        exp_alerts = []
+        for severity in ("page", "ticket"):
+            value = expected[severity]
+            if value is None:
+                continue
+            conds = PAGE_CONDITIONS if severity == "page" else TICKET_CONDITIONS
+            exp_alerts.append({
+                "exp_labels": {"severity": severity, "slo": slo.name, "service": slo.service},
+                "exp_annotations": _annotations(slo, severity, conds, value),
+            })
+        tests.append({
+            "name": f"{slo.name}: {case.name}",
+            "interval": "1m",
+            "input_series": _series(slo, case),
+            "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": slo.alert_name, "exp_alerts": exp_alerts}],
+        })
+    doc = {"rule_files": [RULES_REL], "evaluation_interval": "1m", "group_eval_order": group_order, "tests": tests}
+    header = f"# generated by tests/dashboards/dash_promtool_cases.py for SLO {slo.name!r} — do not edit\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, width=1_000_000, allow_unicode=True)
+
+
+def _annotations(slo: SLOModel, severity: str, conds: tuple, value: str) -> dict[str, str]:
+    # The rules render these from the same model; only $value is templated at alert time.
+    from dashboards.rules import _alert  # noqa: PLC0415  (test helper reuses the renderer's text)
+
+    model = _MODEL_CACHE[0]
+    ann = _alert(slo, model, severity, conds)["annotations"]
+    return {k: v.replace("{{ $value | humanizePercentage }}", value) for k, v in ann.items()}
+
+
+_MODEL_CACHE: list = []
+
+
+def build_all(spec: SLOSpec) -> dict[str, str]:
+    """file name → text of every promtool test file for ``spec``."""
+    model = to_model(validate(spec))
+    _MODEL_CACHE[:] = [model]
+    order = []
+    for slo in model.slos:
+        order += [f"peakload-slo-{slo.name}-{g}" for g in ("sli", "client-sli", "meta", "alerts")]
+    assert set(WINDOW_MIN) == set(SLI_WINDOWS)
+    return {f"{slo.name}.test.yaml": build_test_file(slo, order) for slo in model.slos}
+
+
+if __name__ == "__main__":
+    files = build_all(load_slo_spec(ROOT / "profiles" / "slo.yaml"))
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (OUT_DIR / name).write_text(text, encoding="utf-8")
+        print(OUT_DIR / name)

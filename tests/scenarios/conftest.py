@@ -1,0 +1,112 @@
+"""Fixtures: a crafted-response HTTP server on loopback, and a driver for ShopClient calls.
+
+The server (aiohttp, in a thread) answers each ``(method, path)`` with whatever the
+test put in ``shop.responses`` and records every request it saw. ShopClient runs in
+a child process because importing Locust monkey-patches the importing process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CraftedShop:
+    url: str = ""
+    responses: dict[tuple[str, str], list[tuple[int, Any]]] = field(default_factory=dict)
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    def answer(self, method: str, path: str, status: int, body: Any) -> None:
+        """Always answer ``(method, path)`` like this."""
+        self.responses[(method, path)] = [(status, body)]
+
+    def answer_in_turn(self, method: str, path: str, *answers: tuple[int, Any]) -> None:
+        """Answer successive requests with successive ``(status, body)``; the last one repeats."""
+        self.responses[(method, path)] = list(answers)
+
+    def next_answer(self, method: str, path: str) -> tuple[int, Any]:
+        queue = self.responses.get((method, path))
+        if not queue:
+            return 404, {"error": "not_found", "detail": "no crafted answer"}
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+def _app(shop: CraftedShop) -> web.Application:
+    async def handle(request: web.Request) -> web.Response:
+        raw = await request.read()
+        shop.seen.append({
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "headers": dict(request.headers),
+            "body": json.loads(raw) if raw else None,
+        })
+        status, body = shop.next_answer(request.method, request.path)
+        text = body if isinstance(body, str) else json.dumps(body)
+        return web.Response(status=status, text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+@pytest.fixture
+def crafted_shop() -> Any:
+    shop = CraftedShop()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(_app(shop), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        shop.url = f"http://127.0.0.1:{port}"
+        holder["runner"] = runner
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10), "crafted shop did not start within 10 s"
+    yield shop
+    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def _drive(url: str, calls: list[dict[str, Any]], *, token: str | None = None, target: dict[str, Any] | None = None,
+          run_id: str = "test-run-1") -> dict[str, Any]:
+    """Run ShopClient calls against ``url`` in a child process; returns results and request events."""
+    spec = {"url": url, "calls": calls, "token": token, "target": target or {}, "run_id": run_id}
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("client_driver.py"))],
+        input=json.dumps(spec), capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def drive() -> Any:
+    """``drive(url, calls, token=..., target=...)`` -> {"results", "requests", "token"}."""
+    return _drive

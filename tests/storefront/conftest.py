@@ -1,0 +1,38 @@
+"""Fixtures: real storefront / gateway processes on loopback, PostgreSQL clusters."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) from a fresh clone
+    sys.path.insert(0, str(_ROOT))
+
+from tests.pgserver import pg_cluster, pg_url  # noqa: E402,F401  (fixtures re-exported for this folder)
+from tests.storefront.sfproc import FAST_ARGS, ShopProcess, start_gateway_process, start_shop  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def gateway_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopProcess]:
+    """A standalone gateway simulator (1 ms latency, no declines)."""
+    proc = start_gateway_process(tmp_path_factory.mktemp("gateway"), "--latency-ms", "1", "--jitter-ms", "0",
+                                 "--failure-rate", "0")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory, gateway_proc: ShopProcess) -> Iterator[ShopProcess]:
+    """One small SQLite storefront shared by the API tests (each test uses its own users/keys)."""
+    tmp = tmp_path_factory.mktemp("shop")
+    proc = start_shop(tmp, f"sqlite:///{tmp / 'shop.db'}", *FAST_ARGS, "--gateway-url", gateway_proc.url)
+    try:
+        yield proc
+    finally:
+        proc.stop()
