@@ -127,10 +127,11 @@ class TargetSpec(_Model):
     paths: dict[str, str] = {}
     categories: int = Field(default=50, ge=1)
     skus: int = Field(default=10_000, ge=1)
-    sku_format: str = "SKU-{n:05d}"
+    sku_format: str = "SKU-{n:06d}"  # n = 1..skus (the storefront seeds SKU-000001..)
     users: int = Field(default=1000, ge=1)
     user_format: str = "user{n:05d}"
-    password: str = "password"
+    password: str = "peakload"
+    admin_token_env: str | None = None  # env var holding a bearer token for the reconciliation endpoint
 
     @field_validator("paths")
     @classmethod

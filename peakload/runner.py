@@ -130,8 +130,11 @@ def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
 
 def _reconcile(url: str, profile: Profile, run_id: str) -> dict:
     rec_url = url.rstrip("/") + profile.target.path("reconcile") + f"?run_id={run_id}"
+    headers = {}
+    if profile.target.admin_token_env and os.environ.get(profile.target.admin_token_env):
+        headers["Authorization"] = f"Bearer {os.environ[profile.target.admin_token_env]}"
     try:
-        return fetch_json(rec_url, timeout=30)
+        return fetch_json(rec_url, timeout=30, headers=headers)
     except Exception as exc:  # external targets may have no such endpoint
         return {"error": f"GET {profile.target.path('reconcile')} failed: {getattr(exc, 'reason', exc)}"}
 

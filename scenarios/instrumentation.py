@@ -291,7 +291,10 @@ class Instrumentation:
     # ------------------------------------------------------------ master/local lifecycle
 
     def on_test_start(self, environment: Environment, **_kw: Any) -> None:
-        self._t_last = time.time()
+        now = time.time()
+        if self._t_last is not None:  # a previous test in this process (web UI): its leftovers first
+            self._write_interval(t_end=now, only_if_data=True)
+        self._t_last = now
         if self.writer is not None and (self._loop is None or self._loop.dead):
             self._loop = gevent.spawn(self._snapshot_loop)
 
@@ -299,7 +302,9 @@ class Instrumentation:
         if self._loop is not None:
             self._loop.kill(block=True)
             self._loop = None
-        self._write_interval(t_end=time.time())  # the last, partial interval
+        if self.role == "local":
+            self._write_interval(t_end=time.time())  # the last, partial interval
+        # master: the workers' last numbers arrive after test_stop; on_quitting writes them
 
     def on_quitting(self, environment: Environment, **_kw: Any) -> None:
         """Final flush: the master merges the workers' last reports after test_stop."""

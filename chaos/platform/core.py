@@ -22,7 +22,7 @@ from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.health import ComponentHealth, status
 from chaos.platform.layout import Layout, PlatformSpec, check_state_dir, load_spec, new_spec, save_spec
-from chaos.platform.procs import processes_under, stop_named, stop_pid
+from chaos.platform.procs import processes_under, stop_named, stop_pid, wait_http
 
 __all__ = ["up", "down", "ensure_postgres", "current_primary", "STOP_ORDER"]
 
@@ -120,8 +120,9 @@ def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, faul
         svc.start_faultproxy(lay, spec)
     svc.start_gateway(lay, spec)
     svc.start_storefront(lay, spec, 0, timeout=120)  # the first one seeds an empty database alone
-    for i in range(1, spec.replicas):
-        svc.start_storefront(lay, spec, i)
+    pids = {i: svc.start_storefront(lay, spec, i, wait=False) for i in range(1, spec.replicas)}
+    for i, pid in pids.items():  # started together, waited for one by one
+        wait_http(f"http://127.0.0.1:{spec.ports.storefront[i]}/healthz", pid=pid, what=f"storefront-{i}", timeout=60)
     svc.start_haproxy(lay, spec)
     if exporters:
         svc.start_exporters(lay, spec, spec.app_password)

@@ -143,8 +143,11 @@ def storefront_has_redis() -> bool:
     return "--redis-url" in proc.stdout
 
 
-def start_storefront(lay: Layout, spec: PlatformSpec, i: int, *, timeout: float = 60.0) -> int:
-    """Storefront replica ``i`` on its port, on the primary through the multi-host DB URL."""
+def start_storefront(lay: Layout, spec: PlatformSpec, i: int, *, timeout: float = 60.0, wait: bool = True) -> int:
+    """Storefront replica ``i`` on its port, on the primary through the multi-host DB URL.
+
+    ``wait`` polls its /healthz until 200 (or the process dies).
+    """
     name = f"storefront-{i}"
     if (pid := running(lay, name)):
         return pid
@@ -154,7 +157,8 @@ def start_storefront(lay: Layout, spec: PlatformSpec, i: int, *, timeout: float 
                            redis=configs.redis_url(spec))
     pid = spawn(name, argv, pid_dir=lay.run, log=lay.logs / f"{name}.log", cwd=lay.storefront_dir,
                 env=python_env())
-    wait_http(f"http://127.0.0.1:{port}/healthz", pid=pid, what=name, timeout=timeout)
+    if wait:
+        wait_http(f"http://127.0.0.1:{port}/healthz", pid=pid, what=name, timeout=timeout)
     return pid
 
 
@@ -220,7 +224,8 @@ def start_prometheus(lay: Layout, spec: PlatformSpec, *, scrape_interval: str = 
     run(["promtool", "check", "config", str(cfg)])
     pid = spawn("prometheus", ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={d / 'data'}",
                                f"--web.listen-address=127.0.0.1:{spec.ports.prometheus}", "--web.enable-lifecycle",
-                               "--storage.tsdb.retention.time=2d", "--log.level=warn"],
+                               "--storage.tsdb.retention.time=2d", "--log.level=warn",
+                               "--scrape.discovery-reload-interval=500ms"],
                 pid_dir=lay.run, log=lay.logs / "prometheus.log", cwd=d)
     wait_http(f"http://127.0.0.1:{spec.ports.prometheus}/-/ready", pid=pid, what="prometheus", timeout=30)
     return pid

@@ -110,3 +110,47 @@ def _drive(url: str, calls: list[dict[str, Any]], *, token: str | None = None, t
 def drive() -> Any:
     """``drive(url, calls, token=..., target=...)`` -> {"results", "requests", "token"}."""
     return _drive
+
+
+# ---------------------------------------------------------------- a real storefront
+
+
+@dataclass
+class Storefront:
+    url: str
+    flash_stock: int
+    users: int
+    password: str = "peakload"
+
+
+@pytest.fixture(scope="module")
+def storefront(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The reference storefront on a free loopback port with a fresh SQLite file."""
+    import time
+
+    tmp = tmp_path_factory.mktemp("storefront")
+    port_file = tmp / "url"
+    flash_stock, users = 10, 400
+    cmd = [
+        sys.executable, "-m", "storefront", "serve", "--host", "127.0.0.1", "--port", "0",
+        "--db", f"sqlite:///{tmp / 'shop.sqlite'}", "--port-file", str(port_file),
+        "--users", str(users), "--flash-stock", str(flash_stock), "--password-iterations", "1000",
+        "--gateway-latency-ms", "5", "--gateway-jitter-ms", "2",
+    ]
+    log = open(tmp / "storefront.log", "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None, (tmp / "storefront.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "storefront did not write its port file within 60 s"
+            time.sleep(0.1)
+        yield Storefront(url=port_file.read_text().strip(), flash_stock=flash_stock, users=users)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
