@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "bucket_edges",
     "HdrCounts",
+    "counts_index",
     "new_hdr",
     "decode_hdr",
 ]
@@ -75,13 +76,14 @@ def decode_hdr(blob: str | bytes) -> HdrHistogram:
     return HdrHistogram.decode(blob.encode("ascii") if isinstance(blob, str) else blob)
 
 
+# The counts-array geometry of the contract histogram (what hdrh derives in __init__).
 _TEMPLATE = new_hdr()
 COUNTS_LEN: int = _TEMPLATE.counts_len
-_MASK: int = _TEMPLATE.sub_bucket_mask
-_UNIT_MAG: int = _TEMPLATE.unit_magnitude
-_HALF_MAG: int = _TEMPLATE.sub_bucket_half_count_magnitude
-_HALF_COUNT: int = _TEMPLATE.sub_bucket_half_count
-_SHIFT: int = _UNIT_MAG + _HALF_MAG + 1  # bucket index = bit_length - _SHIFT
+MASK: int = _TEMPLATE.sub_bucket_mask
+UNIT_MAG: int = _TEMPLATE.unit_magnitude
+HALF_MAG: int = _TEMPLATE.sub_bucket_half_count_magnitude
+HALF_COUNT: int = _TEMPLATE.sub_bucket_half_count
+SHIFT: int = UNIT_MAG + HALF_MAG + 1  # bucket index = bit_length - SHIFT
 del _TEMPLATE
 
 
@@ -90,28 +92,27 @@ class HdrCounts:
 
     Not thread-safe (meant for one gevent hub). Values are microseconds;
     negative values count as 0 and values above 1 h as 1 h, so nothing recorded
-    is silently lost.
+    is silently lost. :meth:`StatsStore.record` inlines :meth:`record_us` on
+    ``counts`` (same arithmetic, see :func:`counts_index`) to save a call.
     """
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("counts",)
 
     def __init__(self) -> None:
         self.counts: list[int] = [0] * COUNTS_LEN
-        self.total = 0
+
+    @property
+    def total(self) -> int:
+        """Number of recorded values."""
+        return sum(self.counts)
 
     def record_us(self, us: int) -> None:
         """Count one value in microseconds (int)."""
-        if us > HDR_HIGHEST_US:
-            us = HDR_HIGHEST_US
-        elif us < 0:
-            us = 0
-        b = (us | _MASK).bit_length() - _SHIFT
-        self.counts[((b + 1) << _HALF_MAG) + (us >> (b + _UNIT_MAG)) - _HALF_COUNT] += 1
-        self.total += 1
+        self.counts[counts_index(us)] += 1
 
     def add_histogram(self, hist: HdrHistogram) -> None:
         """Add the counts of an ``HdrHistogram`` with the contract settings."""
-        if hist.counts_len != COUNTS_LEN or hist.unit_magnitude != _UNIT_MAG or hist.sub_bucket_half_count_magnitude != _HALF_MAG:
+        if hist.counts_len != COUNTS_LEN or hist.unit_magnitude != UNIT_MAG or hist.sub_bucket_half_count_magnitude != HALF_MAG:
             raise ValueError(
                 "hdr settings differ: expected lowest=1 highest=3600000000 digits=3, "
                 f"got lowest={hist.lowest_trackable_value} highest={hist.highest_trackable_value} digits={hist.significant_figures}"
@@ -123,7 +124,6 @@ class HdrCounts:
         for i, c in enumerate(hist.counts[:top]):
             if c:
                 mine[i] += c
-        self.total += hist.total_count
 
     def add_encoded(self, blob: str | bytes) -> None:
         """Add a base64 blob produced by :meth:`encode` (or any HdrHistogram encoder)."""
@@ -131,28 +131,26 @@ class HdrCounts:
 
     def add(self, other: HdrCounts) -> None:
         """Add another ``HdrCounts`` in place."""
-        if not other.total:
-            return
         mine = self.counts
         for i, c in enumerate(other.counts):
             if c:
                 mine[i] += c
-        self.total += other.total
 
     def to_histogram(self) -> HdrHistogram:
         """A real ``HdrHistogram`` with these counts (for percentiles or encoding)."""
         hist = new_hdr()
-        if not self.total:
-            return hist
         dest = hist.counts
         lo = hi = -1
+        total = 0
         for i, c in enumerate(self.counts):
             if c:
                 dest[i] = c
+                total += c
                 if lo < 0:
                     lo = i
                 hi = i
-        hist.set_internal_tacking_values(lo, hi, self.total)
+        if total:
+            hist.set_internal_tacking_values(lo, hi, total)
         return hist
 
     def encode(self) -> str:
@@ -162,3 +160,13 @@ class HdrCounts:
     def percentile_us(self, percentile: float) -> int:
         """Value at ``percentile`` (0..100) in microseconds (HdrHistogram semantics)."""
         return self.to_histogram().get_value_at_percentile(percentile)
+
+
+def counts_index(us: int) -> int:
+    """Index of ``us`` in the counts array (clamped to 0..1 h), as ``hdrh`` computes it."""
+    if us > HDR_HIGHEST_US:
+        us = HDR_HIGHEST_US
+    elif us < 0:
+        us = 0
+    b = (us | MASK).bit_length() - SHIFT
+    return ((b + 1) << HALF_MAG) + (us >> (b + UNIT_MAG)) - HALF_COUNT

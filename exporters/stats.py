@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporters.classify import ERROR_TYPES, STATUS_CLASSES
-from exporters.histogram import HdrCounts
+from exporters.histogram import HALF_COUNT, HALF_MAG, HDR_HIGHEST_US, MASK, SHIFT, UNIT_MAG, HdrCounts
 
 __all__ = [
     "DELTA_VERSION",
@@ -61,7 +61,7 @@ _N_ERRORS = len(ERROR_TYPES)
 class _Series:
     """Counters of one (name, method); ``hdr`` is None in the totals layer."""
 
-    __slots__ = ("count", "failures", "status", "errors", "sum_s", "buckets", "hdr", "service")
+    __slots__ = ("count", "failures", "status", "errors", "sum_s", "buckets", "hdr", "hdr_counts", "service")
 
     def __init__(self, n_buckets: int, *, with_hdr: bool) -> None:
         self.count = 0
@@ -71,6 +71,7 @@ class _Series:
         self.sum_s = 0.0
         self.buckets = [0] * n_buckets  # non-cumulative; last one is +Inf
         self.hdr: HdrCounts | None = HdrCounts() if with_hdr else None
+        self.hdr_counts: list[int] = self.hdr.counts if self.hdr is not None else []
         self.service: HdrCounts | None = None  # created on first service-time sample
 
     def add_counts(self, other: _Series) -> None:
@@ -135,18 +136,19 @@ class StatsStore:
         ``service_seconds``: time from actual send, when ``seconds`` is measured
         from the intended start (open model); goes to ``service_hdr``.
         """
-        key = (name, method)
-        s = self._pending.get(key)
+        s = self._pending.get((name, method))
         if s is None:
-            s = self._pending[key] = _Series(self._n_buckets, with_hdr=True)
+            s = self._pending[(name, method)] = _Series(self._n_buckets, with_hdr=True)
         s.count += 1
         s.sum_s += seconds
         s.buckets[bisect_left(self.edges, seconds)] += 1
-        s.hdr.record_us(int(seconds * 1_000_000.0 + 0.5))  # type: ignore[union-attr]
-        if status is not None and 100 <= status < 600:
-            s.status[status // 100] += 1
-        else:
-            s.status[0] += 1
+        # HdrCounts.record_us inlined (one call less per request); see histogram.counts_index
+        us = int(seconds * 1_000_000.0 + 0.5)
+        if not 0 <= us <= HDR_HIGHEST_US:
+            us = HDR_HIGHEST_US if us > 0 else 0
+        b = (us | MASK).bit_length() - SHIFT
+        s.hdr_counts[((b + 1) << HALF_MAG) + (us >> (b + UNIT_MAG)) - HALF_COUNT] += 1
+        s.status[status // 100 if status is not None and 100 <= status < 600 else 0] += 1
         if error_type is not None:
             s.failures += 1
             s.errors[_ERROR_INDEX[error_type]] += 1

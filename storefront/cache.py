@@ -72,6 +72,18 @@ class CachedLoader:
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._fast = backend.get_now if isinstance(backend, MemoryCache) else None
 
+    def peek(self, key: str) -> bytes | None:
+        """Synchronous hit check for the in-process backend (counts only hits).
+
+        The hot path uses it to skip a coroutine; on None call :meth:`get_or_load`.
+        """
+        if self._fast is None or self.ttl_s <= 0:
+            return None
+        cached = self._fast(key)
+        if cached is not None:
+            self._on_result("hit")
+        return cached
+
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
         if self.ttl_s > 0:
             if self._fast is not None:

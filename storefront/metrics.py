@@ -78,6 +78,7 @@ class StorefrontMetrics:
             for outcome in PAYMENT_OUTCOMES:
                 self.payments.labels(outcome=outcome, traffic=traffic)
         self._request_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
+        self._view_children = {t: self.product_views.labels(traffic=t) for t in TRAFFIC_VALUES}
 
     def bind_pool(self, in_use: Callable[[], int]) -> None:
         """Read the pool gauge from ``in_use()`` at every scrape."""
@@ -96,6 +97,10 @@ class StorefrontMetrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def product_view(self, traffic: str) -> None:
+        """Count one product page view (hot path: the child is looked up once)."""
+        self._view_children[traffic].inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -57,8 +57,13 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+_JSON_TYPE = "application/json; charset=utf-8"
+
+
 def json_bytes_response(body: bytes, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8", headers=headers)
+    # A ready Content-Type header is cheaper than content_type=/charset= parsing on the hot path.
+    all_headers = {"Content-Type": _JSON_TYPE, **headers} if headers else {"Content-Type": _JSON_TYPE}
+    return web.Response(body=body, status=status, headers=all_headers)
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -163,3 +163,53 @@ def test_single_user_debug_entry_point_prints_requests(storefront: Storefront, t
         proc.wait(10)
     text = out_path.read_text()
     assert "/api/sessions" in text and "/api/home" in text
+
+
+def test_web_ui_swarm_uses_the_profile_shape(storefront: Storefront, tmp_path: Path) -> None:
+    import socket
+    import urllib.parse
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        web_port = sock.getsockname()[1]
+    profile = write_profile(tmp_path / "p.yaml", storefront)
+    env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-web-1"}
+    log = open(tmp_path / "web.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", storefront.url,
+         "--web-host", "127.0.0.1", "--web-port", str(web_port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{web_port}"
+
+    def get_json(path: str) -> Any:
+        with urllib.request.urlopen(base + path, timeout=5) as resp:
+            return json.load(resp)
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "web.log").read_text()[-3000:]
+            try:
+                urllib.request.urlopen(base + "/", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "web UI did not come up within 60 s"
+                time.sleep(0.1)
+        form = urllib.parse.urlencode({"user_count": 1, "spawn_rate": 1, "host": storefront.url}).encode()
+        with urllib.request.urlopen(base + "/swarm", data=form, timeout=5) as resp:
+            answer = json.load(resp)
+        assert answer["success"] and "ProfileShape" in answer["message"]
+        deadline = time.monotonic() + 60
+        while True:
+            stats = get_json("/stats/requests")
+            views = sum(s["num_requests"] for s in stats["stats"] if s["name"] == "/api/products/{sku}")
+            if stats["user_count"] == 10 and views > 0:
+                break  # the profile's 10 users, not the form's 1
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.2)
+        urllib.request.urlopen(urllib.request.Request(base + "/stop", method="POST"), timeout=5).close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
