@@ -14,7 +14,10 @@ run has: ``import scenarios.instrumentation``, /metrics served and scraped
 every second, snapshots written every 2 s. Each "on" run is also checked for
 exactness: the snapshot file's request count must equal Locust's own.
 
-Prints rps per run, the ratio per pair and the median ratio; goal ≥ 0.97.
+Prints rps and requests per generator CPU-second for each run, the on/off
+ratios per pair and their medians; goal ≥ 0.97 for both. The CPU-second
+figure is the steadier one when other work shares the machine: it measures
+the generator's cost per request, which is what the exporter adds to.
 """
 
 from __future__ import annotations
@@ -151,21 +154,23 @@ def run_locust(*, on: bool, host: str, seconds: int, users: int, tmp: Path, inde
             PEAKLOAD_SNAPSHOT_INTERVAL="2",
         )
     cmd = [
-        *pin(0), sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--json",
+        *pin(0), sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
         "-u", str(users), "-r", str(users * 10), "-t", f"{seconds}s", "--stop-timeout", "2", "--host", host,
         "--exit-code-on-error", "0",
     ]  # fmt: skip
+    clock = tmp / f"clock-{'on' if on else 'off'}-{index}.json"
+    env["PEAKLOAD_BENCH_OUT"] = str(clock)
     scraper = Scraper(metrics_port) if on else None
     with scraper or _Null():
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=seconds + 60)
     if proc.returncode != 0:
         raise RuntimeError(f"locust exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    stats = json.loads(proc.stdout)
-    requests = sum(s["num_requests"] for s in stats)
-    failures = sum(s["num_failures"] for s in stats)
-    start = min(s["start_time"] for s in stats)
-    last = max(s["last_request_timestamp"] for s in stats)
-    out = {"on": on, "requests": requests, "failures": failures, "rps": requests / (last - start)}
+    # Measured inside the generator over the test only (imports and start-up excluded):
+    # rps suffers when other work on the machine steals the generator's CPU;
+    # requests per generator CPU-second does not.
+    measured = json.loads(clock.read_text())
+    requests = measured["requests"]
+    out = {"on": on, "requests": requests, "rps": requests / measured["wall_s"], "per_cpu_s": requests / measured["cpu_s"]}
     if on:
         sys.path.insert(0, str(REPO))
         from exporters.snapshots import read_snapshots, split_snapshots
@@ -199,32 +204,35 @@ def main(argv: list[str] | None = None) -> int:
         target, port, what = start_target(args.target, tmp)
         print(f"target: {what} on 127.0.0.1:{port}; locust pinned: {'yes (CPU 0)' if pin(0) else 'no'}; "
               f"{pairs} pairs x {seconds} s, {args.users} users, FastHttpUser constant(0)")  # fmt: skip
-        ratios, offs, ons, exact = [], [], [], True
+        ratios, cpu_ratios, offs, ons, exact = [], [], [], [], True
         try:
             for i in range(pairs):
                 off = run_locust(on=False, host=f"http://127.0.0.1:{port}", seconds=seconds, users=args.users, tmp=tmp, index=i)
                 on = run_locust(on=True, host=f"http://127.0.0.1:{port}", seconds=seconds, users=args.users, tmp=tmp, index=i)
-                ratio = on["rps"] / off["rps"]
-                ratios.append(ratio)
+                ratios.append(on["rps"] / off["rps"])
+                cpu_ratios.append(on["per_cpu_s"] / off["per_cpu_s"])
                 offs.append(off["rps"])
                 ons.append(on["rps"])
                 same = on["snapshot_requests"] == on["requests"] and not on["snapshot_problems"]
                 exact &= same
                 print(
-                    f"pair {i + 1}: off {off['rps']:8.0f} rps | on {on['rps']:8.0f} rps | ratio {ratio:.3f} | "
-                    f"on-run snapshots {on['snapshot_requests']}/{on['requests']} requests "
+                    f"pair {i + 1}: off {off['rps']:6.0f} rps ({off['per_cpu_s']:6.0f}/CPU-s) | "
+                    f"on {on['rps']:6.0f} rps ({on['per_cpu_s']:6.0f}/CPU-s) | ratio rps {ratios[-1]:.3f}, "
+                    f"per CPU-s {cpu_ratios[-1]:.3f} | snapshots {on['snapshot_requests']}/{on['requests']} "
                     f"({'exact' if same else 'MISMATCH'}), {on['scrapes']} scrapes, end={on['end']}"
                 )
         finally:
             target.terminate()
             target.wait(timeout=10)
-    median_ratio = statistics.median(ratios)
+    median_ratio, median_cpu = statistics.median(ratios), statistics.median(cpu_ratios)
     print(f"median off {statistics.median(offs):.0f} rps, median on {statistics.median(ons):.0f} rps")
-    print(f"median ratio on/off: {median_ratio:.3f} (goal >= {GOAL}): {'met' if median_ratio >= GOAL else 'NOT met'}")
+    print(f"median ratio on/off: rps {median_ratio:.3f}, requests per generator CPU-second {median_cpu:.3f} (goal >= {GOAL})")
+    met = median_ratio >= GOAL and median_cpu >= GOAL
+    print(f"goal {'met' if met else 'NOT met'} (both ratios must reach {GOAL}; rps alone is noisy on a shared machine)")
     if not exact:
         print("snapshot counts did not match Locust's counts in at least one run")
         return 1
-    return 0 if median_ratio >= GOAL else 2
+    return 0 if met else 2
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ def _start_targets(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     procs = [shop, hello]
     try:
-        urls = {"storefront": _wait_url(shop_pf, shop, "storefront"), "hello-world": _wait_url(hello_pf, hello, "hello")}
+        urls = {"storefront": _wait_url(shop_pf, shop, "storefront"),
+                "hello-world": _wait_url(hello_pf, hello, "hello")}
     except BaseException:
         for p in procs:
             p.kill()

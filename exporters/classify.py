@@ -43,9 +43,24 @@ def status_index(status: int | None) -> int:
 
 
 def _names(exception: BaseException | str) -> list[str]:
-    if isinstance(exception, BaseException):
-        return [cls.__name__.lower() for cls in type(exception).__mro__]
-    return []
+    """Lower-cased class names of the exception and of what it wraps.
+
+    geventhttpclient (FastHttpUser) reports a read timeout as
+    ``RetriesExceeded(original=timeout)``, a ConnectionError subclass; the
+    wrapped exception (``original``, ``__cause__``, ``__context__``) is what
+    tells a timeout from a refused connection.
+    """
+    names: list[str] = []
+    seen: set[int] = set()
+    todo: list[object] = [exception]
+    while todo and len(seen) < 8:
+        exc = todo.pop(0)
+        if not isinstance(exc, BaseException) or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        names.extend(cls.__name__.lower() for cls in type(exc).__mro__)
+        todo.extend((getattr(exc, "original", None), exc.__cause__, exc.__context__))
+    return names
 
 
 def classify_error(status: int | None, exception: BaseException | str | None) -> str:

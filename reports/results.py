@@ -20,7 +20,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from reports.hdr import nonzero, percentiles
+from reports.hdr import decode_add, nonzero, percentiles
 
 __all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS", "SNAPSHOTS", "STATUS_CLASSES"]
 
@@ -93,7 +93,7 @@ class RequestTotals:
         for k, v in (row.get("errors") or {}).items():
             self.errors[k] = self.errors.get(k, 0) + int(v)
         if row.get("hdr"):
-            self.hdr.decode_and_add(row["hdr"])
+            decode_add(self.hdr, row["hdr"])
 
 
 @dataclass

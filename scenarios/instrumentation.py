@@ -32,7 +32,9 @@ local runner records and exports itself.
 WSGI app: Locust's hub is gevent already, each scrape runs in a greenlet, the
 server stops cleanly, and nothing relies on monkey-patched ``threading`` as
 ``start_http_server`` would. It stays up until Locust's ``quit`` event, so a
-last scrape after the final merge still works.
+last scrape after the final merge still works; the snapshot end line is written
+then too (reason ``completed``, ``interrupted`` on SIGTERM/Ctrl-C, or what
+:func:`set_end_reason` set).
 
 Open-model users may pass their service time in the request context as
 ``context={"peakload_service_ms": ms}`` (then ``response_time`` is the
@@ -45,8 +47,6 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -58,17 +58,17 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 from prometheus_client.registry import CollectorRegistry
 
 from exporters.classify import classify_error
-from exporters.histogram import HDR_HIGHEST_US, HDR_LOWEST_US, HDR_SIGNIFICANT_FIGURES, bucket_edges
+from exporters.histogram import HDR_HIGHEST_US, HDR_LOWEST_US, HDR_SIGNIFICANT_FIGURES
 from exporters.prometheus import PeakloadCollector, metrics_app
+from exporters.settings import ExporterSettings
 from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from exporters.stats import BUSINESS_KEYS, StatsStore
-from peakload.config import load_slo_spec
 from peakload.errors import ConfigError
 from scenarios.settings import RunSettings, get_settings, new_run_id
 
 __all__ = [
-    "BridgeSettings",
     "Instrumentation",
+    "settings_from_run",
     "install",
     "instrumentation_of",
     "record_business",
@@ -99,42 +99,22 @@ def resolve_run_id() -> str:
     return run_id
 
 
-@dataclass(frozen=True, kw_only=True)
-class BridgeSettings:
-    """What the bridge needs; :meth:`from_run` derives it from ``scenarios.settings``."""
-
-    run_id: str
-    profile_name: str
-    edges: tuple[float, ...]
-    metrics_port: int = 0
-    results_dir: Path | None = None
-    snapshot_interval: float = 2.0
-
-    @classmethod
-    def from_run(cls, run: RunSettings | None = None) -> BridgeSettings:
-        """From the process's run settings (contracts §3); bucket edges from the profile's SLO spec.
-
-        Raises ConfigError naming the variable or file.
-        """
-        run = get_settings() if run is None else run
-        if not 0 <= run.metrics_port <= 65535:
-            raise ConfigError(f"PEAKLOAD_METRICS_PORT: expected a port 0..65535 (0 = off), got {run.metrics_port}")
-        slo_path = run.profile.slo_path()
-        slo = load_slo_spec(slo_path) if slo_path is not None else None
-        return cls(
-            run_id=run.run_id,
-            profile_name=run.profile.name,
-            edges=bucket_edges(slo=slo),
-            metrics_port=run.metrics_port,
-            results_dir=run.results_dir,
-            snapshot_interval=run.snapshot_interval,
-        )
+def settings_from_run(run: RunSettings | None = None) -> ExporterSettings:
+    """Exporter settings from the process's run settings (contracts §3; ``scenarios.settings``)."""
+    run = get_settings() if run is None else run
+    return ExporterSettings.from_profile(
+        run.profile,
+        run_id=run.run_id,
+        metrics_port=run.metrics_port,
+        results_dir=run.results_dir,
+        snapshot_interval=run.snapshot_interval,
+    )
 
 
 class Instrumentation:
     """Per-environment bridge: owns the store, the /metrics server and the snapshot writer."""
 
-    def __init__(self, environment: Environment, *, settings: BridgeSettings) -> None:
+    def __init__(self, environment: Environment, *, settings: ExporterSettings) -> None:
         self.environment = environment
         self.settings = settings
         self.store = StatsStore(edges=settings.edges)
@@ -242,9 +222,7 @@ class Instrumentation:
             self._loop = gevent.spawn(self._push_loop)
 
     def on_worker_test_stop(self, environment: Environment, **_kw: Any) -> None:
-        if self._loop is not None:
-            self._loop.kill(block=True)
-            self._loop = None
+        self._stop_loop()
 
     def _push_loop(self) -> None:
         """Ship a delta at every wall-clock multiple of the interval (the master writes between them)."""
@@ -298,32 +276,47 @@ class Instrumentation:
             self._loop = gevent.spawn(self._snapshot_loop)
 
     def on_test_stop(self, environment: Environment, **_kw: Any) -> None:
-        if self._loop is not None:
-            self._loop.kill(block=True)
-            self._loop = None
+        self._stop_loop()
         if self.role == "local":
             self._write_interval(t_end=time.time())  # the last, partial interval
         # master: the workers' last numbers arrive after test_stop; on_quitting writes them
 
     def on_quitting(self, environment: Environment, **_kw: Any) -> None:
-        """Final flush: the master merges the workers' last reports after test_stop."""
-        if self._loop is not None:
-            self._loop.kill(block=True)
-            self._loop = None
-        if self.writer is None or self.writer.closed:
-            return
-        self._write_interval(t_end=time.time(), only_if_data=True)
-        reason = self.end_reason
-        if reason is None:
+        """Locust is shutting down: note why, and flush what arrived since test_stop.
+
+        The master merges the workers' last reports after its own test_stop;
+        on SIGTERM/Ctrl-C users may still run here. The end line waits for
+        ``quit`` so requests finished during Locust's own shutdown still count.
+        """
+        if self.end_reason is None:
             state = getattr(environment.runner, "state", None)
-            reason = "interrupted" if state in (STATE_RUNNING, STATE_SPAWNING) else "completed"
-        self.writer.close(reason=reason, merge_errors=self.merge_errors, cpu_warning=self._cpu_warning())
+            self.end_reason = "interrupted" if state in (STATE_RUNNING, STATE_SPAWNING) else "completed"
+        self._stop_loop()
+        self._write_interval(t_end=time.time(), only_if_data=True)
 
     def on_quit(self, exit_code: int = 0, **_kw: Any) -> None:
-        """Last event of the process: stop serving /metrics (it stays up through ``quitting``)."""
+        """Last event of the process: final flush, end line, stop /metrics."""
+        self.close()
+
+    def close(self, *, reason: str | None = None) -> None:
+        """Write what is left and the end line, stop serving /metrics (idempotent).
+
+        Locust calls this through the ``quit`` event; call it yourself when you
+        drive a runner from code and never fire ``quit``.
+        """
+        self._stop_loop()
+        if self.writer is not None and not self.writer.closed:
+            self._write_interval(t_end=time.time(), only_if_data=True)
+            final = reason or self.end_reason or "completed"
+            self.writer.close(reason=final, merge_errors=self.merge_errors, cpu_warning=self._cpu_warning())
         if self.server is not None:
             self.server.stop(timeout=1)
             self.server = None
+
+    def _stop_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.kill(block=True)
+            self._loop = None
 
     # ------------------------------------------------------------ snapshots
 
@@ -388,7 +381,7 @@ def _has_data(delta: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------- public hooks
 
 
-def install(environment: Environment, *, settings: BridgeSettings | None = None) -> Instrumentation:
+def install(environment: Environment, *, settings: ExporterSettings | None = None) -> Instrumentation:
     """Attach the bridge to an environment (idempotent); the init listener calls this.
 
     Call it yourself only when you build an ``Environment`` by hand, after
@@ -397,7 +390,7 @@ def install(environment: Environment, *, settings: BridgeSettings | None = None)
     existing = getattr(environment, _ATTR, None)
     if existing is not None:
         return existing
-    inst = Instrumentation(environment, settings=settings or BridgeSettings.from_run())
+    inst = Instrumentation(environment, settings=settings or settings_from_run())
     setattr(environment, _ATTR, inst)
     inst.start()
     return inst

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-header", default="X-Peakload-Run")
     s.add_argument("--db-pool-size", type=int, default=10)
     s.add_argument("--password-iterations", type=int, default=10_000)
+    s.add_argument("--pending-retry-after", type=_nonneg_float, default=10.0,
+                   help="re-drive payments pending longer than this many seconds")
+    s.add_argument("--sweep-interval", type=_nonneg_float, default=2.0,
+                   help="seconds between pending-payment sweeps (0 = off)")
     s.add_argument("--admin-token", help="require this bearer token on /api/admin/*")
     s.add_argument("--inject-latency", action="append", default=[], metavar="ROUTE=SECONDS",
                    help="add latency to a route template, e.g. /api/products/{sku}=0.2 (repeatable)")
@@ -125,6 +129,8 @@ def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
         inject_latency=parse_route_floats(args.inject_latency, what="--inject-latency"),
         inject_errors=parse_route_floats(args.inject_errors, what="--inject-errors"),
         reset=args.reset,
+        pending_retry_after_s=args.pending_retry_after,
+        sweep_interval_s=args.sweep_interval,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -135,8 +136,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=cfg.gateway_timeout_s),
         connector=aiohttp.TCPConnector(limit=200),
     )
+    sweeper = None
+    if cfg.sweep_interval_s > 0:
+        sweeper = asyncio.create_task(payments.run_sweeper(
+            st, interval_s=cfg.sweep_interval_s, older_than_s=cfg.pending_retry_after_s))
     try:
         yield
     finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         await st.http.close()
         await st.db.dispose()

@@ -67,7 +67,7 @@ async def register(request: web.Request) -> web.Response:
         async with st.db.write() as conn:
             result = await conn.execute(
                 schema.users.insert().values(
-                    username=username, password_hash=pw_hash, created_at=dt.datetime.now(dt.timezone.utc)
+                    username=username, password_hash=pw_hash, created_at=dt.datetime.now(dt.UTC)
                 )
             )
             user_id = int(result.inserted_primary_key[0])
@@ -90,7 +90,7 @@ async def login(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(32)
     async with st.db.write() as conn:
         await conn.execute(schema.sessions.insert().values(
-            token=token, user_id=row.id, created_at=dt.datetime.now(dt.timezone.utc)
+            token=token, user_id=row.id, created_at=dt.datetime.now(dt.UTC)
         ))
     return json_response({"token": token, "user_id": row.id})
 

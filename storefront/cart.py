@@ -80,7 +80,7 @@ async def put_item(request: web.Request) -> web.Response:
         if others >= MAX_CART_LINES:
             raise ApiError(400, "cart_full", f"a cart holds at most {MAX_CART_LINES} different SKUs")
         await conn.execute(_upsert(st.db.is_sqlite, {
-            "user_id": user_id, "sku": sku, "quantity": quantity, "updated_at": dt.datetime.now(dt.timezone.utc),
+            "user_id": user_id, "sku": sku, "quantity": quantity, "updated_at": dt.datetime.now(dt.UTC),
         }))
         lines = await cart_lines(conn, user_id)
     st.metrics.cart_adds.labels(traffic=traffic_of(request)).inc()

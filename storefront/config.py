@@ -80,6 +80,9 @@ class StorefrontConfig:
     # When set, /api/admin/* needs ``Authorization: Bearer <admin_token>``.
     admin_token: str | None = None
     reset: bool = False
+    # Payments stuck in "pending" longer than this are re-driven every sweep interval (0 = no sweeper).
+    pending_retry_after_s: float = 10.0
+    sweep_interval_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not _HEADER_NAME.match(self.run_header):
@@ -88,6 +91,9 @@ class StorefrontConfig:
             raise ValueError(f"cache TTL must be >= 0 s, got {self.cache_ttl_s}")
         if self.db_pool_size < 1:
             raise ValueError(f"db pool size must be >= 1, got {self.db_pool_size}")
+        if self.pending_retry_after_s < 0 or self.sweep_interval_s < 0:
+            raise ValueError("pending retry / sweep interval must be >= 0 s, got "
+                             f"{self.pending_retry_after_s}/{self.sweep_interval_s}")
         if self.password_iterations < 1:
             raise ValueError(f"password iterations must be >= 1, got {self.password_iterations}")
         for route, seconds in self.inject_latency.items():

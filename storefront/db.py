@@ -222,6 +222,10 @@ class Database:
         kwargs: dict[str, Any] = {}
         if not in_memory:  # in-memory SQLite uses one shared StaticPool connection
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=30)
+        if not self.is_sqlite:
+            # After a failover every pooled connection is dead; ping on checkout so
+            # requests get a fresh connection to the new primary instead of an error.
+            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(sa_url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

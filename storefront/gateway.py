@@ -47,7 +47,10 @@ class _Charge:
 class GatewaySimulator:
     """In-memory ledger of charges with configurable latency and decline rate.
 
-    Usage: ``sim = GatewaySimulator(GatewayConfig(failure_rate=0.1)); await sim.charge(key="k", order_id="o", amount_cents=100)``
+    Usage::
+
+        sim = GatewaySimulator(GatewayConfig(failure_rate=0.1))
+        charge, replayed = await sim.charge(key="k", order_id="o", amount_cents=100)
     """
 
     def __init__(self, cfg: GatewayConfig) -> None:
@@ -65,7 +68,9 @@ class GatewaySimulator:
         digest = hashlib.sha256(f"{self._seed}:{key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.failure_rate
 
-    async def charge(self, *, key: str, order_id: str, amount_cents: int, run_id: str | None = None) -> tuple[_Charge, bool]:
+    async def charge(
+        self, *, key: str, order_id: str, amount_cents: int, run_id: str | None = None,
+    ) -> tuple[_Charge, bool]:
         """Charge once per key; returns (charge, replayed)."""
         done = self._by_key.get(key)
         if done is None and key in self._inflight:

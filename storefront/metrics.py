@@ -86,13 +86,13 @@ class StorefrontMetrics:
 
     def observe_request(self, route: str, method: str, status: int, traffic: str, seconds: float) -> None:
         """Count one request; label children are cached (route/method/status/traffic are bounded)."""
+        method = bounded_method(method)  # before keying: arbitrary verbs must not grow the cache
         key = (route, method, status, traffic)
         children = self._request_children.get(key)
         if children is None:
-            m = bounded_method(method)
             children = (
-                self.requests.labels(route=route, method=m, status_class=status_class(status), traffic=traffic),
-                self.duration.labels(route=route, method=m, traffic=traffic),
+                self.requests.labels(route=route, method=method, status_class=status_class(status), traffic=traffic),
+                self.duration.labels(route=route, method=method, traffic=traffic),
             )
             self._request_children[key] = children
         children[0].inc()

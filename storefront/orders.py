@@ -19,7 +19,13 @@ from .cart import MAX_CART_LINES, cart_lines
 from .errors import ApiError, bad_request, conflict, not_found
 from .state import State, json_response, run_id_of, state_of, traffic_of
 from .validation import (
-    MAX_QUANTITY, ORDER_ID_RE, SKU_RE, check_text, idempotency_key, read_json_object, require_int,
+    MAX_QUANTITY,
+    ORDER_ID_RE,
+    SKU_RE,
+    check_text,
+    idempotency_key,
+    read_json_object,
+    require_int,
 )
 
 __all__ = ["routes", "COUPONS", "load_owned_order"]
@@ -136,7 +142,7 @@ async def checkout(request: web.Request) -> web.Response:
     subtotal = sum(found[sku].price_cents * q for sku, q in items.items())
     discount = subtotal * percent_off // 100
     order_id = uuid.uuid4().hex
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     run_id = run_id_of(request)
     try:
         async with st.db.write() as conn:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from typing import Any
 
@@ -27,7 +28,9 @@ from .orders import load_owned_order
 from .state import State, json_response, state_of, traffic_of
 from .validation import idempotency_key, read_json_object
 
-__all__ = ["routes", "PAYMENT_METHODS"]
+__all__ = ["routes", "PAYMENT_METHODS", "settle", "sweep_pending", "run_sweeper", "GatewayError"]
+
+log = logging.getLogger("storefront.payments")
 
 PAYMENT_METHODS = ("alipay", "wechat", "card")
 
@@ -86,7 +89,7 @@ async def pay(request: web.Request) -> web.Response:
 
 async def _start_payment(st: State, request: web.Request, order: Any, user_id: int, key: str) -> Any:
     """Insert a pending payment, or return the row that won a race against us."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     payment_id = uuid.uuid4().hex
     try:
         async with st.db.write() as conn:
@@ -108,16 +111,32 @@ async def _start_payment(st: State, request: web.Request, order: Any, user_id: i
 
 async def _drive(st: State, request: web.Request, payment: Any) -> web.Response:
     """Charge at the gateway (idempotent on the payment id) and record the outcome."""
-    traffic = traffic_of(request)
+    try:
+        final, changed = await settle(st, payment, traffic=traffic_of(request))
+    except GatewayError as exc:
+        raise ApiError(502, "gateway_unavailable",
+                       f"payment gateway failed ({exc}); retry with the same Idempotency-Key") from None
+    return _body(final, replayed=not changed)
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached or gave no usable answer; the payment stays pending."""
+
+
+async def settle(st: State, payment: Any, *, traffic: str) -> tuple[Any, bool]:
+    """Charge ``payment`` and record paid/declined; returns (final row, whether this call recorded it).
+
+    Safe to call concurrently or repeatedly for one payment: the gateway key
+    is the payment id and the update only moves a row out of ``pending``.
+    """
     try:
         result = await _charge(st, payment)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
         st.metrics.payments.labels(outcome="error", traffic=traffic).inc()
-        raise ApiError(502, "gateway_unavailable",
-                       f"payment gateway failed ({type(exc).__name__}); retry with the same Idempotency-Key")
+        raise GatewayError(type(exc).__name__) from exc
     status = "paid" if result["status"] == "succeeded" else "declined"
     pay, o = schema.payments, schema.orders
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     async with st.db.write() as conn:
         changed = (await conn.execute(
             sa.update(pay).where(pay.c.id == payment.id, pay.c.status == "pending")
@@ -125,13 +144,47 @@ async def _drive(st: State, request: web.Request, payment: Any) -> web.Response:
         )).rowcount
         if status == "paid":
             await conn.execute(
-                sa.update(o).where(o.c.id == payment.order_id, o.c.status != "paid").values(status="paid", updated_at=now)
+                sa.update(o).where(o.c.id == payment.order_id, o.c.status != "paid")
+                .values(status="paid", updated_at=now)
             )
         final = (await conn.execute(sa.select(pay).where(pay.c.id == payment.id))).one()
     if changed:
-        # Only the request that recorded the outcome counts it (a concurrent re-drive does not).
+        # Only the call that recorded the outcome counts it (a concurrent re-drive does not).
         st.metrics.payments.labels(outcome="success" if status == "paid" else "declined", traffic=traffic).inc()
-    return _body(final, replayed=not changed)
+    return final, bool(changed)
+
+
+async def sweep_pending(st: State, *, older_than_s: float, limit: int = 100) -> int:
+    """Re-drive payments left ``pending`` (gateway outage, client gave up); returns how many settled.
+
+    Without this an order charged at the gateway during a timeout would stay
+    unpaid in the shop until the shopper happened to retry.
+    """
+    pay = schema.payments
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
+    async with st.db.read() as conn:
+        stuck = (await conn.execute(
+            sa.select(pay).where(pay.c.status == "pending", pay.c.updated_at < cutoff)
+            .order_by(pay.c.updated_at).limit(limit)
+        )).all()
+    settled = 0
+    for payment in stuck:
+        try:
+            _, changed = await settle(st, payment, traffic="shadow" if payment.run_id else "real")
+        except GatewayError:
+            break  # still down: try again next round
+        settled += changed
+    return settled
+
+
+async def run_sweeper(st: State, *, interval_s: float, older_than_s: float) -> None:
+    """Background loop for :func:`sweep_pending` (cancelled on shutdown)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await sweep_pending(st, older_than_s=older_than_s)
+        except Exception:  # noqa: BLE001 - e.g. the database is failing over; keep sweeping
+            log.warning("pending-payment sweep failed", exc_info=True)
 
 
 async def _charge(st: State, payment: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from . import db as schema
-from .db import Database
 from .admin import require_admin
+from .db import Database
 from .state import json_response, state_of
 from .validation import check_text
 
@@ -28,7 +28,9 @@ def _extra_rows(table: sa.Table, group: list[Any], *conds: Any) -> sa.Select:
     return sa.select(sa.func.coalesce(sa.func.sum(sub.c.n - 1), 0))
 
 
-async def gateway_summary(gateway_url: str, run_id: str | None, *, session: aiohttp.ClientSession | None = None) -> dict[str, Any] | None:
+async def gateway_summary(
+    gateway_url: str, run_id: str | None, *, session: aiohttp.ClientSession | None = None,
+) -> dict[str, Any] | None:
     """The gateway's own counts (``GET /charges/summary``), or None when it cannot be asked."""
     params = {"run_id": run_id} if run_id else {}
     own = session is None
@@ -46,7 +48,9 @@ async def gateway_summary(gateway_url: str, run_id: str | None, *, session: aioh
             await http.close()
 
 
-async def reconcile(database: Database, run_id: str | None = None, *, gateway: dict[str, Any] | None = None) -> dict[str, Any]:
+async def reconcile(
+    database: Database, run_id: str | None = None, *, gateway: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Compute the §4 JSON for one run (``run_id``) or for all traffic (None).
 
     ``gateway`` is the gateway's summary when it could be asked; without it
@@ -65,7 +69,8 @@ async def reconcile(database: Database, run_id: str | None = None, *, gateway: d
         orders_paid = await scalar(_count(o, o.c.status == "paid", *o_run))
         payments_succeeded = await scalar(_count(pay, pay.c.status == "paid", *pay_run))
         payments_declined = await scalar(_count(pay, pay.c.status == "declined", *pay_run))
-        recorded_charges = await scalar(_count(pay, pay.c.status == "paid", pay.c.gateway_charge_id.is_not(None), *pay_run))
+        recorded_charges = await scalar(
+            _count(pay, pay.c.status == "paid", pay.c.gateway_charge_id.is_not(None), *pay_run))
         duplicate_orders = await scalar(_extra_rows(o, [o.c.user_id, o.c.idempotency_key], *o_run))
         duplicate_charges = await scalar(_extra_rows(pay, [pay.c.order_id], pay.c.status == "paid", *pay_run))
 

@@ -94,7 +94,7 @@ def generate_users(cfg: SeedConfig, *, password_iterations: int) -> list[dict[st
     would make seeding slow); users who register get their own salt.
     """
     pw_hash = hash_password(cfg.user_password, iterations=password_iterations, salt=b"peakload-seed-%d" % cfg.seed)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return [
         {"id": n, "username": username_for(n), "password_hash": pw_hash, "created_at": now}
         for n in range(1, cfg.users + 1)

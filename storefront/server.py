@@ -31,6 +31,15 @@ class RunningStorefront:
             await runner.cleanup()
 
 
+def _base_url(host: str, port: int) -> str:
+    """A URL clients can use: wildcard binds are announced as loopback."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def _bound_port(runner: web.AppRunner) -> int:
     for site in runner.sites:
         server = getattr(site, "_server", None)
@@ -47,7 +56,7 @@ async def start_gateway(cfg: GatewayConfig, *, host: str = "127.0.0.1", port: in
     runner = web.AppRunner(create_gateway_app(cfg), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024).start()
-    return runner, f"http://{host}:{_bound_port(runner)}"
+    return runner, _base_url(host, _bound_port(runner))
 
 
 async def start_storefront(
@@ -61,7 +70,8 @@ async def start_storefront(
     gateway_url = config.gateway_url
     try:
         if gateway_url is None:
-            gw_runner, gateway_url = await start_gateway(gateway or GatewayConfig(), host=host)
+            # The embedded gateway is only ever called by this process: keep it on loopback.
+            gw_runner, gateway_url = await start_gateway(gateway or GatewayConfig())
             runners.append(gw_runner)
             config = dataclasses.replace(config, gateway_url=gateway_url)
         runner = web.AppRunner(create_app(config), access_log=None)
@@ -72,7 +82,7 @@ async def start_storefront(
         for r in reversed(runners):
             await r.cleanup()
         raise
-    return RunningStorefront(url=f"http://{host}:{_bound_port(runner)}", gateway_url=gateway_url, runners=runners)
+    return RunningStorefront(url=_base_url(host, _bound_port(runner)), gateway_url=gateway_url, runners=runners)
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> None:

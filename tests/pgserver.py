@@ -40,7 +40,8 @@ def pg_binaries_missing() -> str | None:
     """Why a cluster cannot be started here, or None when it can."""
     missing = [t for t in _TOOLS if not (PG_BIN / t).is_file()]
     if missing:
-        return f"PostgreSQL 15 binaries not found in {PG_BIN} (missing {', '.join(missing)}); apt-get install postgresql-15"
+        return (f"PostgreSQL 15 binaries not found in {PG_BIN} (missing {', '.join(missing)}); "
+                "apt-get install postgresql-15")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")

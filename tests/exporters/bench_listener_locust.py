@@ -11,7 +11,8 @@ from locust.env import Environment
 from locust.event import Events
 
 from exporters.histogram import bucket_edges
-from scenarios.instrumentation import BridgeSettings, install
+from exporters.settings import ExporterSettings
+from scenarios.instrumentation import install
 
 ROUNDS, ITERATIONS = 100, 1000
 
@@ -24,7 +25,7 @@ def _env(*, peakload: bool) -> Environment:
     env = Environment(events=Events())
     env.create_local_runner()  # adds Locust's own stats listener, as in a real run
     if peakload:
-        install(env, settings=BridgeSettings(run_id="bench", profile_name="bench", edges=bucket_edges()))
+        install(env, settings=ExporterSettings(run_id="bench", profile_name="bench", edges=bucket_edges()))
     return env
 
 

@@ -136,3 +136,51 @@ def test_generator_metrics_and_snapshots_equal_server_counts(mode: str, workers:
     assert snap_counts == server
     assert hdr_totals == server
     assert sum(i["business"]["product_views"] for i in intervals) == server[PRODUCT]
+
+
+@pytest.mark.load
+def test_interrupted_run_keeps_every_request_and_says_so(counting_server, tmp_path: Path) -> None:
+    """SIGTERM mid-run (what CI or Ctrl-C does): the snapshot stream still adds up and ends 'interrupted'."""
+    metrics_port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PEAKLOAD_PROFILE": str(REPO / "profiles" / "smoke.yaml"),
+        "PEAKLOAD_RUN_ID": "e2e-run-0002",
+        "PEAKLOAD_METRICS_PORT": str(metrics_port),
+        "PEAKLOAD_RESULTS_DIR": str(tmp_path),
+        "PEAKLOAD_SNAPSHOT_INTERVAL": "1",
+    }
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4",
+        "--run-time", "60s", "--stop-timeout", "3", "--exit-code-on-error", "0", "--only-summary",
+        "--host", f"http://127.0.0.1:{counting_server.port}",
+    ]  # fmt: skip
+    log = tmp_path / "locust.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            seen = 0.0
+            while time.monotonic() < deadline and proc.poll() is None and seen < 200:
+                text = _scrape(metrics_port)
+                seen = sum(v for _, v in _samples(text, "peakload_requests_total")) if text else 0.0
+                time.sleep(0.2)  # poll interval, not synchronisation
+            assert seen >= 200, f"load never got going; log:\n{log.read_text()[-3000:]}"
+            proc.terminate()
+            rc = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert rc == 0, log.read_text()[-3000:]
+    server = counting_server.snapshot()
+    lines, problems = read_snapshots(tmp_path / SNAPSHOT_FILE)
+    assert problems == []
+    _, intervals, end = split_snapshots(lines)
+    assert end is not None and end["reason"] == "interrupted"
+    counted: dict[str, int] = {}
+    for interval in intervals:
+        for row in interval["requests"]:
+            counted[row["name"]] = counted.get(row["name"], 0) + row["count"]
+    assert counted == server

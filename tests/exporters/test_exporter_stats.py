@@ -7,13 +7,18 @@ import json
 import math
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
 from exporters.classify import classify_error
 from exporters.histogram import HDR_HIGHEST_US, HdrCounts, bucket_edges, decode_hdr, new_hdr
+from exporters.settings import ExporterSettings
 from exporters.stats import BUSINESS_KEYS, StatsStore
+from peakload.config import load_profile
+from peakload.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[2]
 ROUTES = [("/api/home", "GET"), ("/api/products/{sku}", "GET"), ("/api/orders", "POST")]
 
 
@@ -159,6 +164,14 @@ class ReadTimeout(OSError):
     """Same name as requests' ReadTimeout."""
 
 
+class RetriesExceeded(ConnectionError):
+    """Like geventhttpclient's (FastHttpUser): wraps the real cause in ``original``."""
+
+    def __init__(self, url: str, original: BaseException) -> None:
+        super().__init__(url)
+        self.original = original
+
+
 @pytest.mark.parametrize(
     ("status", "exc", "expected"),
     [
@@ -170,6 +183,8 @@ class ReadTimeout(OSError):
         (0, ConnectionRefusedError(111, "Connection refused"), "connection"),
         (0, ConnectionResetError(104, "reset by peer"), "connection"),
         (0, socket.gaierror(-2, "Name or service not known"), "connection"),
+        (0, RetriesExceeded("http://x/", socket.timeout("timed out")), "timeout"),
+        (0, RetriesExceeded("http://x/", ConnectionRefusedError(111, "refused")), "connection"),
         (200, CatchResponseError("orderId missing"), "body_check"),
         (200, "orderId missing", "body_check"),
         (200, ValueError("bad json"), "other"),
@@ -177,3 +192,14 @@ class ReadTimeout(OSError):
 )
 def test_error_types_are_bounded_and_sensible(status, exc, expected) -> None:
     assert classify_error(status, exc) == expected
+
+
+def test_settings_from_the_smoke_profile_carry_its_slo_edges(slo_spec) -> None:
+    profile = load_profile(REPO / "profiles" / "smoke.yaml")
+    settings = ExporterSettings.from_profile(profile, run_id="r-1", metrics_port=9646)
+    assert settings.profile_name == "smoke"
+    assert set(slo_spec.latency_thresholds()) <= set(settings.edges)
+    with pytest.raises(ConfigError, match="PEAKLOAD_METRICS_PORT: expected a port 0..65535 .*got 70000"):
+        ExporterSettings.from_profile(profile, run_id="r-1", metrics_port=70000)
+    with pytest.raises(ConfigError, match="PEAKLOAD_SNAPSHOT_INTERVAL"):
+        ExporterSettings.from_profile(profile, run_id="r-1", snapshot_interval=0.01)

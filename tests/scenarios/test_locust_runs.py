@@ -5,7 +5,6 @@ Each run is a short headless Locust process (≤ ~10 s of load on 127.0.0.1).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -68,12 +67,15 @@ def run_locust(tmp: Path, sf: Storefront, profile: Path, run_id: str, *, timeout
         "PEAKLOAD_SNAPSHOT_INTERVAL": "1",
     }
     proc = subprocess.run(
+        # --stop-timeout: users finish the request in flight when the shape ends, so
+        # what the generator counted and what the shop booked can be compared exactly.
         [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", sf.url,
-         "--csv", str(tmp / "run"), "--only-summary", "--loglevel", "WARNING"],
+         "--json-file", str(tmp / "stats"), "--stop-timeout", "10s", "--loglevel", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
-    rows = list(csv.DictReader(open(tmp / "run_stats.csv")))
-    stats = {(r["Type"], r["Name"]): (int(r["Request Count"]), int(r["Failure Count"])) for r in rows if r["Type"]}
+    assert (tmp / "stats.json").exists(), proc.stderr[-3000:]
+    rows = json.loads((tmp / "stats.json").read_text())
+    stats = {(r["method"], r["name"]): (r["num_requests"], r["num_failures"]) for r in rows}
     business: dict[str, int] = {}
     users_seen = []
     for line in open(tmp / "results" / "snapshots.jsonl"):

@@ -27,11 +27,20 @@ def gateway_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopProce
         proc.stop()
 
 
-@pytest.fixture(scope="session")
-def shop(tmp_path_factory: pytest.TempPathFactory, gateway_proc: ShopProcess) -> Iterator[ShopProcess]:
-    """One small SQLite storefront shared by the API tests (each test uses its own users/keys)."""
-    tmp = tmp_path_factory.mktemp("shop")
-    proc = start_shop(tmp, f"sqlite:///{tmp / 'shop.db'}", *FAST_ARGS, "--gateway-url", gateway_proc.url)
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.platform)])
+def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         gateway_proc: ShopProcess) -> Iterator[ShopProcess]:
+    """One small storefront shared by the API tests (each test uses its own users/keys).
+
+    Parametrised: every test using it runs against SQLite and against PostgreSQL.
+    """
+    tmp = tmp_path_factory.mktemp(f"shop-{request.param}")
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp / 'shop.db'}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        db_url = cluster.url(cluster.create_database())
+    proc = start_shop(tmp, db_url, *FAST_ARGS, "--gateway-url", gateway_proc.url)
     try:
         yield proc
     finally:

@@ -55,7 +55,7 @@ async def _stampede(url: str) -> dict[str, Any]:
             results = await asyncio.gather(*[
                 c.checkout(key=key, items=[{"sku": SKU, "quantity": 1}]) for _ in range(tries)
             ])
-            for status, body in results:
+            for status, _ in results:
                 statuses[status] += 1
             ok = [b["order_id"] for s, b in results if s == 201]
             if not ok:

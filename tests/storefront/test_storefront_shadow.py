@@ -38,7 +38,8 @@ async def _journey(c: Client, rng: random.Random, seen: collections.Counter) -> 
         assert (await c.get(f"/api/products/{sku}"))[0] == 200
         seen[(traffic, "views")] += 1
     if rng.random() < 0.4:  # flash buyer: items in the body, may sell out
-        status, order = await c.checkout(items=[{"sku": f"FLASH-000{rng.randint(1, 2)}", "quantity": rng.randint(1, 2)}])
+        flash = {"sku": f"FLASH-000{rng.randint(1, 2)}", "quantity": rng.randint(1, 2)}
+        status, order = await c.checkout(items=[flash])
     else:
         for _ in range(rng.randint(1, 3)):
             status, _ = await c.put(f"/api/cart/items/SKU-{rng.randint(1, 200):06d}", {"quantity": rng.randint(1, 3)})

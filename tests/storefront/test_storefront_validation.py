@@ -52,7 +52,8 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}] * 2}, {}),
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": "FREE100",
                              "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
-    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": 10, "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
+    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": 10,
+                             "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
     ("POST", "/api/orders", {"address": GOOD_ADDRESS}, {}),  # empty cart
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}]},
      {"Idempotency-Key": "k" * 500}),
