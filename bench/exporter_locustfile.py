@@ -1,8 +1,9 @@
 """Locustfile for bench/exporter.py: one fast GET in a loop, peakload instrumentation on or off.
 
 ``PEAKLOAD_BENCH_INSTRUMENT=1`` adds the one import a real locustfile uses;
-anything else leaves plain Locust. At test_stop it writes the test's wall
-time, this process's CPU time over the test and Locust's request count to
+anything else leaves plain Locust. Between the wall-clock instants
+``PEAKLOAD_BENCH_T0`` and ``PEAKLOAD_BENCH_T1`` it samples Locust's request
+count and this process's CPU time, and writes both deltas to
 ``PEAKLOAD_BENCH_OUT`` (same code in both modes, so it costs both the same).
 Not meant to be run by hand.
 """
@@ -11,6 +12,7 @@ import json
 import os
 import time
 
+import gevent
 from locust import FastHttpUser, constant, events, task
 
 if os.environ.get("PEAKLOAD_BENCH_INSTRUMENT") == "1":
@@ -25,18 +27,21 @@ class FastShopper(FastHttpUser):
         self.client.get("/api/products/SKU-00001", name="/api/products/{sku}")
 
 
+def _window(environment, t0: float, t1: float, out: str) -> None:
+    if time.time() > t0:
+        result = {"error": "the test started after the measuring window opened"}
+    else:
+        gevent.sleep(t0 - time.time())
+        n0, c0 = environment.stats.total.num_requests, time.process_time()
+        gevent.sleep(t1 - time.time())
+        n1, c1 = environment.stats.total.num_requests, time.process_time()
+        result = {"requests": n1 - n0, "cpu_s": c1 - c0, "wall_s": t1 - t0}
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
 @events.test_start.add_listener
-def _clock_start(environment, **_kw) -> None:
-    environment.bench_clock = (time.time(), time.process_time())
-
-
-@events.test_stop.add_listener
-def _clock_stop(environment, **_kw) -> None:
-    wall0, cpu0 = environment.bench_clock
+def _measure(environment, **_kw) -> None:
     out = os.environ.get("PEAKLOAD_BENCH_OUT")
     if out:
-        with open(out, "w") as f:
-            json.dump(
-                {"wall_s": time.time() - wall0, "cpu_s": time.process_time() - cpu0, "requests": environment.stats.total.num_requests},
-                f,
-            )
+        gevent.spawn(_window, environment, float(os.environ["PEAKLOAD_BENCH_T0"]), float(os.environ["PEAKLOAD_BENCH_T1"]), out)

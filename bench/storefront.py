@@ -1,13 +1,14 @@
 """Product-page throughput: the storefront vs a bare aiohttp hello-world, side by side.
 
-    .venv/bin/python bench/storefront.py [--duration 3] [--connections 32] [--rounds 2]
+    .venv/bin/python bench/storefront.py [--duration 3] [--connections 32] [--rounds 3]
 
 Each target runs in its own process (pinned to CPU 0 when there are two or
 more CPUs); the same generator (``wrk`` when installed, else an aiohttp
 client process, pinned to CPU 1) hits ``/api/products/{sku}`` over 100 hot
 SKUs with the same connection count and duration, alternating A/B/A/B. It
-prints every round, the medians and the ratio storefront / hello-world
-(goal >= 0.5). ``--check`` exits 1 when the goal is missed.
+prints every round, the medians, each back-to-back pair's ratio and their
+median, storefront / hello-world (goal >= 0.5). ``--check`` exits 1 when the
+goal is missed.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=3, help="whole seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2, help="A/B pairs")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B pairs")
     parser.add_argument("--check", action="store_true", help=f"exit 1 when the ratio is below {GOAL}")
     args = parser.parse_args(argv)
 
@@ -186,12 +187,18 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(20)
     shop = statistics.median(results["storefront"])
     hello = statistics.median(results["hello-world"])
-    ratio = shop / hello if hello else 0.0
+    # Each A/B pair ran back to back, so its ratio is the least disturbed by
+    # background load that drifts over the whole run (a shared CPU); the
+    # verdict uses the median pair ratio, and the ratio of medians is shown too.
+    pairs = [a / b for a, b in zip(results["storefront"], results["hello-world"], strict=True) if b]
+    ratio = statistics.median(pairs) if pairs else 0.0
     print(f"generator: {generator}, {args.connections} connections, {args.duration:g}s per run, "
           f"{args.rounds} A/B rounds, GET /api/products/{{sku}} over {len(HOT_SKUS)} SKUs")
     print(f"storefront   median {shop:>10.0f} req/s")
     print(f"hello-world  median {hello:>10.0f} req/s")
-    print(f"ratio storefront/hello-world = {ratio:.2f} (goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
+    print(f"pair ratios  {', '.join(f'{r:.2f}' for r in pairs)}; ratio of medians {shop / hello if hello else 0:.2f}")
+    print(f"ratio storefront/hello-world = {ratio:.2f} (median of pairs; goal >= {GOAL}: "
+          f"{'met' if ratio >= GOAL else 'MISSED'})")
     return 1 if args.check and ratio < GOAL else 0
 
 

@@ -158,7 +158,7 @@ class CanaryWriter:
         return False
 
     # -- HTTP
-    def _request(self, method: str, path: str, body: dict | None = None,
+    def request(self, method: str, path: str, body: dict | None = None,
                  headers: dict[str, str] | None = None) -> tuple[int, dict]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=self.timeout)
@@ -180,20 +180,31 @@ class CanaryWriter:
             data = {}
         return resp.status, data if isinstance(data, dict) else {"items": data}
 
-    def _prepare(self) -> None:
-        code, data = self._request("POST", "/api/sessions", {"username": self.username, "password": self.password})
+    @property
+    def logged_in(self) -> bool:
+        return self._token is not None
+
+    def pay(self, order_id: str) -> tuple[int, dict]:
+        """Pay one order (its own Idempotency-Key); (HTTP status, body)."""
+        return self.request("POST", f"/api/orders/{order_id}/payment", {},
+                            {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"})
+
+    def prepare(self) -> None:
+        """Log in and pick SKUs with stock (called on the first write)."""
+        code, data = self.request("POST", "/api/sessions", {"username": self.username, "password": self.password})
         if code != 200 or "token" not in data:
             raise ConnectionError(f"login HTTP {code}")
         self._token = data["token"]
-        code, data = self._request("GET", "/api/categories/1/products?page=1&size=50")
+        code, data = self.request("GET", "/api/categories/1/products?page=1&size=50")
         items = data.get("items") or data.get("products") or []
         self._skus = [p["sku"] for p in items if isinstance(p, dict) and p.get("stock", 1) > 5] or ["SKU-000001"]
 
-    def _write_one(self, seq: int) -> Ack | None:
+    def place_order(self, seq: int) -> Ack:
+        """Place one order; the Ack once the API answered 201 (ConnectionError otherwise)."""
         key = f"canary-{uuid.uuid4().hex}"
         sku = self._skus[seq % len(self._skus)]
         body = {"address": {"name": "Canary", "city": "Hangzhou"}, "items": [{"sku": sku, "quantity": 1}]}
-        code, data = self._request("POST", "/api/orders", body, {"Idempotency-Key": key})
+        code, data = self.request("POST", "/api/orders", body, {"Idempotency-Key": key})
         if code == 201 and data.get("order_id"):
             return Ack(seq=seq, id=str(data["order_id"]), t=time.time())
         raise ConnectionError(f"HTTP {code} {data.get('error', '')}".strip())
@@ -230,8 +241,8 @@ class CanaryWriter:
         seq = self.attempts
         try:
             if self._token is None:
-                self._prepare()
-            ack = self._write_one(seq)
+                self.prepare()
+            ack = self.place_order(seq)
             self._acks.append(ack)
             out.write(json.dumps({"ok": True, **asdict(ack)}) + "\n")
         except ConnectionError as exc:

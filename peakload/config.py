@@ -125,7 +125,7 @@ class TargetSpec(_Model):
     allow: list[str] = []  # hosts allowed besides loopback
     run_header: str = "X-Peakload-Run"
     paths: dict[str, str] = {}
-    categories: int = Field(default=50, ge=1)
+    categories: int = Field(default=20, ge=1)  # the storefront seeds 20 by default
     skus: int = Field(default=10_000, ge=1)
     sku_format: str = "SKU-{n:06d}"  # n = 1..skus (the storefront seeds SKU-000001..)
     users: int = Field(default=1000, ge=1)

@@ -122,7 +122,9 @@ def _scale(profile: Profile, opts: RunOptions) -> float:
 def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
            "--csv", str(run_dir / "locust"), "--only-summary", "--loglevel", "WARNING",
-           "--logfile", str(run_dir / "locust.log"), "--exit-code-on-error", "0"]
+           "--logfile", str(run_dir / "locust.log"), "--exit-code-on-error", "0",
+           # let users finish the request in flight when the shape ends, so client and shop counts agree
+           "--stop-timeout", "10"]
     if workers > 0:
         cmd += ["--processes", str(workers)]
     return cmd

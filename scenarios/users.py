@@ -112,7 +112,9 @@ class _ShopUser(FastHttpUser):
     def sign_in(self) -> None:
         self.signed_in = self.shop.sign_in(self.username, self.profile.target.password)
         if not self.signed_in:
-            log.warning("%s could not sign in as %s; it only browses", self.kind, self.username)
+            # The failed login/register requests are in the stats; this says what it means.
+            log.warning("%s could not sign in as %s (check target.password / user_format); no cart for it",
+                        self.kind, self.username)
 
     def checkout_with_retries(self, *, retries: int, **kwargs: Any) -> CheckoutResult:
         """Checkout, sending the same idempotency key again after a 5xx or no answer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import sys
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gateway-url", help="use this gateway instead of the embedded one")
     _add_gateway_flags(s)
     s.add_argument("--cache-ttl", type=_nonneg_float, default=1.0, help="seconds; 0 disables the cache")
+    s.add_argument("--redis-url", help="shared Redis cache, e.g. redis://127.0.0.1:6379/0 (default: in-process)")
     s.add_argument("--run-header", default="X-Peakload-Run")
     s.add_argument("--db-pool-size", type=int, default=10)
     s.add_argument("--password-iterations", type=int, default=10_000)
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add latency to a route template, e.g. /api/products/{sku}=0.2 (repeatable)")
     s.add_argument("--inject-errors", action="append", default=[], metavar="ROUTE=RATIO",
                    help="answer 503 on this share of a route's requests (repeatable)")
+    s.add_argument("--exit-with-parent", action="store_true",
+                   help="shut down when the process that started this one dies (no orphan after a SIGKILL)")
     s.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     g = sub.add_parser("gateway", help="run the payment-gateway simulator alone")
@@ -102,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--jitter-ms", dest="gateway_jitter_ms", type=_nonneg_float, default=10.0)
     g.add_argument("--failure-rate", dest="gateway_failure_rate", type=_ratio, default=0.02)
     g.add_argument("--seed", dest="gateway_seed", type=int, default=1111)
+    g.add_argument("--exit-with-parent", action="store_true", help="shut down when the parent process dies")
 
     r = sub.add_parser("reconcile", help="print the reconciliation JSON (docs/contracts.md §4)")
     r.add_argument("--db", type=_db_url, required=True)
@@ -116,12 +121,15 @@ def _gateway_config(args: argparse.Namespace) -> GatewayConfig:
 
 
 def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
+    if args.redis_url and importlib.util.find_spec("redis") is None:
+        raise ValueError("--redis-url needs the 'redis' package (pip install 'redis>=5,<9')")
     return StorefrontConfig(
         db_url=args.db,
         seed=SeedConfig(skus=args.skus, categories=args.categories, users=args.users,
                         flash_skus=args.flash_skus, flash_stock=args.flash_stock, seed=args.seed),
         gateway_url=args.gateway_url,
         cache_ttl_s=args.cache_ttl,
+        redis_url=args.redis_url,
         run_header=args.run_header,
         db_pool_size=args.db_pool_size,
         password_iterations=args.password_iterations,
@@ -156,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         if config is not None and gateway is not None:
             logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             asyncio.run(serve_forever(config, host=args.host, port=args.port, gateway=gateway,
-                                      port_file=args.port_file))
+                                      port_file=args.port_file, exit_with_parent=args.exit_with_parent))
         elif gateway is not None:
-            asyncio.run(gateway_forever(gateway, host=args.host, port=args.port, port_file=args.port_file))
+            asyncio.run(gateway_forever(gateway, host=args.host, port=args.port, port_file=args.port_file,
+                                        exit_with_parent=args.exit_with_parent))
         else:
             print(json.dumps(asyncio.run(_reconcile(args)), indent=2))
     except OSError as exc:

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from . import admin, auth, cart, catalog, orders, payments, reconcile
-from .cache import CachedLoader, MemoryCache
+from .cache import Cache, CachedLoader, MemoryCache
 from .config import StorefrontConfig
 from .db import Database
 from .errors import ApiError
@@ -102,12 +102,18 @@ def create_app(config: StorefrontConfig, *, metrics: StorefrontMetrics | None = 
     database = Database(config.db_url, pool_size=config.db_pool_size)
     metrics = metrics or StorefrontMetrics()
     metrics.bind_pool(database.connections_in_use)
+    backend: Cache
+    if config.redis_url:
+        from .rediscache import RedisCache  # optional dependency: only with --redis-url
+
+        backend = RedisCache(config.redis_url, on_error=metrics.cache_errors.inc)
+    else:
+        backend = MemoryCache()
     st = State(
         config=config,
         db=database,
         metrics=metrics,
-        cache=CachedLoader(MemoryCache(), ttl_s=config.cache_ttl_s,
-                           on_result=_cache_counter(metrics)),
+        cache=CachedLoader(backend, ttl_s=config.cache_ttl_s, on_result=_cache_counter(metrics)),
         gateway_url=config.gateway_url.rstrip("/") if config.gateway_url else None,
         inject_latency=dict(config.inject_latency),
         inject_errors=dict(config.inject_errors),
@@ -148,4 +154,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         await st.http.close()
+        aclose = getattr(st.cache.backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
         await st.db.dispose()

@@ -71,6 +71,8 @@ class StorefrontConfig:
     gateway_url: str | None = None
     gateway_timeout_s: float = 5.0
     cache_ttl_s: float = 1.0
+    # None = in-process cache; "redis://host:port/db" = shared Redis cache (falls back to the DB on errors).
+    redis_url: str | None = None
     run_header: str = "X-Peakload-Run"
     db_pool_size: int = 10
     # Fault injection: canonical route template -> seconds / error ratio 0..1.
@@ -87,6 +89,8 @@ class StorefrontConfig:
     def __post_init__(self) -> None:
         if not _HEADER_NAME.match(self.run_header):
             raise ValueError(f"run header must be an HTTP header name, got {self.run_header!r}")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         if self.cache_ttl_s < 0:
             raise ValueError(f"cache TTL must be >= 0 s, got {self.cache_ttl_s}")
         if self.db_pool_size < 1:

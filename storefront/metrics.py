@@ -50,6 +50,10 @@ class StorefrontMetrics:
         self.cache = Counter(
             "storefront_cache_requests", "Product/home cache lookups.", ["result"], registry=r,
         )
+        self.cache_errors = Counter(
+            "storefront_cache_errors", "Cache backend failures (the request was served from the database).",
+            registry=r,
+        )
         self.orders = Counter("storefront_orders", "Orders created.", ["traffic"], registry=r)
         self.payments = Counter(
             "storefront_payments", "Payment attempts by outcome.", ["outcome", "traffic"], registry=r,

@@ -100,16 +100,30 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-async def _wait_for_signal() -> None:
+async def _wait_for_signal(*, exit_with_parent: bool = False) -> None:
+    """Return on SIGINT/SIGTERM, or (``exit_with_parent``) once the parent process is gone."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    watchdog = asyncio.create_task(_watch_parent(stop, os.getppid())) if exit_with_parent else None
+    try:
+        await stop.wait()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+async def _watch_parent(stop: asyncio.Event, parent: int) -> None:
+    # A SIGKILLed orchestrator cannot stop its children; re-parenting shows it died.
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    stop.set()
 
 
 async def serve_forever(
     config: StorefrontConfig, *, host: str, port: int, gateway: GatewayConfig, port_file: str | None,
+    exit_with_parent: bool = False,
 ) -> None:
     """CLI ``serve``: start, announce the URL (stdout and ``port_file``), run until SIGINT/SIGTERM."""
     running = await start_storefront(config, host=host, port=port, gateway=gateway)
@@ -117,21 +131,23 @@ async def serve_forever(
         if port_file:
             write_atomically(port_file, running.url + "\n")
         print(running.url, flush=True)
-        await _wait_for_signal()
+        await _wait_for_signal(exit_with_parent=exit_with_parent)
     finally:
         await running.stop()
         if port_file:
             Path(port_file).unlink(missing_ok=True)
 
 
-async def gateway_forever(cfg: GatewayConfig, *, host: str, port: int, port_file: str | None) -> None:
+async def gateway_forever(
+    cfg: GatewayConfig, *, host: str, port: int, port_file: str | None, exit_with_parent: bool = False,
+) -> None:
     """CLI ``gateway``: the simulator alone."""
     runner, url = await start_gateway(cfg, host=host, port=port)
     try:
         if port_file:
             write_atomically(port_file, url + "\n")
         print(url, flush=True)
-        await _wait_for_signal()
+        await _wait_for_signal(exit_with_parent=exit_with_parent)
     finally:
         await runner.cleanup()
         if port_file:

@@ -53,9 +53,9 @@ def shop_url(spec: PlatformSpec) -> str:
 def render_haproxy(spec: PlatformSpec, lay: Layout) -> str:
     """HAProxy 2.6: round robin over the replicas, HTTP health checks on /healthz.
 
-    A replica that fails 2 checks 500 ms apart is marked down and its open
-    sessions are cut (``on-marked-down shutdown-sessions``), so clients stop
-    waiting on a dead process. ``retries``+``redispatch`` retry a failed
+    A replica that fails 2 checks 500 ms apart (each may take up to 2 s) is
+    marked down and its open sessions are cut (``on-marked-down
+    shutdown-sessions``), so clients stop waiting on a dead process. ``retries``+``redispatch`` retry a failed
     *connection* on another replica; requests already sent are not retried
     (a POST may not be idempotent), so an in-flight request to a killed
     replica is a real, counted failure.
@@ -74,6 +74,9 @@ defaults
     timeout server 15s
     timeout http-request 10s
     timeout queue 5s
+    # Without this HAProxy uses `inter` (500 ms) as the check timeout: a chaos run showed a 150 ms
+    # DB latency then failing every replica's deep /healthz at once (a full outage from a slow DB).
+    timeout check 2s
     retries 2
     option redispatch 1
 

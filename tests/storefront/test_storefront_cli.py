@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -156,3 +157,44 @@ def test_admin_token_protects_admin_routes(tmp_path: Path) -> None:
         assert run(body()) == [401, 401, 200]
     finally:
         shop.stop()
+
+
+def test_exit_with_parent_leaves_no_orphan(tmp_path: Path) -> None:
+    """An orchestrator killed with SIGKILL cannot stop its shop; --exit-with-parent makes the shop notice."""
+    port_file = tmp_path / "orphan.url"
+    launcher = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([sys.executable, '-m', 'storefront', 'serve', '--port', '0', '--port-file', "
+        f"{str(port_file)!r}, '--db', 'sqlite:///{tmp_path / 'o.db'}', '--skus', '5', '--users', '1', "
+        "'--exit-with-parent'])\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, "-c", launcher], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            assert time.monotonic() < deadline, "the shop never started"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait(10)
+    deadline = time.monotonic() + 30
+    while _alive(child):
+        assert time.monotonic() < deadline, f"storefront pid {child} outlived its killed parent"
+        time.sleep(0.05)
+    assert not port_file.exists()  # it shut down cleanly, not by being killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # An exited child of the dead launcher is reaped by init; a zombie also counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

@@ -14,7 +14,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.load
 
 ROOT = Path(__file__).resolve().parents[2]
 Storefront = Any  # the ``storefront`` fixture's object (tests/scenarios/conftest.py)

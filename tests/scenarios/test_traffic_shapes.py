@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from peakload.config import Stage, load_profile
 from scenarios.shapes import ShapePlan, level_at, users_at
+
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
 
 def st(kind: str, duration: float, users: int, **kw: float) -> Stage:
@@ -135,7 +139,7 @@ def test_bad_plan_arguments_are_refused() -> None:
 
 @pytest.mark.parametrize("name", ["smoke", "singles-day", "flash-sale", "soak"])
 def test_shipped_profiles_validate_and_end(name: str) -> None:
-    profile = load_profile(f"profiles/{name}.yaml")
+    profile = load_profile(PROFILES / f"{name}.yaml")
     plan = ShapePlan(profile.shape.stages)
     total = profile.shape.total_seconds
     assert plan.tick(0) is not None
@@ -144,7 +148,7 @@ def test_shipped_profiles_validate_and_end(name: str) -> None:
 
 
 def test_singles_day_midnight_cliff_is_about_ten_times_within_two_seconds() -> None:
-    profile = load_profile("profiles/singles-day.yaml")
+    profile = load_profile(PROFILES / "singles-day.yaml")
     stages = profile.shape.stages
     spike_i = next(i for i, s in enumerate(stages) if s.kind == "spike")
     t0 = sum(s.duration for s in stages[:spike_i])

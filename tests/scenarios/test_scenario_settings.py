@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from peakload.errors import ConfigError
 from scenarios.settings import read_settings, user_rng
+
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
 
 def test_defaults_run_the_smoke_profile_with_its_seed() -> None:
@@ -21,7 +25,7 @@ def test_defaults_run_the_smoke_profile_with_its_seed() -> None:
 
 def test_every_variable_is_read() -> None:
     s = read_settings({
-        "PEAKLOAD_PROFILE": "profiles/flash-sale.yaml",
+        "PEAKLOAD_PROFILE": str(PROFILES / "flash-sale.yaml"),
         "PEAKLOAD_RUN_ID": "run-7",
         "PEAKLOAD_SEED": "99",
         "PEAKLOAD_SCALE": "0.25",
@@ -47,8 +51,8 @@ def test_bad_values_name_the_variable(var: str, value: str, message: str) -> Non
 
 
 def test_missing_profile_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="profiles/nope.yaml: file not found"):
-        read_settings({"PEAKLOAD_PROFILE": "profiles/nope.yaml"})
+    with pytest.raises(ConfigError, match="nope.yaml: file not found"):
+        read_settings({"PEAKLOAD_PROFILE": str(PROFILES / "nope.yaml")})
 
 
 def test_user_rng_is_reproducible_and_distinct_per_user() -> None:
