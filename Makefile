@@ -39,6 +39,7 @@ test: venv system-deps s3rver
 	$(BIN)/python -m pytest -q
 
 bench: venv
+	@for pp in wrk:wrk nginx:nginx; do command -v $${pp%%:*} >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq --no-install-recommends $${pp##*:} >/dev/null; }; done
 	$(BIN)/python bench/storefront.py
 	$(BIN)/python bench/exporter.py
 	$(BIN)/python bench/report.py

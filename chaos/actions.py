@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.faultproxy import FaultProxyClient
+from chaos.faultclient import FaultProxyClient
 from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.core import current_primary, ensure_postgres, up

@@ -87,7 +87,7 @@ class EmbeddedStorefront:
         port_file = self.workdir / "storefront.url"
         cmd = [
             sys.executable, "-m", "storefront", "serve",
-            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file),
+            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file), "--exit-with-parent",
             "--db", self.db_url, "--skus", str(self.options.skus), "--seed", str(self.seed),
             "--flash-stock", str(self.options.flash_stock),
             "--gateway-latency-ms", f"{self.options.gateway_latency_ms:g}",
