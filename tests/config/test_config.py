@@ -1,0 +1,102 @@
+"""Profile and SLO spec validation: one line naming file, field path and expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from peakload.config import load_profile, load_slo_spec, parse_duration, parse_threshold
+from peakload.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("text, seconds", [("250ms", 0.25), ("1m30s", 90), ("2h", 7200), ("30d", 2592000), (45, 45.0), ("1.5s", 1.5)])
+def test_durations(text, seconds) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5x", "-3s", True, "m"])
+def test_bad_durations(bad) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_threshold_units_are_normalised() -> None:
+    assert parse_threshold("all", "p95 < 300ms").value == pytest.approx(0.3)
+    assert parse_threshold("all", "p99.9 <= 2s").metric == "p99.9"
+    assert parse_threshold("all", "error_ratio < 1%").value == pytest.approx(0.01)
+    assert parse_threshold("business", "oversold == 0").op == "=="
+    for bad, msg in [("p95 < 300", "needs a unit"), ("error_ratio < 150%", "within 0..1"), ("p100 < 1s", "between 0 and 100"),
+                     ("latency < 1s", "unknown metric"), ("p95 300ms", "expected '<metric> <op> <value>'"), ("rps > 5%", "plain number")]:
+        with pytest.raises(ValueError, match=msg):
+            parse_threshold("all", bad)
+
+
+def test_every_shipped_profile_validates() -> None:
+    for path in sorted((REPO / "profiles").glob("*.yaml")):
+        if path.name == "slo.yaml":
+            spec = load_slo_spec(path)
+            assert spec.latency_thresholds() == [0.3, 2.0]
+        else:
+            assert load_profile(path).name == path.stem
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+BASE = "version: peakload/v1\nname: t\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]}\n"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("users: {shopper: -1}\n", "users: expected non-negative weights"),
+    ("users: {robot: 1}\n", "users.robot"),
+    ("journey: {think_time: {min: 2, max: 1}}\n", "journey.think_time: max (1.0) must be >= min (2.0)"),
+    ("journey: {ratios: {view_to_cart: 1.5}}\n", "journey.ratios.view_to_cart: Input should be less than or equal to 1"),
+    ("target: {paths: {basket: /b}}\n", "target.paths: unknown path key 'basket'"),
+    ("users: {flash_buyer: 1}\n", "users.flash_buyer > 0 needs a flash_sale section"),
+    ("surprise: 1\n", "surprise: Extra inputs are not permitted"),
+])
+def test_profile_errors_name_the_field(tmp_path: Path, extra: str, message: str) -> None:
+    p = _write(tmp_path, BASE + extra)
+    with pytest.raises(ConfigError) as exc:
+        load_profile(p)
+    text = str(exc.value)
+    assert text.startswith(f"{p}: ") and message in text and "\n" not in text, text
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_profile(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_profile(_write(tmp_path, "- a\n- b\n"))
+
+
+SLO = """version: peakload/v1
+slos:
+  - {name: ok, kind: availability, requests: ["GET /api/home"], objective: 99.9}
+  - {name: checkout-latency, kind: latency, requests: ["POST /api/orders"], objective: %s %s}
+"""
+
+
+@pytest.mark.parametrize("objective, extra, message", [
+    ("100.5", ", threshold: 1s", 'SLO "checkout-latency": objective: Input should be less than 100'),
+    ("99", "", 'SLO "checkout-latency": (slo): a latency SLO needs threshold'),
+])
+def test_slo_errors_name_the_slo_and_field(tmp_path: Path, objective: str, extra: str, message: str) -> None:
+    p = tmp_path / "slo.yaml"
+    p.write_text(SLO % (objective, extra))
+    with pytest.raises(ConfigError) as exc:
+        load_slo_spec(p)
+    assert message in str(exc.value), str(exc.value)
+
+
+def test_slo_becomes_gate_thresholds() -> None:
+    spec = load_slo_spec(REPO / "profiles" / "slo.yaml")
+    ids = [t.id for t in spec.gate_thresholds()]
+    assert "GET /api/products/{sku}: p99 <= 300ms" in ids
+    assert "POST /api/orders: error_ratio <= 0.05%" in ids
