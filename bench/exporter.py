@@ -10,7 +10,8 @@ a minimal aiohttp server in a child process when nginx is not installed),
 pinned to the last CPU. Each round starts two Locust generators at once, both
 pinned to CPU 0 with ``taskset`` (FastHttpUser, ``constant(0)``): one plain
 ("off"), one with what a real run has ("on": ``import
-scenarios.instrumentation``, /metrics served and scraped every second,
+scenarios.instrumentation``, /metrics served and scraped every 5 s (``--scrape``;
+Prometheus' default is 15 s),
 snapshots written every 2 s). Both measure the same wall-clock window after a
 warm-up, so whatever else runs on the machine slows both alike and the kernel
 splits CPU 0 fairly between them; the on/off ratio of requests is then the
@@ -123,14 +124,14 @@ def start_target(kind: str, tmp: Path) -> tuple[subprocess.Popen, int, str]:
 
 
 class Scraper:
-    """Scrapes /metrics once a second while an "on" run is going, like Prometheus would (but more often)."""
+    """Scrapes /metrics every ``interval`` seconds while an "on" generator runs, as Prometheus would."""
 
-    def __init__(self, port: int) -> None:
-        self.port, self.ok, self._stop = port, 0, threading.Event()
+    def __init__(self, port: int, *, interval: float) -> None:
+        self.port, self.interval, self.ok, self._stop = port, interval, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(self.interval):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as resp:
                     if b"peakload_requests_total" in resp.read():
@@ -158,7 +159,7 @@ class Generator:
     scraper: Scraper | None
 
 
-def start_locust(*, on: bool, host: str, t0: float, t1: float, users: int, tmp: Path, index: int) -> Generator:
+def start_locust(*, on: bool, host: str, t0: float, t1: float, users: int, tmp: Path, index: int, scrape: float) -> Generator:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
     tag = f"{'on' if on else 'off'}-{index}"
     clock, results = tmp / f"clock-{tag}.json", tmp / f"results-{tag}"
@@ -166,7 +167,7 @@ def start_locust(*, on: bool, host: str, t0: float, t1: float, users: int, tmp: 
                PEAKLOAD_BENCH_T0=repr(t0), PEAKLOAD_BENCH_T1=repr(t1), PEAKLOAD_BENCH_OUT=str(clock))  # fmt: skip
     scraper = None
     if on:
-        scraper = Scraper(free_port())
+        scraper = Scraper(free_port(), interval=scrape)
         env.update(
             PEAKLOAD_PROFILE=str(REPO / "profiles" / "smoke.yaml"),
             PEAKLOAD_RUN_ID=f"bench-{index}",
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=5, help=f"measured seconds per round (max {MAX_SECONDS})")
     parser.add_argument("--users", type=int, default=10, help="users per generator")
     parser.add_argument("--target", choices=["auto", "nginx", "aiohttp"], default="auto")
+    parser.add_argument("--scrape", type=float, default=5.0, help="seconds between /metrics scrapes of the 'on' generator")
     args = parser.parse_args(argv)
     rounds, seconds = min(max(args.rounds, 1), MAX_ROUNDS), min(max(args.seconds, 2), MAX_SECONDS)
 
@@ -225,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         target, port, what = start_target(args.target, tmp)
         host = f"http://127.0.0.1:{port}"
         print(f"target: {what} on 127.0.0.1:{port}; generators pinned: {'yes, both on CPU 0' if pin(0) else 'no'}; "
-              f"{rounds} rounds x {seconds} s measured, {args.users} users each, FastHttpUser constant(0)")  # fmt: skip
+              f"{rounds} rounds x {seconds} s measured, {args.users} users each, FastHttpUser constant(0), "
+              f"/metrics scraped every {args.scrape:g} s")  # fmt: skip
         ratios, cpu_ratios, exact = [], [], True
         try:
             for i in range(rounds):
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time() + WARMUP_S
                 t1 = t0 + seconds
                 kinds = (False, True) if i % 2 == 0 else (True, False)
-                gens = {on: start_locust(on=on, host=host, t0=t0, t1=t1, users=args.users, tmp=tmp, index=i) for on in kinds}
+                gens = {on: start_locust(on=on, host=host, t0=t0, t1=t1, users=args.users, tmp=tmp, index=i, scrape=max(args.scrape, 0.2)) for on in kinds}
                 res = {on: finish_locust(gen, timeout=t1 - time.time() + 60) for on, gen in gens.items()}
                 off, on = res[False], res[True]
                 ratios.append(on["rps"] / off["rps"])

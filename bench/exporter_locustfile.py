@@ -17,9 +17,6 @@ from locust import FastHttpUser, constant, events, task
 
 if os.environ.get("PEAKLOAD_BENCH_INSTRUMENT") == "1":
     import scenarios.instrumentation  # noqa: F401
-if os.environ.get("PEAKLOAD_BENCH_IMPORTS") == "1":
-    import exporters, scenarios.settings, prometheus_client, peakload.config  # noqa
-    scenarios.settings.get_settings()
 
 
 class FastShopper(FastHttpUser):

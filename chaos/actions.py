@@ -27,7 +27,7 @@ from chaos.platform import services as svc
 from chaos.platform.core import current_primary, ensure_postgres, up
 from chaos.platform.health import format_status, haproxy_servers, status
 from chaos.platform.layout import Layout, PlatformSpec, load_spec
-from chaos.platform.procs import http_post, read_pid, stop_pid
+from chaos.platform.procs import http_post, pid_under, read_pid, stop_pid
 
 __all__ = [
     "kill_storefront",
@@ -63,6 +63,8 @@ def kill_storefront(state_dir: str, index: int = 1, signal_name: str = "SIGKILL"
         raise ValueError(f"replica index must be within 0..{spec.replicas - 1}, got {index}")
     name = f"storefront-{index}"
     pid = read_pid(lay.run, name)
+    if not pid_under(pid, lay.root):
+        raise RuntimeError(f"{name} is not running (pidfile {pid})")
     stop_pid(pid, sig=getattr(signal, signal_name), timeout=5)
     return {"killed": name, "pid": pid, "signal": signal_name, "t": time.time()}
 
@@ -127,7 +129,8 @@ def kill_redis(state_dir: str) -> dict[str, Any]:
     """SIGKILL Redis (the cache is gone until it is restarted)."""
     lay, _ = _platform(state_dir)
     pid = read_pid(lay.run, "redis")
-    stop_pid(pid, sig=signal.SIGKILL, timeout=5)
+    if pid_under(pid, lay.root):
+        stop_pid(pid, sig=signal.SIGKILL, timeout=5)
     return {"killed": "redis", "pid": pid, "t": time.time()}
 
 

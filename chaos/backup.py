@@ -72,7 +72,7 @@ class BackupSite:
 
     @classmethod
     def under(cls, root: Path, *, pg: PgNode, s3_port: int, stanza: str = "peakload") -> "BackupSite":
-        """Default layout: repo1 in ``root/media-posix`` (a separate tree from the data dir), S3 data in ``root/offsite-s3``."""
+        """Default layout: repo1 in ``root/media-posix`` (a tree apart from the data dir), S3 data in ``root/offsite-s3``."""
         root = Path(root).resolve()
         return cls(root=root, pg=pg, s3_port=s3_port, stanza=stanza, repo1=root / "media-posix" / "repo1",
                    s3_dir=root / "offsite-s3")
@@ -249,7 +249,9 @@ def _parse_verify(repo: int, code: int, text: str) -> VerifyResult:
                 wal += int(m.group(1))
                 wal_ok += int(m.group(2))
         elif ln.startswith("backup:"):
-            if m := re.match(r"backup: (\S+), status: ([^,]+)(?:, total files checked: (\d+), total valid files: (\d+))?", ln):
+            m = re.match(r"backup: (\S+), status: ([^,]+)"
+                         r"(?:, total files checked: (\d+), total valid files: (\d+))?", ln)
+            if m:
                 where = f"backup {m.group(1)}"
                 backups[m.group(1)] = m.group(2).strip()
                 files += int(m.group(3) or 0)

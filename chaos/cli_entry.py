@@ -75,7 +75,8 @@ class PlatformResult:
 
 
 def platform_up(state_dir: str | Path | None = None, *, replicas: int = 3, base_port: int | None = None,
-                rule_files: list[str] | None = None, scrape_targets: dict[str, list[str]] | None = None) -> PlatformResult:
+                rule_files: list[str] | None = None,
+                scrape_targets: dict[str, list[str]] | None = None) -> PlatformResult:
     """``peakload platform up``: start (or complete) the platform; the result lists every component's health."""
     sd = Path(state_dir or DEFAULT_STATE_DIR)
     try:
@@ -103,7 +104,7 @@ def platform_status(state_dir: str | Path | None = None) -> PlatformResult:
 
 def drill_backup(state_dir: str | Path | None = None, *, results_dir: str | Path | None = None,
                  max_rpo_seconds: float = 10.0, keep_site: bool = False) -> DrillReport:
-    """``peakload drill backup``: the 3-2-1 drill on its own small site under ``state_dir`` (default .peakload/drill)."""
+    """``peakload drill backup``: the 3-2-1 drill on its own small site under ``state_dir`` (.peakload/drill)."""
     sd = Path(state_dir or DEFAULT_DRILL_DIR)
     sd.mkdir(parents=True, exist_ok=True)
     return run_backup_drill(sd, results_dir=_results("drill-backup", results_dir), max_rpo_seconds=max_rpo_seconds,
@@ -120,9 +121,16 @@ def drill_corruption(state_dir: str | Path | None = None, *, repo: int = 1,
 
 def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
               results_dir: str | Path | None = None) -> ExperimentReport:
-    """``peakload chaos run EXPERIMENT`` (a bundled name like ``replica-kill`` or a path) against a running platform."""
+    """``peakload chaos run EXPERIMENT`` (a bundled name like ``replica-kill`` or a path) against a running platform.
+
+    Raises FileNotFoundError for an unknown experiment and RuntimeError when no platform runs in ``state_dir``.
+    """
     path = experiment_path(experiment)
-    return run_experiment(path, state_dir=Path(state_dir or DEFAULT_STATE_DIR),
+    sd = Path(state_dir or DEFAULT_STATE_DIR)
+    comps = status(sd)
+    if not any(c.healthy for c in comps if c.name == "haproxy"):
+        raise RuntimeError(f"no serving platform in {sd} (run `peakload platform up` first):\n{format_status(comps)}")
+    return run_experiment(path, state_dir=sd,
                           results_dir=_results(f"chaos-{path.stem}", results_dir))
 
 

@@ -24,7 +24,16 @@ from pathlib import Path
 from chaos import backup as bk
 from chaos.platform import postgres as pg
 from chaos.platform.layout import check_state_dir
-from chaos.platform.procs import free_ports, processes_under, spawn, stop_named, stop_pid, wait_http, wait_port
+from chaos.platform.procs import (
+    free_ports,
+    is_our_program,
+    processes_under,
+    spawn,
+    stop_named,
+    stop_pid,
+    wait_http,
+    wait_port,
+)
 from chaos.platform.services import python_env
 
 __all__ = ["DrillSite", "manifest", "MANIFEST_SQL_LIMIT"]
@@ -128,9 +137,11 @@ class DrillSite:
     def kill_storefront(self) -> None:
         import signal
 
-        from chaos.platform.procs import read_pid
+        from chaos.platform.procs import pid_under, read_pid
 
-        stop_pid(read_pid(self.run_dir, "storefront"), sig=signal.SIGKILL, timeout=5)
+        pid = read_pid(self.run_dir, "storefront")
+        if pid_under(pid, self.root):
+            stop_pid(pid, sig=signal.SIGKILL, timeout=5)
 
     def teardown(self) -> list[str]:
         """Stop every process of the site; returns leftovers that had to be killed by pid."""
@@ -141,6 +152,8 @@ class DrillSite:
         bk.stop_s3(self.backup)
         left = []
         for proc in processes_under(self.root):
+            if not is_our_program(proc):
+                continue
             left.append(f"{proc.pid}:{proc.name()}")
             stop_pid(proc.pid, timeout=5)
         return left

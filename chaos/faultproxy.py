@@ -105,7 +105,8 @@ class _Conn:
 
     def _due_reset(self) -> bool:
         now = time.monotonic()
-        return any(t.type == "reset_peer" and now - max(t.added, self.started) >= float(t.attributes.get("timeout", 0)) / 1000
+        return any(t.type == "reset_peer"
+                   and now - max(t.added, self.started) >= float(t.attributes.get("timeout", 0)) / 1000
                    for t in self.active())
 
     async def run(self) -> None:
@@ -296,7 +297,8 @@ class FaultProxy:
             for ttype in TOXIC_TYPES:
                 n = sum(1 for t in p.toxics.values() if t.type == ttype)
                 lines.append(f'faultproxy_toxics{{proxy="{p.name}",type="{ttype}"}} {n}')
-        lines += ["# HELP faultproxy_connections Open client connections by proxy.", "# TYPE faultproxy_connections gauge"]
+        lines += ["# HELP faultproxy_connections Open client connections by proxy.",
+                  "# TYPE faultproxy_connections gauge"]
         lines += [f'faultproxy_connections{{proxy="{p.name}"}} {len(p.conns)}' for p in self.proxies.values()]
         lines += ["# HELP faultproxy_enabled 1 when the proxy listens.", "# TYPE faultproxy_enabled gauge"]
         lines += [f'faultproxy_enabled{{proxy="{p.name}"}} {int(p.enabled)}' for p in self.proxies.values()]

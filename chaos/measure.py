@@ -66,7 +66,8 @@ class Measurement:
 
         rpo = ""
         if self.rpo is not None:
-            rpo = f"; RPO {self.rpo.get('lost')} of {self.rpo.get('acked')} acked commits lost ({self.rpo.get('rpo_seconds')} s)"
+            r = self.rpo
+            rpo = f"; RPO {r.get('lost')} of {r.get('acked')} acked commits lost ({r.get('rpo_seconds')} s)"
         rec = f"RTO {f(self.rto_seconds)}" if self.recovered else "NOT back to SLO while observed"
         return (f"probes {self.probe_requests} ({self.probe_failures} failed, {self.slow_requests} slow); "
                 f"impact after {f(self.time_to_impact_s)}, detected after {f(self.time_to_detect_s)}"

@@ -131,16 +131,9 @@ def redis_ping(state_dir: str) -> bool:
 def storefront_uses_redis(state_dir: str) -> bool:
     """True when the running replicas were started with a Redis URL (else their cache is in-process)."""
     lay, spec = _platform(state_dir)
-    import psutil
+    from chaos.platform.health import uses_redis
 
-    for i in range(spec.replicas):
-        pid = read_pid(lay.run, f"storefront-{i}")
-        try:
-            if "--redis-url" not in psutil.Process(pid).cmdline():
-                return False
-        except (psutil.Error, TypeError):
-            return False
-    return True
+    return all(uses_redis(read_pid(lay.run, f"storefront-{i}")) for i in range(spec.replicas))
 
 
 def reconciliation_consistent(state_dir: str) -> bool:

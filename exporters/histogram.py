@@ -18,6 +18,7 @@ wire format is the library's own and any HdrHistogram reader can decode it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import compress
 from typing import TYPE_CHECKING
 
 from hdrh.histogram import HdrHistogram
@@ -120,10 +121,9 @@ class HdrCounts:
         if not hist.total_count:
             return
         top = hist.get_counts_array_index(hist.get_max_value()) + 1
-        mine = self.counts
-        for i, c in enumerate(hist.counts[:top]):
-            if c:
-                mine[i] += c
+        mine, theirs = self.counts, hist.counts[:top]
+        for i in compress(range(top), theirs):
+            mine[i] += theirs[i]
 
     def add_encoded(self, blob: str | bytes) -> None:
         """Add a base64 blob produced by :meth:`encode` (or any HdrHistogram encoder)."""
@@ -131,26 +131,20 @@ class HdrCounts:
 
     def add(self, other: HdrCounts) -> None:
         """Add another ``HdrCounts`` in place."""
-        mine = self.counts
-        for i, c in enumerate(other.counts):
-            if c:
-                mine[i] += c
+        mine, theirs = self.counts, other.counts
+        for i in compress(range(COUNTS_LEN), theirs):
+            mine[i] += theirs[i]
 
     def to_histogram(self) -> HdrHistogram:
         """A real ``HdrHistogram`` with these counts (for percentiles or encoding)."""
         hist = new_hdr()
-        dest = hist.counts
-        lo = hi = -1
-        total = 0
-        for i, c in enumerate(self.counts):
-            if c:
-                dest[i] = c
-                total += c
-                if lo < 0:
-                    lo = i
-                hi = i
-        if total:
-            hist.set_internal_tacking_values(lo, hi, total)
+        counts = self.counts
+        used = list(compress(range(COUNTS_LEN), counts))  # indexes of non-zero counts, at C speed
+        if used:
+            dest = hist.counts
+            for i in used:
+                dest[i] = counts[i]
+            hist.set_internal_tacking_values(used[0], used[-1], sum(counts))
         return hist
 
     def encode(self) -> str:

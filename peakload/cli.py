@@ -49,12 +49,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", type=Path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
 
+    c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
+    c.add_argument("--profile", type=Path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)")
+    c.add_argument("--target", help="base URL of the shop (default: start the embedded storefront)")
+    c.add_argument("--allow-target", action="append", default=[], metavar="HOST", help="allow this non-loopback host")
+    c.add_argument("--results", type=Path, default=Path("results"), help="results root folder (default: %(default)s)")
+    c.add_argument("--seed", type=int, help="random seed (default: the profile's)")
+    c.add_argument("--workers", type=int, default=0, help="local Locust worker processes (0 = one local runner)")
+    c.add_argument("--metrics-port", type=int, default=0, help="serve the load generator's /metrics on this port")
+    c.add_argument("--quiet", action="store_true", help="no live progress line")
+
     rep = sub.add_parser("report", help="(re)build the reports of a results folder, even a partial one")
     rep.add_argument("results_dir", type=Path)
     rep.add_argument("--baseline", type=Path, help="an earlier results folder to compare with")
 
     gate = sub.add_parser("gate", help="evaluate the thresholds of a results folder; exit 0/1/3")
     gate.add_argument("results_dir", type=Path)
+
+    slo = sub.add_parser("slo", help="Prometheus rules from the SLO spec")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True, parser_class=_Parser)
+    rules = slo_sub.add_parser("rules", help="write recording rules and burn-rate alerts")
+    rules.add_argument("--spec", type=Path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
+    rules.add_argument("--out", type=Path, required=True, help="output folder")
+
+    dash = sub.add_parser("dashboards", help="Grafana dashboards as code")
+    dash_sub = dash.add_subparsers(dest="dash_command", required=True, parser_class=_Parser)
+    build = dash_sub.add_parser("build", help="write the dashboard JSON files")
+    build.add_argument("--spec", type=Path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
+    build.add_argument("--out", type=Path, required=True, help="output folder")
+    push = dash_sub.add_parser("push", help="upload the dashboards to a Grafana (token from $GRAFANA_TOKEN)")
+    push.add_argument("--url", required=True, help="Grafana base URL")
+    push.add_argument("--dir", type=Path, default=None, help="dashboards folder (default: the generated ones)")
 
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
     cmp_.add_argument("run", type=Path)
@@ -72,6 +97,29 @@ def _cmd_run(a: argparse.Namespace) -> int:
                             metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet))
     _print_verdict(report.summary, report.data.path)
     return report.exit_code
+
+
+def _cmd_capacity(a: argparse.Namespace) -> int:
+    from peakload.capacity import CapacityOptions, capacity
+
+    if not a.profile.exists():
+        raise UsageError(f"--profile: {a.profile}: file not found")
+    result = capacity(CapacityOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target,
+                                      results_root=a.results, seed=a.seed, workers=a.workers,
+                                      metrics_port=a.metrics_port, quiet=a.quiet))
+    c = result.section
+    print(f"capacity {result.report.summary['run_id']}: {c['verdict']}")
+    print(f"  {'step':>4} {'rate/s':>9} {'requests':>9} {'rps':>8} {'p95 ms':>8} {'p99 ms':>8} {'dropped':>8}  result")
+    for st in c["steps"]:
+        p95 = "n/a" if st["p95_ms"] is None else f"{st['p95_ms']:.0f}"
+        p99 = "n/a" if st["p99_ms"] is None else f"{st['p99_ms']:.0f}"
+        word = "ok" if st["passed"] else "KNEE: " + st["messages"][0]
+        print(f"  {st['step']:>4} {st['rate']:>9g} {st['requests']:>9} {st['rps']:>8.1f} {p95:>8} {p99:>8} {st['dropped']:>8}  {word}")
+    if c["first_failing_threshold"]:
+        print(f"  first failing threshold: {c['first_failing_threshold']} (latency basis: {c['latency_basis']})")
+    path = result.report.data.path
+    print(f"  results: {path}/  (report: {path / 'report.html'})")
+    return result.exit_code
 
 
 def _print_verdict(s: dict, path: Path) -> None:
@@ -128,17 +176,51 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_slo(a: argparse.Namespace) -> int:
+    from dashboards import write_rules
+    from peakload.config import load_slo_spec
+
+    path = write_rules(load_slo_spec(a.spec), a.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_dashboards(a: argparse.Namespace) -> int:
+    import os
+
+    from dashboards import GENERATED_DIR, push_dashboards, write_dashboards
+    from peakload.config import load_slo_spec
+
+    if a.dash_command == "build":
+        for path in write_dashboards(load_slo_spec(a.spec), a.out):
+            print(f"wrote {path}")
+        return 0
+    token = os.environ.get("GRAFANA_TOKEN")
+    if not token:
+        raise UsageError("dashboards push: set GRAFANA_TOKEN to a Grafana service-account token (it is never printed)")
+    folder = a.dir or GENERATED_DIR
+    push_dashboards(a.url, token, folder)
+    print(f"pushed the dashboards in {folder} to {a.url} (folder 'peakload')")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "capacity":
+            return _cmd_capacity(args)
         if args.command == "report":
             return _cmd_report(args, gate=False)
         if args.command == "gate":
             return _cmd_report(args, gate=True)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "slo":
+            return _cmd_slo(args)
+        if args.command == "dashboards":
+            return _cmd_dashboards(args)
     except PeakloadError as exc:
         print(f"peakload {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -26,6 +26,9 @@ __all__ = [
     "Duration",
     "parse_duration",
     "Stage",
+    "ArrivalStage",
+    "ArrivalsSpec",
+    "CapacitySpec",
     "TargetSpec",
     "JourneySpec",
     "FlashSaleSpec",
@@ -201,6 +204,119 @@ class FlashSaleSpec(_Model):
     retries: int = Field(default=2, ge=0, le=10)  # client retries with the same idempotency key
 
 
+# ---------------------------------------------------------------- open model (arrivals)
+
+
+class ArrivalStage(_Model):
+    """One stage of an arrival-rate schedule: ``rate`` journeys/s for ``duration`` (sub-second allowed: ``500ms``).
+
+    With a ``linear`` curve the rate moves linearly from the previous stage's
+    rate (``start_rate`` for the first) to ``rate`` over ``duration``; with a
+    ``step`` curve it jumps to ``rate`` at the start of the stage.
+    """
+
+    name: str = ""
+    duration: Duration = Field(gt=0)
+    rate: float = Field(ge=0)
+
+
+class ArrivalsSpec(_Model):
+    """Open workload model: journeys start at a target rate, independent of response times.
+
+    ``kind``: ``constant`` (evenly spaced arrivals, step curve), ``ramping``
+    (evenly spaced in cumulative expected arrivals, linear curve) or
+    ``poisson`` (exponential gaps, step curve unless ``curve: linear``).
+    ``journey``: what one arrival does — a ``shopper`` visit of the funnel, or
+    one ``single_request`` to ``path`` (calibration, capacity probes).
+    ``pool``: users that execute journeys (an arrival that finds none free is
+    dropped); default = peak rate × expected journey time × 2, within ``max_pool``.
+    """
+
+    kind: Literal["constant", "ramping", "poisson"] = "constant"
+    curve: Literal["step", "linear"] | None = None
+    start_rate: float = Field(default=0.0, ge=0)
+    stages: list[ArrivalStage] = Field(min_length=1)
+    journey: Literal["shopper", "single_request"] = "shopper"
+    path: str = "/"
+    pool: int | None = Field(default=None, ge=1)
+    max_pool: int = Field(default=10_000, ge=1)
+    expected_journey: Duration | None = Field(default=None, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"expected a path starting with '/', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ArrivalsSpec":
+        if self.kind == "constant" and self.curve == "linear":
+            raise ValueError("kind constant holds each stage's rate (curve step); use kind ramping for a linear curve")
+        if self.kind == "ramping" and self.curve == "step":
+            raise ValueError("kind ramping interpolates linearly (curve linear); use kind constant for steps")
+        if self.pool is not None and self.pool > self.max_pool:
+            raise ValueError(f"pool ({self.pool}) must be <= max_pool ({self.max_pool})")
+        if self.peak_rate <= 0:
+            raise ValueError("at least one stage needs a rate > 0")
+        return self
+
+    @property
+    def curve_kind(self) -> str:
+        """``step`` or ``linear`` (the default follows ``kind``)."""
+        return self.curve or ("linear" if self.kind == "ramping" else "step")
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(s.duration for s in self.stages)
+
+    @property
+    def peak_rate(self) -> float:
+        rates = [s.rate for s in self.stages]
+        if self.curve_kind == "linear":
+            rates.append(self.start_rate)
+        return max(rates)
+
+    def journey_seconds(self, journey: JourneySpec) -> float:
+        """Expected seconds one journey keeps a user busy (``expected_journey`` or an estimate)."""
+        if self.expected_journey is not None:
+            return self.expected_journey
+        if self.journey == "single_request":
+            return 0.25
+        # A visit: first screen, per product view a listing + the product (+ maybe cart), then maybe checkout + pay;
+        # one think time and ~50 ms of answer per step.
+        views = (journey.session_actions.min + journey.session_actions.max) / 2
+        steps = 2 + 2 * views + 3 * journey.ratios.view_to_cart * views
+        think = (journey.think_time.min + journey.think_time.max) / 2
+        return steps * (think + 0.05)
+
+    def pool_size(self, journey: JourneySpec, *, scale: float = 1.0) -> int:
+        """Users in the pool: ``pool`` × scale, or peak rate × scale × journey seconds × 2 (Little's law, 2x headroom)."""
+        if self.pool is not None:
+            wanted = self.pool * scale
+        else:
+            wanted = self.peak_rate * scale * self.journey_seconds(journey) * 2 + 1
+        return max(1, min(self.max_pool, int(wanted + 0.999999)))
+
+
+class CapacitySpec(_Model):
+    """``peakload capacity``: arrival-rate steps ``start_rate × factor**k`` of ``step`` seconds each, up to ``max_steps``.
+
+    The knee is the first step where a threshold breaks or arrivals drop; the
+    journey, pool and path come from the ``arrivals`` section when there is one.
+    """
+
+    start_rate: float = Field(gt=0)
+    factor: float = Field(default=1.5, gt=1)
+    step: Duration = Field(default=10.0, ge=1)
+    max_steps: int = Field(default=8, ge=1, le=100)
+    stop_on_drop: bool = True
+    journey: Literal["shopper", "single_request"] | None = None  # default: arrivals.journey or shopper
+
+    def rates(self) -> list[float]:
+        return [self.start_rate * self.factor**k for k in range(self.max_steps)]
+
+
 # ---------------------------------------------------------------- thresholds
 
 _THRESHOLD_RE = re.compile(r"^\s*([a-z_]+(?:\d+(?:\.\d+)?)?)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?)\s*(ms|s|%)?\s*$")
@@ -288,7 +404,9 @@ class Profile(_Model):
     seed: int = 42
     target: TargetSpec = TargetSpec()
     embedded: EmbeddedSpec = EmbeddedSpec()
-    shape: ShapeSpec
+    shape: ShapeSpec | None = None  # closed model: users over time
+    arrivals: ArrivalsSpec | None = None  # open model: journeys per second over time
+    capacity: CapacitySpec | None = None  # `peakload capacity` steps
     users: dict[Literal["shopper", "flash_buyer"], float] = {"shopper": 1.0}
     journey: JourneySpec = JourneySpec()
     flash_sale: FlashSaleSpec | None = None
@@ -316,6 +434,19 @@ class Profile(_Model):
                 except ValueError as exc:
                     raise ValueError(f"[{scope!r}][{i}]: {exc}") from None
         return v
+
+    @model_validator(mode="after")
+    def _one_model(self) -> "Profile":
+        if self.shape is None and self.arrivals is None:
+            raise ValueError("expected a shape (closed model: users) or an arrivals section (open model: journeys/s)")
+        if self.shape is not None and self.arrivals is not None:
+            raise ValueError("give either shape (closed model) or arrivals (open model), not both")
+        return self
+
+    @property
+    def total_seconds(self) -> float:
+        """Planned length of the load: the shape's or the arrival schedule's."""
+        return self.shape.total_seconds if self.shape is not None else self.arrivals.total_seconds  # type: ignore[union-attr]
 
     @model_validator(mode="after")
     def _flash(self) -> "Profile":

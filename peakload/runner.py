@@ -22,13 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from peakload.config import Profile, SLOSpec, Threshold, load_profile, load_slo_spec
 from peakload.errors import ConfigError, RunInvalid, UsageError
 from peakload.progress import SnapshotTail, progress_line, write_progress
-from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, preflight
+from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, free_port, preflight
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import SNAPSHOTS, _interval
@@ -56,6 +57,8 @@ class RunOptions:
     baseline: Path | None = None
     quiet: bool = False
     run_id: str | None = None
+    # called with every snapshot interval and the run folder; a returned string aborts the run (peakload capacity)
+    on_interval: Callable[..., str | None] | None = None
 
 
 def new_run_id() -> str:
@@ -110,6 +113,8 @@ def _scale(profile: Profile, opts: RunOptions) -> float:
     if opts.users is not None and opts.scale is not None:
         raise UsageError("--users and --scale: give one of them, not both")
     if opts.users is not None:
+        if profile.shape is None:
+            raise UsageError("--users: this profile is an open model (arrivals); scale its rates with --scale")
         if opts.users < 1:
             raise UsageError(f"--users: expected a positive number, got {opts.users}")
         peak = max(s.users for s in profile.shape.stages) or 1
@@ -126,7 +131,10 @@ def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
            # let users finish the request in flight when the shape ends, so client and shop counts agree
            "--stop-timeout", "10"]
     if workers > 0:
-        cmd += ["--processes", str(workers)]
+        # master on loopback and a free port (Locust's default binds *:5557: another run on the machine collides)
+        port = free_port()
+        cmd += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                "--master-host", "127.0.0.1", "--master-port", str(port)]
     return cmd
 
 
@@ -156,7 +164,7 @@ def run(opts: RunOptions) -> Report:
     baseline = None
     if opts.baseline is not None:
         baseline = _load_baseline(opts.baseline)
-    total = min(profile.shape.total_seconds, opts.duration or float("inf"))
+    total = min(profile.total_seconds, opts.duration or float("inf"))
     run_id = opts.run_id or new_run_id()
     seed = opts.seed if opts.seed is not None else profile.seed
 
@@ -235,6 +243,8 @@ def _drive(opts: RunOptions, profile: Profile, thresholds: list[Threshold], url:
                 if not opts.quiet:
                     write_progress(last_line)
                 reason = gate.feed(iv)
+                if reason is None and opts.on_interval is not None:
+                    reason = opts.on_interval(iv, run_dir)
                 if reason and not outcome["aborted"]:
                     outcome["aborted"] = f"aborted: {reason}"
                     proc.send_signal(signal.SIGTERM)

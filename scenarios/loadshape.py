@@ -5,6 +5,10 @@ of the profile in ``PEAKLOAD_PROFILE`` (scaled by ``PEAKLOAD_SCALE``, capped by
 ``PEAKLOAD_DURATION``). ``--run-time``/``-t`` (or the web UI's run-time field)
 caps it further; ``--users``/``--spawn-rate`` are ignored — the profile decides.
 
+Open-model profiles (``arrivals``) keep the pool of users up from the start
+until the arrival schedule (:mod:`scenarios.arrivals`) has run out, then stop;
+the journeys in flight finish within Locust's ``--stop-timeout``.
+
 Usage::
 
     PEAKLOAD_PROFILE=profiles/singles-day.yaml locust -f locustfile.py --headless --host URL -t 60s
@@ -12,8 +16,11 @@ Usage::
 
 from __future__ import annotations
 
+import time
+
 from locust import LoadTestShape
 
+from scenarios.arrivals import arrival_state
 from scenarios.settings import get_settings
 from scenarios.shapes import ShapePlan
 
@@ -29,7 +36,9 @@ class ProfileShape(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
         settings = get_settings()
-        self.plan = ShapePlan(settings.profile.shape.stages, scale=settings.scale, duration=settings.duration)
+        self.settings = settings
+        shape = settings.profile.shape
+        self.plan = ShapePlan(shape.stages, scale=settings.scale, duration=settings.duration) if shape is not None else None
 
     def _run_time_cap(self) -> float | None:
         runner = self.runner
@@ -42,5 +51,20 @@ class ProfileShape(LoadTestShape):
         cap = self._run_time_cap()
         if cap is not None and t >= cap:
             return None
+        if self.plan is None:
+            return self._arrivals_tick(t)
         current = self.runner.user_count if self.runner is not None else None
         return self.plan.tick(t, current=current)
+
+    def _arrivals_tick(self, t: float) -> tuple[int, float] | None:
+        """The pool, spawned at once, until the schedule's end (or a generous cap if it never started)."""
+        state = arrival_state(self.runner.environment) if self.runner is not None else None
+        if state is None:
+            return None
+        if state.end is not None and time.time() >= state.end:
+            return None
+        if t > state.curve.duration + 120:  # the pool never finished spawning: give up rather than hang
+            return None
+        workers = getattr(self.runner, "worker_count", 1) or 1
+        pool = max(state.pool_size, workers)
+        return pool, float(max(pool * 4, 10))

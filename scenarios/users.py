@@ -243,7 +243,8 @@ class Shopper(_ShopUser):
     """A shopper on the funnel: sign in once, then one :class:`ShoppingSession` after another."""
 
     kind = "shopper"
-    weight = get_settings().profile.users.get("shopper", 0)
+    # open-model profiles (arrivals) use scenarios.arrivals.ArrivalShopper instead
+    weight = 0 if get_settings().profile.arrivals else get_settings().profile.users.get("shopper", 0)
     tasks = [ShoppingSession]
 
     def __init__(self, environment: Environment) -> None:
@@ -292,7 +293,7 @@ class FlashBuyer(_ShopUser):
     """A flash-sale buyer: sign in, wait for the sale, race once, pay if won, then idle."""
 
     kind = "flash_buyer"
-    weight = get_settings().profile.users.get("flash_buyer", 0)
+    weight = 0 if get_settings().profile.arrivals else get_settings().profile.users.get("flash_buyer", 0)
 
     def on_start(self) -> None:
         self.raced = False

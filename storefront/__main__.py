@@ -1,4 +1,4 @@
-"""``python -m storefront serve|gateway|reconcile`` — see ``--help`` of each."""
+"""``python -m storefront serve|gateway|reconcile|calibrate`` — see ``--help`` of each."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def _ratio(text: str) -> float:
     if value > 1:
         raise argparse.ArgumentTypeError(f"expected a ratio within 0..1, got {text}")
     return value
+
+
+def _ms_range(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition(":")
+    low = _nonneg_float(lo)
+    high = _nonneg_float(hi) if hi else low
+    if high < low:
+        raise argparse.ArgumentTypeError(f"expected MIN:MAX with MIN <= MAX, got {text!r}")
+    return low, high
 
 
 def _db_url(text: str) -> str:
@@ -108,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", dest="gateway_seed", type=int, default=1111)
     g.add_argument("--exit-with-parent", action="store_true", help="shut down when the parent process dies")
 
+    c = sub.add_parser("calibrate", help="run the calibration target (known latency with periodic full stalls)")
+    c.add_argument("--host", default="127.0.0.1")
+    c.add_argument("--port", type=_port, default=8070, help="0 = any free port")
+    c.add_argument("--port-file", help="write the base URL here once listening (atomic)")
+    c.add_argument("--service-ms", type=_ms_range, default=(50.0, 350.0), metavar="MIN:MAX",
+                   help="service time uniform on MIN..MAX ms (MIN alone = constant; default: %(default)s)")
+    c.add_argument("--stall", type=_nonneg_float, default=1.0, help="seconds every response is held in each stall")
+    c.add_argument("--period", type=_nonneg_float, default=10.0, help="seconds from one stall start to the next")
+    c.add_argument("--sequence", choices=["golden", "random"], default="golden", help="service-time sequence")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--exit-with-parent", action="store_true", help="shut down when the parent process dies")
+
     r = sub.add_parser("reconcile", help="print the reconciliation JSON (docs/contracts.md §4)")
     r.add_argument("--db", type=_db_url, required=True)
     r.add_argument("--run-id")
@@ -154,6 +175,8 @@ async def _reconcile(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "calibrate":
+        return _calibrate(parser, args)
     try:
         # Config errors (bad ROUTE=SECONDS, out-of-range values) exit 2 like argparse's.
         gateway = _gateway_config(args) if args.command != "reconcile" else None
@@ -170,6 +193,23 @@ def main(argv: list[str] | None = None) -> int:
                                         exit_with_parent=args.exit_with_parent))
         else:
             print(json.dumps(asyncio.run(_reconcile(args)), indent=2))
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _calibrate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .calibration import CalibrationConfig, calibrate_forever
+
+    try:
+        config = CalibrationConfig(service_min=args.service_ms[0] / 1000, service_max=args.service_ms[1] / 1000,
+                                   stall=args.stall, period=args.period, sequence=args.sequence, seed=args.seed)
+    except ValueError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    try:
+        asyncio.run(calibrate_forever(config, host=args.host, port=args.port, port_file=args.port_file,
+                                      exit_with_parent=args.exit_with_parent))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

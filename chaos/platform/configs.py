@@ -113,7 +113,8 @@ def render_prometheus(spec: PlatformSpec, lay: Layout, *, scrape_interval: str =
         jobs.append({"job_name": "faultproxy", "metrics_path": "/metrics",
                      "static_configs": [{"targets": [f"127.0.0.1:{p.faultproxy_api}"]}]})
     if exporters:
-        jobs.append({"job_name": "postgres", "static_configs": [{"targets": [f"127.0.0.1:{x}" for x in p.pg_exporter]}]})
+        jobs.append({"job_name": "postgres",
+                     "static_configs": [{"targets": [f"127.0.0.1:{x}" for x in p.pg_exporter]}]})
         jobs.append({"job_name": "redis", "static_configs": [{"targets": [f"127.0.0.1:{p.redis_exporter}"]}]})
     for name, targets in sorted(spec.extra_scrape_targets.items()):
         jobs.append({"job_name": name, "static_configs": [{"targets": list(targets)}]})

@@ -22,7 +22,7 @@ from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.health import ComponentHealth, status
 from chaos.platform.layout import Layout, PlatformSpec, check_state_dir, load_spec, new_spec, save_spec
-from chaos.platform.procs import processes_under, stop_named, stop_pid, wait_http
+from chaos.platform.procs import is_our_program, processes_under, stop_named, stop_pid, wait_http
 
 __all__ = ["up", "down", "ensure_postgres", "current_primary", "STOP_ORDER"]
 
@@ -89,7 +89,7 @@ def ensure_postgres(lay: Layout, spec: PlatformSpec) -> int:
 def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, fault_proxy: bool = True,
        prometheus: bool = True, exporters: bool = True, rule_files: Sequence[str | Path] = (),
        scrape_targets: dict[str, list[str]] | None = None, seed_skus: int = 2000, seed_users: int = 200,
-       gateway_latency_ms: float = 20.0, gateway_failure_rate: float = 0.0) -> list[ComponentHealth]:
+       gateway_latency_ms: float | None = None, gateway_failure_rate: float | None = None) -> list[ComponentHealth]:
     """Bring the platform up (idempotent) and return each component's health.
 
     Usage: ``up(Path(".peakload/platform"), replicas=3)``
@@ -97,6 +97,8 @@ def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, faul
     ``rule_files`` are extra Prometheus rule files (absolute paths or globs);
     files dropped into ``<state_dir>/prometheus/rules/`` are loaded too.
     ``scrape_targets`` adds jobs, e.g. ``{"peakload": ["127.0.0.1:9646"]}``.
+    ``fault_proxy``, ``base_port`` and the seed sizes only matter on the first ``up`` of a state dir;
+    options left at None keep what ``platform.json`` says.
     """
     lay = Layout(Path(state_dir))
     lay.root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +113,10 @@ def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, faul
     spec.extra_rule_files = [str(Path(f).resolve()) for f in rule_files] or spec.extra_rule_files
     if scrape_targets is not None:
         spec.extra_scrape_targets = dict(scrape_targets)
-    spec.gateway_latency_ms, spec.gateway_failure_rate = gateway_latency_ms, gateway_failure_rate
+    if gateway_latency_ms is not None:
+        spec.gateway_latency_ms = gateway_latency_ms
+    if gateway_failure_rate is not None:
+        spec.gateway_failure_rate = gateway_failure_rate
     save_spec(lay, spec)
 
     ensure_postgres(lay, spec)
@@ -188,10 +193,12 @@ def down(state_dir: Path, *, timeout: float = 15.0) -> list[str]:
                 stopped.append(nodes[i].name)
     if lay.root.exists():
         for proc in processes_under(lay.root):
+            if not is_our_program(proc):
+                continue  # something else works in the state dir (a shell, an editor): not ours to kill
             with contextlib.suppress(Exception):
                 stopped.append(f"leftover:{proc.pid}:{proc.name()}")
                 stop_pid(proc.pid, timeout=5)
-        left = processes_under(lay.root)
+        left = [p for p in processes_under(lay.root) if is_our_program(p)]
         if left:
             raise RuntimeError("still running after down: " + ", ".join(f"{p.pid} {p.name()}" for p in left))
     return stopped

@@ -19,7 +19,7 @@ from chaos.platform.layout import Layout, PlatformSpec, load_spec
 from chaos.platform.procs import http_get, pid_alive, read_pid
 from chaos.platform.services import have_exporters, redis_ping
 
-__all__ = ["ComponentHealth", "status", "haproxy_servers", "primary_index", "format_status"]
+__all__ = ["ComponentHealth", "status", "haproxy_servers", "primary_index", "format_status", "uses_redis"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ def _http(name: str, lay: Layout, url: str, *, ok_detail: str = "answers 200") -
                            url.split("/")[2])
 
 
+def uses_redis(pid: int | None) -> bool:
+    """True when the process with ``pid`` was started with ``--redis-url``."""
+    import psutil
+
+    try:
+        return "--redis-url" in psutil.Process(pid).cmdline() if pid else False
+    except psutil.Error:
+        return False
+
+
 def status(state_dir: Path) -> list[ComponentHealth]:
     """Check every component; never raises for an unhealthy one (that is what the list says)."""
     lay = Layout(Path(state_dir))
@@ -118,7 +128,9 @@ def status(state_dir: Path) -> list[ComponentHealth]:
         out.append(c)
     out.append(_http("gateway", lay, f"http://127.0.0.1:{p.gateway}/healthz"))
     for i, port in enumerate(p.storefront):
-        out.append(_http(f"storefront-{i}", lay, f"http://127.0.0.1:{port}/healthz", ok_detail="/healthz ok (DB reachable)"))
+        cache = "redis" if uses_redis(read_pid(lay.run, f"storefront-{i}")) else "in-process"
+        out.append(_http(f"storefront-{i}", lay, f"http://127.0.0.1:{port}/healthz",
+                         ok_detail=f"/healthz ok (DB reachable), cache: {cache}"))
     servers = haproxy_servers(spec)
     up = sum(1 for s in servers.values() if s.startswith("UP"))
     hpid = read_pid(lay.run, "haproxy")

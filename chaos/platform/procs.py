@@ -33,6 +33,7 @@ __all__ = [
     "pid_alive",
     "stop_pid",
     "stop_named",
+    "pid_under",
     "free_ports",
     "port_open",
     "wait_port",
@@ -40,6 +41,7 @@ __all__ = [
     "http_get",
     "http_post",
     "processes_under",
+    "is_our_program",
     "run",
     "as_postgres",
 ]
@@ -51,7 +53,8 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120.0, env:
     proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                           env=dict(env) if env is not None else None, cwd=cwd)
     if check and proc.returncode != 0:
-        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr.strip() or proc.stdout.strip()}")
+        out = proc.stderr.strip() or proc.stdout.strip()
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(argv)}\n{out}")
     return proc
 
 
@@ -130,9 +133,28 @@ def stop_pid(pid: int | None, *, sig: int = signal.SIGTERM, timeout: float = 10.
     return not pid_alive(pid)
 
 
+def pid_under(pid: int | None, root: Path) -> bool:
+    """True when ``pid`` is alive and belongs to ``root`` (cwd or command line inside it).
+
+    Guards against a stale pidfile whose pid the kernel has since given to an unrelated process.
+    """
+    if not pid_alive(pid):
+        return False
+    root_s = str(Path(root).resolve())
+    try:
+        proc = psutil.Process(pid)
+        cwd = proc.cwd()
+        cmd = " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+    return cwd == root_s or cwd.startswith(root_s + os.sep) or root_s in cmd
+
+
 def stop_named(pid_dir: Path, name: str, *, timeout: float = 10.0) -> bool:
-    """Stop the process recorded in ``pid_dir/name.pid`` and remove the pidfile."""
-    ok = stop_pid(read_pid(pid_dir, name), timeout=timeout)
+    """Stop the process recorded in ``pid_dir/name.pid`` (only if it still lives under the pid dir's parent,
+    i.e. the state dir) and remove the pidfile."""
+    pid = read_pid(pid_dir, name)
+    ok = stop_pid(pid, timeout=timeout) if pid_under(pid, pid_dir.parent) else True
     if ok:
         with contextlib.suppress(FileNotFoundError):
             (pid_dir / f"{name}.pid").unlink()
@@ -209,16 +231,40 @@ def wait_http(url: str, *, timeout: float = 20.0, pid: int | None = None, what: 
         if pid is not None and not pid_alive(pid):
             raise RuntimeError(f"{what or 'process'} (pid {pid}) exited before {url} answered")
         time.sleep(0.1)
-    raise TimeoutError(f"{what or url} did not answer {expect} within {timeout:.0f}s (last: {last[0]} {last[1][:200]!r})")
+    raise TimeoutError(f"{what or url} did not answer {expect} within {timeout:.0f}s "
+                       f"(last: {last[0]} {last[1][:200]!r})")
+
+
+# What the platform and drills start; only these are ever killed as leftovers.
+OUR_PROGRAMS = ("postgres", "redis-server", "haproxy", "prometheus", "prometheus-postgres-exporter",
+                "prometheus-redis-exporter", "node", "s3rver", "pgbackrest")
+OUR_PYTHON_MODULES = ("storefront", "chaos.faultproxy")
+
+
+def is_our_program(proc: psutil.Process) -> bool:
+    """True for a process of a kind the platform starts (never a user's shell or editor)."""
+    try:
+        name = proc.name()
+        cmd = proc.cmdline()
+    except psutil.Error:
+        return False
+    if name in OUR_PROGRAMS or any(os.path.basename(c) in OUR_PROGRAMS for c in cmd[:1]):
+        return True
+    return name.startswith("python") and any(m in cmd for m in OUR_PYTHON_MODULES)
 
 
 def processes_under(root: Path) -> list[psutil.Process]:
-    """Live processes whose cwd or command line points into ``root`` (our platform's leftovers)."""
+    """Live processes whose cwd or command line points into ``root`` (our platform's leftovers).
+
+    Our own process and its ancestors (e.g. the shell that runs ``down`` from inside the state
+    dir) are never listed.
+    """
     root_s = str(root.resolve())
     found = []
-    me = os.getpid()
+    me = psutil.Process()
+    skip = {me.pid, *(p.pid for p in me.parents())}
     for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
-        if proc.info["pid"] == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
+        if proc.info["pid"] in skip or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         cwd = proc.info.get("cwd") or ""
         cmd = " ".join(proc.info.get("cmdline") or [])

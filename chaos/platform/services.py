@@ -20,7 +20,7 @@ from pathlib import Path
 
 from chaos.platform import configs
 from chaos.platform.layout import Layout, PlatformSpec
-from chaos.platform.procs import pid_alive, read_pid, spawn, wait_http, wait_port
+from chaos.platform.procs import pid_under, read_pid, spawn, wait_http, wait_port
 
 __all__ = [
     "REPO_ROOT",
@@ -54,7 +54,7 @@ def python_env() -> dict[str, str]:
 def running(lay: Layout, name: str) -> int | None:
     """The live pid recorded for ``name``, or None."""
     pid = read_pid(lay.run, name)
-    return pid if pid_alive(pid) else None
+    return pid if pid_under(pid, lay.root) else None
 
 
 def redis_cmd(port: int, *args: str, timeout: float = 1.0) -> str:

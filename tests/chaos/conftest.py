@@ -43,3 +43,23 @@ def state_dir() -> Iterator[Path]:
             down(d)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def platform_dir() -> Iterator[Path]:
+    """One running platform (3 replicas) shared by a module's experiment tests; down and deleted after."""
+    if missing := missing_packages():
+        pytest.skip(f"Debian packages not installed: {' '.join(missing)}")
+    from chaos.platform import down, format_status, up
+
+    d = Path(tempfile.mkdtemp(prefix="peakload-chaos-exp-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    try:
+        health = up(d, replicas=3)
+        assert all(c.healthy for c in health), format_status(health)
+        yield d
+    finally:
+        try:
+            down(d)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)

@@ -55,3 +55,30 @@ def test_policy_refuses_without_an_offsite_copy() -> None:
     assert not only_local.passed and "0 off-site" in only_local.detail
     broken_offsite = policy_321({1: [full], 2: [{**full, "error": True}]}, {1: "posix", 2: "s3"})
     assert not broken_offsite.passed
+
+
+# Real `pgbackrest verify --output=text --verbose` output (2.45) from this machine.
+_S3_BEFORE_HISTORY = """stanza: peakload
+status: ok
+  archiveId: none found
+  backup: 20261126-030437F, status: valid, total files checked: 1266, total valid files: 1266
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+"""
+_CORRUPTED = """stanza: peakload
+status: error
+  archiveId: 15-1, total WAL checked: 20, total valid WAL: 20
+    missing: 0, checksum invalid: 0, size invalid: 0, other: 0
+  backup: 20261126-030430F, status: invalid, total files checked: 1266, total valid files: 1265
+    missing: 0, checksum invalid: 1, size invalid: 0, other: 0
+"""
+
+
+def test_verify_parsing_does_not_trust_an_ok_without_wal() -> None:
+    from chaos.backup import _parse_verify
+
+    quirk = _parse_verify(2, 0, _S3_BEFORE_HISTORY)
+    assert quirk.status == "ok" and quirk.wal_checked == 0 and not quirk.ok  # s3rver listing quirk: no WAL checked
+    bad = _parse_verify(1, 1, _CORRUPTED)
+    assert not bad.ok and bad.backups == {"20261126-030430F": "invalid"}
+    assert "backup 20261126-030430F: checksum invalid 1" in bad.problems
+    assert bad.wal_checked == 20 and bad.files_valid == 1265

@@ -6,13 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chaos.experiment import EXPERIMENTS_DIR, list_experiments, run_experiment
-from chaos.platform import down, format_status, up
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).parent / "chaos"
@@ -52,26 +50,6 @@ def test_chaos_validate_rejects_an_unknown_action(tmp_path: Path) -> None:
     proc = _validate(bad)
     assert proc.returncode != 0
     assert "kill_storefrontX" in proc.stdout + proc.stderr
-
-
-@pytest.fixture(scope="module")
-def platform_dir() -> Iterator[Path]:
-    from tests.chaos.conftest import missing_packages
-
-    if missing := missing_packages():
-        pytest.skip(f"Debian packages not installed: {' '.join(missing)}")
-    import shutil
-    import tempfile
-
-    d = Path(tempfile.mkdtemp(prefix="peakload-chaos-exp-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    health = up(d, replicas=3)
-    assert all(c.healthy for c in health), format_status(health)
-    try:
-        yield d
-    finally:
-        down(d)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def _events(results: Path) -> list[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 def test_up_status_down_leaves_nothing_running(state_dir: Path) -> None:
+    # The hook for dashboards/: rule files dropped into prometheus/rules/ are loaded by up.
+    rules = Layout(state_dir).rules_dir
+    rules.mkdir(parents=True)
+    (rules / "test.yml").write_text("groups:\n- name: chaos-test\n  rules:\n  - record: chaos:up:sum\n"
+                                    "    expr: sum(up)\n")
     health = up(state_dir, replicas=3)
     assert all(c.healthy for c in health), format_status(health)
     names = {c.name for c in health}
@@ -36,7 +42,9 @@ def test_up_status_down_leaves_nothing_running(state_dir: Path) -> None:
     assert code == 200 and home["categories"], "the shop serves its first screen through HAProxy"
     code, targets = _get(f"http://127.0.0.1:{spec.ports.prometheus}/api/v1/targets?state=active")
     up_jobs = {t["labels"]["job"] for t in targets["data"]["activeTargets"] if t["health"] == "up"}
-    assert {"storefront", "haproxy", "prometheus"} <= up_jobs
+    assert {"storefront", "haproxy", "prometheus", "postgres", "redis", "faultproxy"} <= up_jobs
+    code, loaded = _get(f"http://127.0.0.1:{spec.ports.prometheus}/api/v1/rules")
+    assert "chaos-test" in [g["name"] for g in loaded["data"]["groups"]]
 
     # Idempotent: a second up keeps the same processes.
     pids = {c.name: c.pid for c in health}
@@ -46,11 +54,13 @@ def test_up_status_down_leaves_nothing_running(state_dir: Path) -> None:
     stopped = down(state_dir)
     assert "haproxy" in stopped and "pg0" in stopped
     assert processes_under(state_dir) == []
-    assert not any(port_open(p) for p in (spec.ports.haproxy, spec.ports.pg[0], spec.ports.redis, *spec.ports.storefront))
+    ports = (spec.ports.haproxy, spec.ports.pg[0], spec.ports.redis, *spec.ports.storefront)
+    assert not any(port_open(p) for p in ports)
     after = status(state_dir)
     assert not any(c.healthy for c in after if c.name in ("pg0", "haproxy", "storefront-0"))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user (postgres)")
 def test_up_refuses_a_state_dir_postgres_cannot_reach(tmp_path: Path) -> None:
     # pytest's own tmp_path is 0700 under root: PostgreSQL (running as postgres) could not use it.
     with pytest.raises(PermissionError, match="not searchable"):

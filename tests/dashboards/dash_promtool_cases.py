@@ -7,6 +7,12 @@ from an independent oracle: exact error ratios of the scheduled traffic over
 each window, compared with the SRE Workbook factors. The oracle refuses cases
 that sit within a few percent of a threshold, so float rounding can't decide them.
 
+Rules are evaluated per SLO (``promtool/rules/<slo>.rules.yaml``, the SLO's own
+groups rendered by the same renderer; a test checks they equal the groups of
+the full file): promtool's cost grows with every rule in the file, data or not.
+Page cases sample every minute and evaluate every 5m; ticket cases (up to 3d of
+history) sample every 10m and evaluate every 30m.
+
 Usage (from the repo root)::
 
     .venv/bin/python tests/dashboards/dash_promtool_cases.py  # rewrites tests/dashboards/promtool/
@@ -15,7 +21,7 @@ Usage (from the repo root)::
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -26,10 +32,10 @@ if str(ROOT) not in sys.path:
 
 from peakload.config import SLOSpec, load_slo_spec  # noqa: E402
 
+from dashboards.rules import render_rules  # noqa: E402
 from dashboards.slo_model import PAGE_CONDITIONS, SLI_WINDOWS, TICKET_CONDITIONS, SLOModel, to_model, validate  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "promtool"
-RULES_REL = "../../../dashboards/generated/slo.rules.yaml"  # relative to OUT_DIR
 PER_MINUTE = 1000.0  # requests per minute across the SLO's routes
 MARGIN = 0.04  # every compared ratio must be at least 4 % away from its threshold
 H, D = 60, 1440
@@ -50,11 +56,13 @@ CASES = (
     Case("page fast burn that stopped 10m ago does not page (5m window reset)", ((8 * H, 0), (H, 20), (10, 0)), "page", False),
     Case("page slow burn: 8x budget for 6h5m fires (6h & 30m > 6x)", ((H, 0), (6 * H + 5, 8)), "page", True),
     Case("page slow burn: 5x budget for 6h5m does not page", ((H, 0), (6 * H + 5, 5)), "page", False),
-    Case("ticket fast burn: 4x budget for 1d5m fires (1d & 2h > 3x)", ((2 * H, 0), (D + 5, 4)), "ticket", True),
-    Case("ticket fast burn: 2.5x budget for 1d5m after 2 clean days does not ticket", ((2 * D, 0), (D + 5, 2.5)), "ticket", False),
-    Case("ticket slow burn: 1.5x budget for 3d5m fires (3d & 6h > 1x)", ((3 * D + 5, 1.5),), "ticket", True),
-    Case("ticket slow burn: 0.8x budget for 3d5m does not ticket", ((3 * D + 5, 0.8),), "ticket", False),
+    Case("ticket fast burn: 4x budget for 1d30m fires (1d & 2h > 3x)", ((2 * H, 0), (D + 30, 4)), "ticket", True),
+    Case("ticket fast burn: 2.5x budget for 1d30m after 2 clean days does not ticket", ((2 * D, 0), (D + 30, 2.5)), "ticket", False),
+    Case("ticket slow burn: 1.5x budget for 3d30m fires (3d & 6h > 1x)", ((3 * D + 30, 1.5),), "ticket", True),
+    Case("ticket slow burn: 0.8x budget for 3d30m does not ticket", ((3 * D + 30, 0.8),), "ticket", False),
 )
+# severity → (sample interval, evaluation interval) in minutes
+TIMING = {"page": (1, 5), "ticket": (10, 30)}
 
 
 def _bad_per_minute(case: Case, budget: float) -> list[float]:
@@ -126,10 +134,15 @@ def _values(increments: list[float]) -> str:
     return " ".join(segments)
 
 
-def _series(slo: SLOModel, case: Case) -> list[dict[str, str]]:
-    ratios = _bad_per_minute(case, slo.budget)
-    n_series = len(slo.requests) * 2  # every (method, route) pair, real and shadow traffic
-    per = PER_MINUTE / n_series
+def _series(slo: SLOModel, case: Case, step: int) -> list[dict[str, str]]:
+    per_minute = _bad_per_minute(case, slo.budget)
+    # one ratio per sample interval (phases are whole multiples of it)
+    ratios = [sum(per_minute[i:i + step]) / step for i in range(0, len(per_minute), step)]
+    # Every (method, route) pair gets traffic; real and shadow traffic both count,
+    # so a single pair is split across both and several pairs alternate.
+    pairs = [(method, route, traffic) for i, (method, route) in enumerate(slo.requests)
+             for traffic in (("real", "shadow") if len(slo.requests) == 1 else (("real", "shadow")[i % 2],))]
+    per = PER_MINUTE * step / len(pairs)
     good = [per * (1 - r) for r in ratios]
     bad = [per * r for r in ratios]
     total = [per] * len(ratios)
@@ -144,76 +157,77 @@ def _series(slo: SLOModel, case: Case) -> list[dict[str, str]]:
     def add(series: str, incs: list[float]) -> None:
         out.append({"series": series, "values": _values(incs)})
 
-    for method, route in (*slo.requests, *noise):
+    for method, route, traffic in (*pairs, *((m_, r_, "shadow") for m_, r_ in noise)):
         is_noise = (method, route) in noise
-        for traffic in ("real", "shadow"):
-            labels = f'method="{method}",route="{route}",traffic="{traffic}"'
-            if slo.kind == "availability":
-                add(f"storefront_http_requests_total{{{labels},status_class=\"2xx\"}}", zero if is_noise else good)
-                add(f"storefront_http_requests_total{{{labels},status_class=\"5xx\"}}", all_ if is_noise else bad)
-            else:
-                add(f"storefront_http_request_duration_seconds_bucket{{{labels},le=\"{slo.threshold_le}\"}}", zero if is_noise else good)
-                add(f"storefront_http_request_duration_seconds_count{{{labels}}}", all_ if is_noise else total)
+        labels = f'method="{method}",route="{route}",traffic="{traffic}"'
+        if slo.kind == "availability":
+            add(f"storefront_http_requests_total{{{labels},status_class=\"2xx\"}}", zero if is_noise else good)
+            add(f"storefront_http_requests_total{{{labels},status_class=\"5xx\"}}", all_ if is_noise else bad)
+        else:
+            add(f"storefront_http_request_duration_seconds_bucket{{{labels},le=\"{slo.threshold_le}\"}}", zero if is_noise else good)
+            add(f"storefront_http_request_duration_seconds_count{{{labels}}}", all_ if is_noise else total)
     return out
 
 
-def build_test_file(slo: SLOModel, group_order: list[str]) -> str:
+def build_test_file(slo: SLOModel, severity_under_test: str, annotations: dict[str, dict[str, str]]) -> str:
+    """One promtool test file; ``annotations`` are the alert templates (severity → annotations) from the rules."""
+    step, every = TIMING[severity_under_test]
     tests = []
     for case in CASES:
+        if case.severity != severity_under_test:
+            continue
+        minutes = sum(m for m, _ in case.phases)
+        if any(m % step for m, _ in case.phases) or minutes % every:
+            raise ValueError(f"case {case.name!r}: phases must be multiples of {step}m and end on the {every}m evaluation grid")
         expected = expected_alerts(slo, case)
         under_test = expected[case.severity] is not None
-        if case.severity == "page" and not slo.page:
-            continue  # no page alert exists for this SLO
         if under_test != case.fires:
             raise ValueError(f"{slo.name}: case {case.name!r} expected fires={case.fires}, oracle says {under_test}")
-        minutes = sum(m for m, _ in case.phases)
         exp_alerts = []
         for severity in ("page", "ticket"):
             value = expected[severity]
             if value is None:
                 continue
-            conds = PAGE_CONDITIONS if severity == "page" else TICKET_CONDITIONS
+            # Only $value is templated at alert time; the rest is the rules' own text.
+            templated = {k: v.replace("{{ $value | humanizePercentage }}", value) for k, v in annotations[severity].items()}
             exp_alerts.append({
                 "exp_labels": {"severity": severity, "slo": slo.name, "service": slo.service},
-                "exp_annotations": _annotations(slo, severity, conds, value),
+                "exp_annotations": templated,
             })
         tests.append({
             "name": f"{slo.name}: {case.name}",
-            "interval": "1m",
-            "input_series": _series(slo, case),
+            "interval": f"{step}m",
+            "input_series": _series(slo, case, step),
             "alert_rule_test": [{"eval_time": f"{minutes}m", "alertname": slo.alert_name, "exp_alerts": exp_alerts}],
         })
-    doc = {"rule_files": [RULES_REL], "evaluation_interval": "1m", "group_eval_order": group_order, "tests": tests}
+    order = [f"peakload-slo-{slo.name}-{g}" for g in ("sli", "client-sli", "meta", "alerts")]
+    doc = {"rule_files": [f"rules/{slo.name}.rules.yaml"], "evaluation_interval": f"{every}m", "group_eval_order": order, "tests": tests}
     header = f"# generated by tests/dashboards/dash_promtool_cases.py for SLO {slo.name!r} — do not edit\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=1_000_000, allow_unicode=True)
 
 
-def _annotations(slo: SLOModel, severity: str, conds: tuple, value: str) -> dict[str, str]:
-    # The rules render these from the same model; only $value is templated at alert time.
-    from dashboards.rules import _alert  # noqa: PLC0415  (test helper reuses the renderer's text)
-
-    model = _MODEL_CACHE[0]
-    ann = _alert(slo, model, severity, conds)["annotations"]
-    return {k: v.replace("{{ $value | humanizePercentage }}", value) for k, v in ann.items()}
-
-
-_MODEL_CACHE: list = []
-
-
 def build_all(spec: SLOSpec) -> dict[str, str]:
-    """file name → text of every promtool test file for ``spec``."""
+    """relative path → text of every promtool test file (and per-SLO rules file) for ``spec``."""
     model = to_model(validate(spec))
-    _MODEL_CACHE[:] = [model]
-    order = []
-    for slo in model.slos:
-        order += [f"peakload-slo-{slo.name}-{g}" for g in ("sli", "client-sli", "meta", "alerts")]
     assert set(WINDOW_MIN) == set(SLI_WINDOWS)
-    return {f"{slo.name}.test.yaml": build_test_file(slo, order) for slo in model.slos}
+    out: dict[str, str] = {}
+    for slo in model.slos:
+        rules = render_rules(replace(model, slos=(slo,)))
+        out[f"rules/{slo.name}.rules.yaml"] = rules
+        annotations = {
+            r["labels"]["severity"]: r["annotations"]
+            for g in yaml.safe_load(rules)["groups"] for r in g["rules"] if "alert" in r
+        }
+        for severity in ("page", "ticket"):
+            if severity == "page" and not slo.page:
+                continue  # no page alert exists for this SLO
+            out[f"{slo.name}.{severity}.test.yaml"] = build_test_file(slo, severity, annotations)
+    return out
 
 
 if __name__ == "__main__":
     files = build_all(load_slo_spec(ROOT / "profiles" / "slo.yaml"))
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (OUT_DIR / name).parent.mkdir(parents=True, exist_ok=True)
         (OUT_DIR / name).write_text(text, encoding="utf-8")
         print(OUT_DIR / name)

@@ -89,3 +89,14 @@ def test_a_reused_results_folder_reads_as_two_runs(tmp_path: Path) -> None:
     lines, problems = read_snapshots(path)
     assert problems == []
     assert [o.get("kind", o.get("seq")) for o in lines] == ["header", 1, 2, "end", "header", 1, 2, "end"]
+
+
+def test_exporters_never_import_locust_or_gevent() -> None:
+    # reports and dashboards import exporters; locust would monkey-patch their process
+    import subprocess
+    import sys
+
+    code = "import sys, exporters, exporters.settings; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
