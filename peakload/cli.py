@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics-port", type=int, default=0, help="serve the load generator's /metrics on this port")
     r.add_argument("--baseline", type=Path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
+    r.add_argument("--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules")
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
     c.add_argument("--profile", type=Path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)")
@@ -94,7 +95,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
         raise UsageError(f"--profile: {a.profile}: file not found")
     report = run(RunOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target, duration=a.duration,
                             users=a.users, scale=a.scale, results_root=a.results, seed=a.seed, workers=a.workers,
-                            metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet))
+                            metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet,
+                            with_prometheus=a.with_prometheus))
     _print_verdict(report.summary, report.data.path)
     return report.exit_code
 

@@ -57,6 +57,7 @@ class RunOptions:
     baseline: Path | None = None
     quiet: bool = False
     run_id: str | None = None
+    with_prometheus: bool = False
     # called with every snapshot interval and the run folder; a returned string aborts the run (peakload capacity)
     on_interval: Callable[..., str | None] | None = None
 
@@ -168,8 +169,14 @@ def run(opts: RunOptions) -> Report:
     run_id = opts.run_id or new_run_id()
     seed = opts.seed if opts.seed is not None else profile.seed
 
+    if opts.with_prometheus:
+        if shutil.which("prometheus") is None:
+            raise UsageError("--with-prometheus: the prometheus binary is not installed (Debian: apt-get install --no-install-recommends prometheus)")
+        if opts.metrics_port == 0:
+            opts.metrics_port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="peakload-"))
     embedded = None
+    prom = None
     try:
         if not target:
             embedded = EmbeddedStorefront(workdir, options=profile.embedded, seed=seed, log_path=workdir / "storefront.log")
@@ -185,6 +192,8 @@ def run(opts: RunOptions) -> Report:
                 "seed": seed, "scale": scale, "workers": opts.workers, "planned_duration_s": total,
                 "started_ts": time.time(), "thresholds": [t.id for t in thresholds]}
         write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+        if opts.with_prometheus:
+            prom = _start_prometheus(opts, _slo, target, run_dir)
         outcome = _drive(opts, profile, thresholds, target, run_dir, run_id, seed, scale, total)
         outcome["reconciliation_url"] = target
         rec = _reconcile(target, profile, run_id)
@@ -193,12 +202,42 @@ def run(opts: RunOptions) -> Report:
         write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
         write_atomic(run_dir / "outcome.json", json.dumps(outcome, indent=2) + "\n")
     finally:
+        if prom is not None:
+            from dashboards.prometheus import stop_prometheus
+
+            stop_prometheus(prom)
+            if not opts.quiet:
+                print(f"prometheus stopped; its data stays in {prom_dir(run_dir)} "
+                      f"(reopen: prometheus --config.file={prom_dir(run_dir) / 'prometheus.yml'} --storage.tsdb.path={prom_dir(run_dir) / 'data'})")
         if embedded is not None:
             embedded.stop()
             if embedded.log_path.exists() and "run_dir" in locals():
                 shutil.copyfile(embedded.log_path, run_dir / "storefront.log")
         shutil.rmtree(workdir, ignore_errors=True)
     return write_reports(run_dir, thresholds, baseline=baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
+
+
+def prom_dir(run_dir: Path) -> Path:
+    return run_dir / "prometheus"
+
+
+def _start_prometheus(opts: RunOptions, slo: SLOSpec | None, target: str, run_dir: Path):
+    """A local Prometheus scraping the load generator and the target, with the SLO rules loaded."""
+    from urllib.parse import urlsplit
+
+    from dashboards import write_rules
+    from dashboards.prometheus import start_prometheus
+
+    folder = prom_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    rule_files = [write_rules(slo, folder)] if slo is not None else []
+    shop = urlsplit(target)
+    jobs = {"peakload": [f"127.0.0.1:{opts.metrics_port}"], "storefront": [f"{shop.hostname}:{shop.port or (443 if shop.scheme == 'https' else 80)}"]}
+    prom = start_prometheus(folder, jobs=jobs, rule_files=rule_files)
+    if not opts.quiet:
+        print(f"prometheus: {prom.url}  (load generator metrics: http://127.0.0.1:{opts.metrics_port}/metrics, "
+              f"shop metrics: {target.rstrip('/')}/metrics; import dashboards/generated/*.json into Grafana)")
+    return prom
 
 
 def _load_baseline(path: Path) -> dict:

@@ -124,3 +124,18 @@ def test_toxicity_applies_per_connection(proxy: tuple[FaultProxyClient, int]) ->
         except OSError:
             outcomes.append(False)
     assert 0 < sum(outcomes) < 40  # some connections pass, some are reset
+
+
+def test_reset_peer_with_timeout_cuts_an_open_connection(proxy: tuple[FaultProxyClient, int]) -> None:
+    client, port = proxy
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"a")
+        assert s.recv(1) == b"a"  # the connection works before the toxic
+        t0 = time.monotonic()
+        client.add_toxic("echo", type="reset_peer", attributes={"timeout": 200})
+        with pytest.raises((ConnectionResetError, BrokenPipeError)):
+            while time.monotonic() - t0 < 5:
+                s.sendall(b"b")
+                if not s.recv(1):
+                    raise AssertionError("closed without a reset")
+        assert time.monotonic() - t0 >= 0.2  # not before the toxic's timeout
