@@ -62,6 +62,6 @@ def progress_line(elapsed: float, total: float, iv: Interval) -> str:
 def write_progress(text: str, *, final: bool = False) -> None:
     if sys.stdout.isatty():
         sys.stdout.write("\r\x1b[2K" + text + ("\n" if final else ""))
-    else:
+    elif not final:  # not a terminal: every line was already printed once
         sys.stdout.write(text + "\n")
     sys.stdout.flush()
