@@ -30,6 +30,7 @@ from chaos.platform.procs import as_postgres, port_open, read_pid, run, spawn, s
 
 __all__ = [
     "S3RVER",
+    "S3RVER_CANDIDATES",
     "BackupSite",
     "VerifyResult",
     "s3rver_path",
@@ -44,7 +45,12 @@ __all__ = [
     "restore",
 ]
 
-S3RVER = Path(__file__).resolve().parent / "vendor" / "node_modules" / ".bin" / "s3rver"
+_REPO = Path(__file__).resolve().parents[1]
+# Where s3rver may be installed (first hit wins): $PEAKLOAD_S3RVER, the Makefile's .peakload/node,
+# chaos/vendor, then PATH.
+S3RVER_CANDIDATES = (_REPO / ".peakload" / "node" / "node_modules" / ".bin" / "s3rver",
+                     _REPO / "chaos" / "vendor" / "node_modules" / ".bin" / "s3rver")
+S3RVER = S3RVER_CANDIDATES[0]
 S3_KEY = "S3RVER"  # s3rver's fixed access key and secret (signatures are checked)
 BUCKET = "offsite"
 
@@ -52,11 +58,18 @@ BUCKET = "offsite"
 def s3rver_path() -> Path:
     """The s3rver executable; raises with the install command when it is missing."""
     env = os.environ.get("PEAKLOAD_S3RVER")
-    path = Path(env) if env else S3RVER
-    if not path.exists():
-        raise FileNotFoundError(f"s3rver not found at {path}; install it with "
-                                "`npm install --prefix chaos/vendor --no-audit --no-fund s3rver@3.7.1`")
-    return path
+    if env:
+        if not Path(env).exists():
+            raise FileNotFoundError(f"PEAKLOAD_S3RVER={env} does not exist")
+        return Path(env)
+    for path in S3RVER_CANDIDATES:
+        if path.exists():
+            return path
+    found = shutil.which("s3rver")
+    if found:
+        return Path(found)
+    raise FileNotFoundError("s3rver not found; install it with `make s3rver` (npm install s3rver@3.7.1 into "
+                            ".peakload/node) or set PEAKLOAD_S3RVER")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def missing_packages() -> list[str]:
-    return sorted({pkg for path, pkg in NEEDED.items() if not os.path.exists(path)})
+    missing = {pkg for path, pkg in NEEDED.items() if not os.path.exists(path)}
+    try:
+        from chaos.backup import s3rver_path
+
+        s3rver_path()
+    except FileNotFoundError:
+        missing.add("s3rver (npm, `make s3rver`)")
+    return sorted(missing)
 
 
 @pytest.fixture()
