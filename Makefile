@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite uses, as program:package (installed with apt-get only when the program is missing).
 DEB_PROGRAMS := promtool:prometheus prometheus:prometheus /usr/lib/postgresql/15/bin/initdb:postgresql-15 \
-	haproxy:haproxy redis-server:redis-server pgbackrest:pgbackrest chromium:chromium npm:npm
+	haproxy:haproxy redis-server:redis-server pgbackrest:pgbackrest chromium:chromium npm:npm \
+	prometheus-postgres-exporter:prometheus-postgres-exporter prometheus-redis-exporter:prometheus-redis-exporter
 S3RVER := .peakload/node/node_modules/.bin/s3rver
 
 .PHONY: demo test venv system-deps s3rver clean bench

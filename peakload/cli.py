@@ -82,6 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--url", required=True, help="Grafana base URL")
     push.add_argument("--dir", type=Path, default=None, help="dashboards folder (default: the generated ones)")
 
+    plat = sub.add_parser("platform", help="the full platform on this machine (HAProxy, 3 shops, PostgreSQL primary+standby, Redis, Prometheus)")
+    plat.add_argument("action", choices=["up", "down", "status"])
+    plat.add_argument("--state-dir", type=Path, default=Path(".peakload/platform"), help="where its config, data and logs live (default: %(default)s)")
+    plat.add_argument("--replicas", type=int, default=3, help="storefront replicas behind HAProxy (up only; default: %(default)s)")
+
+    drill = sub.add_parser("drill", help="recovery drills: the 3-2-1 backup drill, or a corrupted repository")
+    drill.add_argument("kind", choices=["backup", "corruption"])
+    drill.add_argument("--state-dir", type=Path, default=Path(".peakload/drill"), help="the drill's own small site (default: %(default)s)")
+    drill.add_argument("--results", type=Path, help="folder for the drill's evidence (default: results/<stamp>-drill-KIND)")
+    drill.add_argument("--max-rpo", type=_duration, default=10.0, help="RPO the backup drill accepts (default: 10s)")
+
+    ch = sub.add_parser("chaos", help="chaos experiments on the running platform")
+    ch_sub = ch.add_subparsers(dest="chaos_command", required=True, parser_class=_Parser)
+    ch_run = ch_sub.add_parser("run", help="run an experiment while a profile's load runs")
+    ch_run.add_argument("experiment", help="a bundled name (see `peakload chaos list`) or a path")
+    ch_run.add_argument("--profile", type=Path, default=Path("profiles/chaos.yaml"), help="the load during the experiment (default: %(default)s)")
+    ch_run.add_argument("--state-dir", type=Path, default=Path(".peakload/platform"))
+    ch_run.add_argument("--results", type=Path, default=Path("results"))
+    ch_val = ch_sub.add_parser("validate", help="Chaos Toolkit validation of one or every bundled experiment")
+    ch_val.add_argument("experiment", nargs="?")
+    ch_sub.add_parser("list", help="the bundled experiments")
+
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
     cmp_.add_argument("run", type=Path)
     cmp_.add_argument("baseline", type=Path)
@@ -206,6 +228,50 @@ def _cmd_dashboards(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_platform(a: argparse.Namespace) -> int:
+    from chaos.cli_entry import platform_down, platform_status, platform_up
+
+    if a.action == "up":
+        if a.replicas < 1:
+            raise UsageError(f"--replicas: expected 1 or more, got {a.replicas}")
+        result = platform_up(a.state_dir, replicas=a.replicas)
+    else:
+        result = platform_down(a.state_dir) if a.action == "down" else platform_status(a.state_dir)
+    print(result.summary())
+    return result.exit_code
+
+
+def _cmd_drill(a: argparse.Namespace) -> int:
+    from chaos.cli_entry import drill_backup, drill_corruption
+
+    if a.kind == "backup":
+        report = drill_backup(a.state_dir, results_dir=a.results, max_rpo_seconds=a.max_rpo)
+    else:
+        report = drill_corruption(a.state_dir, results_dir=a.results)
+    print(report.summary())
+    return report.exit_code
+
+
+def _cmd_chaos(a: argparse.Namespace) -> int:
+    from chaos.cli_entry import chaos_list, chaos_validate
+
+    if a.chaos_command == "list":
+        print("\n".join(chaos_list()))
+        return 0
+    if a.chaos_command == "validate":
+        result = chaos_validate(a.experiment)
+        print(result.summary())
+        return result.exit_code
+    from peakload.drills import chaos_under_load
+
+    if not a.profile.exists():
+        raise UsageError(f"--profile: {a.profile}: file not found")
+    exp, report = chaos_under_load(a.experiment, profile=a.profile, state_dir=a.state_dir, results_root=a.results)
+    print(exp.summary())
+    _print_verdict(report.summary, report.data.path)
+    return exp.exit_code or report.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -221,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_compare(args)
         if args.command == "slo":
             return _cmd_slo(args)
+        if args.command == "platform":
+            return _cmd_platform(args)
+        if args.command == "drill":
+            return _cmd_drill(args)
+        if args.command == "chaos":
+            return _cmd_chaos(args)
         if args.command == "dashboards":
             return _cmd_dashboards(args)
     except PeakloadError as exc:

@@ -131,7 +131,7 @@ class TargetSpec(_Model):
     categories: int = Field(default=20, ge=1)  # the storefront seeds 20 by default
     skus: int = Field(default=10_000, ge=1)
     sku_format: str = "SKU-{n:06d}"  # n = 1..skus (the storefront seeds SKU-000001..)
-    users: int = Field(default=1000, ge=1)
+    users: int = Field(default=200, ge=1)  # the storefront seeds 200 (user00001..)
     user_format: str = "user{n:05d}"
     password: str = "peakload"
     admin_token_env: str | None = None  # env var holding a bearer token for the reconciliation endpoint
