@@ -148,3 +148,26 @@ def test_gate_and_report_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
     assert "FAIL all: error_ratio < 1%" in capsys.readouterr().out
     assert main(["gate", str(tmp_path / "nope")]) == 2
     assert "not a results folder" in capsys.readouterr().err
+
+
+def test_cpu_overloaded_generator_makes_the_run_invalid(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    write_synthetic_run(run, names=1, seconds=6)
+    lines = (run / "snapshots.jsonl").read_text().splitlines()
+    obj = json.loads(lines[2])
+    obj["cpu_warning"] = True  # what the Locust bridge records when Locust emits its CPU warning
+    lines[2] = json.dumps(obj)
+    (run / "snapshots.jsonl").write_text("\n".join(lines) + "\n")
+    s = write_reports(run, [parse_threshold("all", "error_ratio < 1%")]).summary
+    assert s["status"] == "invalid" and s["exit_code"] == 3 and "CPU" in s["reason"]
+
+
+def test_report_with_baseline_renders_the_comparison(tmp_path: Path) -> None:
+    base = _run_dir(tmp_path, "base", seed=1)
+    cur = _run_dir(tmp_path, "cur", seed=2)
+    assert main(["report", str(cur), "--baseline", str(base)]) == 0
+    html = (cur / "report.html").read_text()
+    assert 'id="compare"' in html and "Against baseline" in html
+    s = json.loads((cur / "summary.json").read_text())
+    jsonschema.validate(s, SCHEMA)
+    assert s["baseline"]["rows"] and s["baseline"]["regressions"] == 0
