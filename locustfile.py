@@ -12,7 +12,7 @@ Usage::
 """
 
 import scenarios.instrumentation  # noqa: F401  (registers the exporter/snapshot listeners)
-from scenarios.arrivals import ArrivalRequester, ArrivalShopper  # open model (profiles with `arrivals`)
+from scenarios.arrival_users import ArrivalRequester, ArrivalShopper  # open model (profiles with `arrivals`)
 from scenarios.loadshape import ProfileShape
 from scenarios.users import FlashBuyer, Shopper
 

@@ -18,12 +18,22 @@ pid and log files, pinned to CPU 0. Each generator is pinned to CPU 1
   for intended-start and service time, snapshots every 2 s, arrival scheduler
   and dropped-arrival counting.
 
-Requests are counted by nginx (``stub_status``), so every generator is
-measured the same way, and CPU by the generator's process tree (psutil):
-*requests per generator CPU-second* is rps per core, robust against other
-load on the machine; plain rps is printed beside it. Rounds alternate the
-order. Then peakload with 1 and 2 Locust worker processes (master +
-``--processes``; CPUs 0-1, shared with nginx) shows how it scales.
+The figure compared is *requests per generator CPU-second* — rps per core,
+robust against other load on the machine. wrk runs alone (requests counted by
+nginx's ``stub_status``, CPU by psutil). Bare Locust and peakload run *at the
+same time on the same core* over the same wall-clock window
+(``bench/generator_window.py`` samples each one's request count and CPU
+time), so whatever else the shared machine does slows both alike; launch
+order alternates per round. Then peakload with 1 and 2 Locust worker
+processes (master + ``--processes``; CPUs 0-1, shared with nginx; counted by
+nginx) shows how it scales.
+
+With ``--shopper``, it also measures what a full shopper visit costs the
+generator: the embedded storefront on CPU 0, peakload's open-model shopper
+journeys (``FastHttpSession``, JSON body checks, think times, intended-start
+bookkeeping) on CPU 1 at 15 and at 45 visits/s; the marginal requests per
+generator CPU-second between the two (fixed costs of an idle generator cancel
+out). docs/capacity.md uses these numbers.
 
 Prints per round and medians: rps/core of each, and the ratio peakload / bare
 Locust (goal >= 1.0). Exit 0 when the goal is met, 2 when not.
@@ -32,6 +42,8 @@ Locust (goal >= 1.0). Exit 0 when the goal is met, 2 when not.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import re
 import shutil
@@ -55,6 +67,7 @@ GOAL = 1.0
 MAX_SECONDS = 10
 MAX_ROUNDS = 5
 WARMUP_S = 3.0  # after the first requests reach nginx
+PAIR_WARMUP_S = 7.0  # start-up of two Locust processes on one core, spawning, the schedule's aligned start
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
@@ -75,6 +88,21 @@ http {{
         location / {{ return 200 "ok"; }}
     }}
 }}
+"""
+SHOPPER_PROFILE = """\
+version: peakload/v1
+name: bench-shopper
+slo: {slo}
+target: {{users: 1000}}
+arrivals:
+  kind: constant
+  stages: [{{duration: {seconds}s, rate: {rate}}}]
+  journey: shopper
+  pool: 300
+journey:
+  think_time: {{min: 0.1, max: 0.4}}
+  session_actions: {{min: 2, max: 5}}
+  ratios: {{search: 0.3, view_to_cart: 0.5, cart_edit: 0.2, cart_to_checkout: 0.7, checkout_to_pay: 0.9, coupon: 0.2}}
 """
 PROFILE = """\
 version: peakload/v1
@@ -219,17 +247,96 @@ def peakload_env(tmp: Path, *, seconds: float, pool: int, tag: str) -> tuple[dic
     return env, metrics
 
 
+def run_pair(tmp: Path, *, host: str, conns: int, seconds: float, tag: str, peakload_first: bool) -> tuple[Measured, Measured]:
+    """Bare Locust and peakload together on CPU 1, measured over the same window; returns (bare, peakload)."""
+    t0 = time.time() + PAIR_WARMUP_S
+    t1 = t0 + seconds
+    run_s = math.ceil(t1 - time.time()) + 2
+    window = REPO / "bench" / "generator_window.py"
+    procs = {}
+    order = ["peakload", "locust"] if peakload_first else ["locust", "peakload"]
+    for name in order:
+        out = tmp / f"window-{name}-{tag}.json"
+        out.unlink(missing_ok=True)
+        if name == "locust":
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
+            cmd = locust_cmd(Path(f"{REPO / 'bench' / 'generator_bare_locustfile.py'},{window}"), host=host, users=conns, run_s=run_s, cpus="1")
+        else:
+            env, mport = peakload_env(tmp, seconds=run_s, pool=conns, tag=tag)
+            cmd = locust_cmd(Path(f"{REPO / 'locustfile.py'},{window}"), host=host, users=1, run_s=run_s, cpus="1")
+        env.update(BENCH_T0=repr(t0), BENCH_T1=repr(t1), BENCH_OUT=str(out), PYTHONPATH=str(REPO))
+        procs[name] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True), out)
+    scraper = Scraper(mport)
+    scraper.start()
+    try:
+        got = {}
+        for name, (proc, out) in procs.items():
+            try:
+                _, err = proc.communicate(timeout=run_s + 60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                _, err = proc.communicate()
+            if not out.exists():
+                raise RuntimeError(f"{name}: no measurement (exit {proc.returncode}): {err.decode()[-800:]}")
+            data = json.loads(out.read_text())
+            if "error" in data:
+                raise RuntimeError(f"{name}: {data['error']} (machine too busy?)")
+            got[name] = Measured(requests=data["requests"], wall_s=data["wall_s"], cpu_s=data["cpu_s"])
+    finally:
+        scraper.stop.set()
+    return got["locust"], got["peakload"]
+
+
+def shopper_cost(tmp: Path, *, seconds: float, rate: float) -> tuple[Measured, int]:
+    """Requests per generator CPU-second of shopper visits against the real storefront (CPU 0); generator on CPU 1."""
+    url_file = tmp / "storefront.url"
+    store = subprocess.Popen(["taskset", "-c", "0", PY, "-m", "storefront", "serve", "--port", "0", "--port-file", str(url_file),
+                              "--db", f"sqlite:///{tmp / 'shop.sqlite'}", "--users", "1000", "--gateway-latency-ms", "10",
+                              "--gateway-failure-rate", "0", "--exit-with-parent"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (url_file.exists() and url_file.read_text().strip()):
+            if store.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("storefront did not start")
+            time.sleep(0.1)  # poll until it announces its URL
+        host = url_file.read_text().strip()
+        t0 = time.time() + PAIR_WARMUP_S
+        t1 = t0 + seconds
+        run_s = math.ceil(t1 - time.time()) + 2
+        profile = tmp / "bench-shopper.yaml"
+        profile.write_text(SHOPPER_PROFILE.format(seconds=run_s, rate=rate, slo=REPO / "profiles" / "slo.yaml"))
+        out = tmp / f"window-shopper-{rate:g}.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
+        env.update(PEAKLOAD_PROFILE=str(profile), PEAKLOAD_RUN_ID="bench-shopper", PEAKLOAD_RESULTS_DIR=str(tmp / "results-shopper"),
+                   BENCH_T0=repr(t0), BENCH_T1=repr(t1), BENCH_OUT=str(out), PYTHONPATH=str(REPO))
+        cmd = locust_cmd(Path(f"{REPO / 'locustfile.py'},{REPO / 'bench' / 'generator_window.py'}"), host=host, users=1,
+                         run_s=run_s, cpus="1")
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=run_s + 60)
+        if not out.exists():
+            raise RuntimeError(f"shopper run: no measurement (exit {proc.returncode}): {proc.stderr.decode()[-800:]}")
+        data = json.loads(out.read_text())
+        if "error" in data:
+            raise RuntimeError(f"shopper run: {data['error']}")
+        visits = rate * seconds
+        return Measured(requests=data["requests"], wall_s=data["wall_s"], cpu_s=data["cpu_s"]), int(visits)
+    finally:
+        store.terminate()
+        store.wait(timeout=20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help=f"rounds (max {MAX_ROUNDS})")
     parser.add_argument("--seconds", type=int, default=6, help=f"measured seconds per generator (max {MAX_SECONDS})")
     parser.add_argument("--connections", type=int, default=32, help="connections / users / pool size")
     parser.add_argument("--no-scaling", action="store_true", help="skip the 1 vs 2 workers part")
+    parser.add_argument("--shopper", action="store_true", help="also measure a shopper visit's cost against the storefront")
     args = parser.parse_args(argv)
     rounds, seconds, conns = min(max(args.rounds, 1), MAX_ROUNDS), min(max(args.seconds, 2), MAX_SECONDS), args.connections
     if not shutil.which("wrk"):
         raise SystemExit("wrk not installed: apt-get install -y --no-install-recommends wrk")
-    run_s = seconds + WARMUP_S + 8
     results: dict[str, list[Measured]] = {"wrk": [], "locust": [], "peakload": []}
     with tempfile.TemporaryDirectory(prefix="peakload-genbench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -239,33 +346,23 @@ def main(argv: list[str] | None = None) -> int:
               f"{rounds} rounds x {seconds} s measured; load on the machine: {os.getloadavg()[0]:.1f}")
         try:
             for r in range(rounds):
-                order = ["wrk", "locust", "peakload"] if r % 2 == 0 else ["peakload", "locust", "wrk"]
-                line = []
-                for name in order:
-                    if name == "wrk":
-                        m = measure(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{run_s:.0f}s", host + "/"],
-                                    port=port, seconds=seconds)
-                    elif name == "locust":
-                        m = measure(locust_cmd(REPO / "bench" / "generator_bare_locustfile.py", host=host, users=conns,
-                                               run_s=run_s, cpus="1"), port=port, seconds=seconds)
-                    else:
-                        env, mport = peakload_env(tmp, seconds=run_s, pool=conns, tag=f"r{r}")
-                        m = measure(locust_cmd(REPO / "locustfile.py", host=host, users=1, run_s=run_s, cpus="1"),
-                                    port=port, seconds=seconds, env=env, scrape_port=mport)
+                wrk = measure(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds + WARMUP_S + 8:.0f}s", host + "/"],
+                              port=port, seconds=seconds)
+                bare, peak = run_pair(tmp, host=host, conns=conns, seconds=seconds, tag=f"r{r}", peakload_first=r % 2 == 1)
+                for name, m in (("wrk", wrk), ("locust", bare), ("peakload", peak)):
                     results[name].append(m)
-                    line.append(f"{name} {m.per_core:7.0f}/core ({m.rps:7.0f} rps, {m.cpu_s / m.wall_s:4.2f} cores)")
-                ratio = results["peakload"][-1].per_core / results["locust"][-1].per_core
-                print(f"round {r + 1}: " + " | ".join(line) + f" | peakload/locust {ratio:.3f}")
+                print(f"round {r + 1}: wrk {wrk.per_core:7.0f}/core ({wrk.rps:6.0f} rps alone) | side by side on CPU 1: "
+                      f"bare Locust {bare.per_core:6.0f}/core ({bare.rps:5.0f} rps), peakload {peak.per_core:6.0f}/core "
+                      f"({peak.rps:5.0f} rps) | peakload/locust {peak.per_core / bare.per_core:.3f}")
             med = {k: statistics.median(m.per_core for m in v) for k, v in results.items()}
-            med_rps = {k: statistics.median(m.rps for m in v) for k, v in results.items()}
             ratios = [p.per_core / b.per_core for p, b in zip(results["peakload"], results["locust"])]
-            print(f"median requests per generator CPU-second (rps/core): wrk {med['wrk']:.0f}, bare Locust "
-                  f"{med['locust']:.0f}, peakload {med['peakload']:.0f}")
-            print(f"median rps on CPU 1: wrk {med_rps['wrk']:.0f}, bare Locust {med_rps['locust']:.0f}, peakload {med_rps['peakload']:.0f}")
             ratio = statistics.median(ratios)
-            print(f"ratio peakload / bare Locust (per core): {ratio:.3f} (goal >= {GOAL}); wrk / peakload: "
-                  f"{med['wrk'] / med['peakload']:.1f}x")
+            print(f"median rps per core (requests per generator CPU-second): wrk {med['wrk']:.0f}, bare Locust "
+                  f"{med['locust']:.0f}, peakload {med['peakload']:.0f}")
+            print(f"ratio peakload / bare Locust (per core, median of rounds {', '.join(f'{x:.3f}' for x in ratios)}): "
+                  f"{ratio:.3f} (goal >= {GOAL}); wrk / peakload: {med['wrk'] / med['peakload']:.1f}x")
             if not args.no_scaling:
+                run_s = seconds + WARMUP_S + 8
                 scaled = {}
                 for workers in (1, 2):
                     env, mport = peakload_env(tmp, seconds=run_s, pool=conns * workers, tag=f"w{workers}")
@@ -280,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
+        if args.shopper:
+            # two rates: the difference is the marginal cost of a request (a generator's fixed costs cancel out)
+            lo, lo_visits = shopper_cost(tmp, seconds=seconds, rate=15)
+            hi, hi_visits = shopper_cost(tmp, seconds=seconds, rate=45)
+            marginal = (hi.requests - lo.requests) / (hi.cpu_s - lo.cpu_s)
+            print(f"shopper visits (FastHttpSession + JSON checks + think times) against the storefront: "
+                  f"{lo.rps:.0f} rps at {lo.cpu_s / lo.wall_s:.2f} of a core, {hi.rps:.0f} rps at {hi.cpu_s / hi.wall_s:.2f}; "
+                  f"marginal {marginal:.0f} requests per generator CPU-second; {hi.requests / hi_visits:.1f} requests per visit")
     met = ratio >= GOAL
     print(f"goal {'met' if met else 'NOT met'}")
     return 0 if met else 2

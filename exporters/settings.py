@@ -29,10 +29,15 @@ class ExporterSettings:
     metrics_port: int = 0  # 0 = no /metrics server
     results_dir: Path | None = None  # None = no snapshots.jsonl
     snapshot_interval: float = 2.0
+    # what ``hdr`` measures (snapshot header, contracts §5): Locust's response time (closed model), or from
+    # the intended send time (open model: corrects coordinated omission; service time goes to ``service_hdr``)
+    latency_basis: str = "response"
 
     def __post_init__(self) -> None:
         if not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"PEAKLOAD_METRICS_PORT: expected a port 0..65535 (0 = off), got {self.metrics_port}")
+        if self.latency_basis not in ("response", "intended-start", "service"):
+            raise ConfigError(f"latency basis: expected response, intended-start or service, got {self.latency_basis!r}")
         if not 0.1 <= self.snapshot_interval <= 3600:
             raise ConfigError(f"PEAKLOAD_SNAPSHOT_INTERVAL: expected seconds between 0.1 and 3600, got {self.snapshot_interval:g}")
 
@@ -59,4 +64,5 @@ class ExporterSettings:
             metrics_port=metrics_port,
             results_dir=results_dir,
             snapshot_interval=snapshot_interval,
+            latency_basis="intended-start" if profile.arrivals is not None else "response",
         )

@@ -183,13 +183,13 @@ class StepJudge:
         pct = allreq.percentiles([95, 99]) if allreq.count else {95: None, 99: None}
         res.p95_ms = None if pct[95] is None else round(pct[95] * 1000, 3)
         res.p99_ms = None if pct[99] is None else round(pct[99] * 1000, 3)
-        if self.stop_on_drop and res.dropped:
-            res.failing.append("dropped arrivals")
-            res.messages.append(f"{res.dropped} of {res.scheduled} arrivals dropped (no free user in the pool)")
         for r in evaluate(self.thresholds, data):
             if r.passed is False and r.observed is not None:
                 res.failing.append(r.threshold.id)
                 res.messages.append(f"{r.threshold.id}: observed {format_value(r.threshold.metric, r.observed)}")
+        if self.stop_on_drop and res.dropped:  # after the thresholds: the SLO that broke is the headline
+            res.failing.append("dropped arrivals")
+            res.messages.append(f"{res.dropped} of {res.scheduled} arrivals dropped (no free user in the pool)")
         return res
 
 

@@ -22,6 +22,8 @@ schedule start ``t0`` (a wall-clock multiple of the snapshot interval, so
 snapshot lines and capacity steps line up); worker ``i`` runs its share of the
 schedule (see :mod:`scenarios.schedule` for why the shares add up exactly).
 
+The pool users (what one arrival does) are in :mod:`scenarios.arrival_users`.
+
 Usage (``locustfile.py`` imports the user classes; the profile decides)::
 
     arrivals:
@@ -39,32 +41,21 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import gevent
-from gevent.queue import Queue
+from gevent.hub import Waiter, get_hub
 from locust import events
-from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
-from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 from locust.runners import MasterRunner, WorkerRunner
-from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from scenarios.instrumentation import SERVICE_TIME_KEY, record_arrivals, set_target_rate
-from scenarios.schedule import RateCurve, arrival_times
+from scenarios.instrumentation import record_arrivals, set_target_rate
+from scenarios.schedule import ArrivalCursor, RateCurve
 from scenarios.settings import RunSettings, get_settings
-from scenarios.users import Shopper, ShoppingSession
 
-__all__ = [
-    "ArrivalPool",
-    "ArrivalState",
-    "IntendedStart",
-    "ArrivalShopper",
-    "ArrivalRequester",
-    "arrival_state",
-    "ARRIVALS_MESSAGE",
-]
+__all__ = ["ArrivalPool", "ArrivalState", "arrival_state", "install", "ARRIVALS_MESSAGE"]
 
 log = logging.getLogger(__name__)
 
@@ -72,47 +63,49 @@ ARRIVALS_MESSAGE = "peakload_arrivals"  # master → worker: {"slot", "of", "t0"
 _ATTR = "peakload_arrivals"
 _LEAD_S = 0.3  # the schedule starts at the first snapshot boundary at least this far ahead
 _GAUGE_S = 0.25
-_FLUSH_EVERY = 1000  # arrivals counted locally between store updates while the scheduler is behind
+_MIN_SLEEP_S = 0.001  # libev's timer resolution: waking more often buys no precision, only CPU
 
 
 class ArrivalPool:
-    """Idle users waiting for an arrival: a counter plus a gevent queue of intended start times.
+    """Idle users, each parked on its own gevent ``Waiter``; an arrival wakes the most recently idle one.
 
-    ``idle`` = users blocked in :meth:`take` minus arrivals already handed to
-    them; the scheduler only hands out an arrival when it is positive, so no
-    arrival ever waits in the queue for a user to come free.
+    :meth:`offer` hands the intended start to an idle user through one hub
+    callback (no queue: an arrival never waits for a user to come free — it is
+    handed over or dropped). Most recently idle first keeps few connections hot.
+    ``lost`` counts arrivals handed to a user that was killed before it woke
+    (only when the run stops); they count as dropped.
     """
 
-    __slots__ = ("idle", "queue")
+    __slots__ = ("_idle", "_run_callback", "lost")
 
     def __init__(self) -> None:
-        self.idle = 0
-        self.queue: Queue = Queue()
+        self._idle: deque[Waiter] = deque()
+        self._run_callback = get_hub().loop.run_callback
+        self.lost = 0
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
 
     def offer(self, intended: float) -> bool:
         """Hand an arrival to an idle user; False (dropped) when there is none."""
-        if self.idle <= 0:
+        if not self._idle:
             return False
-        self.idle -= 1
-        self.queue.put_nowait(intended)
+        self._run_callback(self._idle.pop().switch, intended)
         return True
 
     def take(self) -> float:
         """Block until an arrival comes (called by a user); returns its intended start (epoch s)."""
-        self.idle += 1
+        waiter = Waiter()
+        self._idle.append(waiter)
         try:
-            return self.queue.get()
-        except BaseException:  # killed while idle (the run stops): no longer waiting
-            self.idle -= 1
+            return waiter.get()
+        except BaseException:  # killed while idle (the run stops)
+            try:
+                self._idle.remove(waiter)
+            except ValueError:
+                self.lost += 1  # an arrival was already on its way to this user
             raise
-
-    def drain(self) -> int:
-        """Remove arrivals nobody picked up (the run stopped first); returns how many."""
-        n = 0
-        while not self.queue.empty():
-            self.queue.get_nowait()
-            n += 1
-        return n
 
 
 @dataclass
@@ -142,142 +135,41 @@ def arrival_state(environment: Environment) -> ArrivalState | None:
     return getattr(environment, _ATTR, None)
 
 
-class IntendedStart:
-    """Stands in for a session's ``request_event``: intended-start latency for a journey's first request.
-
-    ``response_time`` becomes *now − intended start* for the request that
-    follows :meth:`arm`; every request carries its service time in the context
-    (``SERVICE_TIME_KEY``), so ``service_hdr`` has a sample per request.
-    """
-
-    __slots__ = ("_fire", "intended")
-
-    def __init__(self, inner: Any) -> None:
-        self._fire = inner.fire
-        self.intended: float | None = None
-
-    def arm(self, intended: float) -> None:
-        self.intended = intended
-
-    def fire(self, **kw: Any) -> None:
-        service = kw["response_time"]
-        intended = self.intended
-        if intended is not None:
-            self.intended = None
-            lag_ms = (kw["start_time"] - intended) * 1000.0
-            if lag_ms > 0:
-                kw["response_time"] = service + lag_ms
-        kw["context"] = {**kw["context"], SERVICE_TIME_KEY: service}
-        self._fire(**kw)
-
-
-class _ArrivalUser:
-    """Mixin: serve arrivals from the pool until stopped; subclasses define :meth:`journey`."""
-
-    journey_name: ClassVar[str] = ""
-
-    def _setup_arrivals(self) -> None:
-        state = arrival_state(self.environment)  # type: ignore[attr-defined]
-        if state is None:
-            raise RuntimeError(f"{type(self).__name__} needs an arrivals section in the profile (open model)")
-        self._pool = state.pool
-        self._intended = IntendedStart(self.client.request_event)  # type: ignore[attr-defined]
-        self.client.request_event = self._intended  # type: ignore[attr-defined]
-
-    def serve_arrivals(self) -> None:
-        """The only task: wait (idle, killable at once) for an arrival, run its journey, repeat."""
-        take = self._pool.take
-        arm = self._intended.arm
-        while True:
-            if self._state == LOCUST_STATE_STOPPING:  # type: ignore[has-type]
-                raise StopUser()
-            self._state = LOCUST_STATE_WAITING  # like TaskSet.wait(): Locust may kill us here without a stop timeout
-            intended = take()
-            self._state = LOCUST_STATE_RUNNING
-            arm(intended)
-            try:
-                self.journey()
-            except (RescheduleTask, RescheduleTaskImmediately):
-                pass  # the journey ended itself (a ShoppingSession leaves by interrupting)
-            self._intended.intended = None
-
-    def journey(self) -> None:
-        raise NotImplementedError
-
-
-def _serve(user: _ArrivalUser) -> None:
-    user.serve_arrivals()
-
-
-def _weight(journey: str) -> int:
-    arrivals = get_settings().profile.arrivals
-    return 1 if arrivals is not None and arrivals.journey == journey else 0
-
-
-class ArrivalShopper(_ArrivalUser, Shopper):
-    """One arrival = one shopper visit (:class:`ShoppingSession`); signs in on its first visit."""
-
-    kind = "shopper"
-    weight = _weight("shopper")
-    tasks = [_serve]
-
-    def on_start(self) -> None:
-        self._setup_arrivals()
-        self._sign_in_tried = False
-
-    def journey(self) -> None:
-        if not self._sign_in_tried and self.profile.journey.login_ratio > 0:
-            self._sign_in_tried = True
-            self.sign_in()
-        ShoppingSession(self).run()
-
-
-class ArrivalRequester(_ArrivalUser, FastHttpUser):
-    """One arrival = one ``GET arrivals.path`` (calibration, capacity probes, generator benchmarks)."""
-
-    weight = _weight("single_request")
-    tasks = [_serve]
-    network_timeout = 30.0
-    connection_timeout = 5.0
-
-    def on_start(self) -> None:
-        self._setup_arrivals()
-        settings = get_settings()
-        arrivals = settings.profile.arrivals
-        self._path = arrivals.path if arrivals is not None else "/"
-        self._headers = {settings.profile.target.run_header: settings.run_id}
-
-    def journey(self) -> None:
-        self.client.request("GET", self._path, headers=self._headers)
-
-
 # ---------------------------------------------------------------- scheduler (one greenlet per load-generating process)
 
 
 def _run_schedule(environment: Environment, state: ArrivalState) -> None:
+    """Dispatch this process's arrivals on time; count those that find no idle user as dropped.
+
+    Each wake-up serves every arrival that is due (``u <= Λ(now)``) in order:
+    to idle users while there are any (their intended start is their own
+    scheduled time, so any lateness of this loop shows in the latency), and
+    the rest are dropped and counted without even computing their times.
+    """
     assert state.t0 is not None
-    t0, pool = state.t0, state.pool
-    offer = pool.offer
-    now = time.time
-    scheduled = dropped = 0
-    times = arrival_times(state.curve, kind=state.kind, slot=state.slot, of=state.of, seed=state.settings.seed)
-    try:
-        for rel in times:
-            at = t0 + rel
-            if at > now():
-                if scheduled:
-                    record_arrivals(environment, scheduled=scheduled, dropped=dropped)
-                    scheduled = dropped = 0
-                # libev's cached loop time can wake us a little early: sleep again until really due
-                while (wait := at - now()) > 0:
-                    gevent.sleep(wait)
+    t0, pool, curve = state.t0, state.pool, state.curve
+    offer, now, expected = pool.offer, time.time, curve.expected
+    cur = ArrivalCursor(curve, kind=state.kind, slot=state.slot, of=state.of, seed=state.settings.seed)
+    while True:
+        t_next = cur.time()
+        if t_next is None:
+            return
+        wait = t0 + t_next - now()
+        if wait > 0:
+            gevent.sleep(max(wait, _MIN_SLEEP_S))
+        u_now = expected(now() - t0)
+        scheduled = dropped = 0
+        while cur.u <= u_now and pool.idle:
+            rel = cur.time()
+            if rel is None:
+                break
+            offer(t0 + rel)
             scheduled += 1
-            if not offer(at):
-                dropped += 1
-            if scheduled >= _FLUSH_EVERY:
-                record_arrivals(environment, scheduled=scheduled, dropped=dropped)
-                scheduled = dropped = 0
-    finally:
+            cur.advance()
+        if cur.u <= u_now:
+            n = cur.skip_through(u_now)
+            scheduled += n
+            dropped += n
         if scheduled:
             record_arrivals(environment, scheduled=scheduled, dropped=dropped)
 
@@ -350,9 +242,9 @@ def _stop_scheduler(state: ArrivalState) -> None:
 
 def _on_test_stop(environment: Environment, state: ArrivalState) -> None:
     _stop_scheduler(state)  # normally gone already (test_stopping)
-    leftover = state.pool.drain()
-    if leftover:
-        record_arrivals(environment, dropped=leftover)
+    if state.pool.lost:
+        record_arrivals(environment, dropped=state.pool.lost)
+        state.pool.lost = 0
 
 
 def install(environment: Environment, settings: RunSettings | None = None) -> ArrivalState | None:

@@ -14,7 +14,8 @@ Usage (one import in any locustfile; ``locustfile.py`` already does it)::
 Configuration comes from the environment (contracts §3): ``PEAKLOAD_PROFILE``
 (bucket edges from its SLO spec; run_info's profile), ``PEAKLOAD_RUN_ID``,
 ``PEAKLOAD_METRICS_PORT`` (>0: serve /metrics on 127.0.0.1 from the master or
-local runner), ``PEAKLOAD_RESULTS_DIR`` (write ``snapshots.jsonl`` there) and
+local runner; ``PEAKLOAD_METRICS_HOST`` binds another address, e.g. ``0.0.0.0``
+in a Kubernetes pod that Prometheus scrapes), ``PEAKLOAD_RESULTS_DIR`` (write ``snapshots.jsonl`` there) and
 ``PEAKLOAD_SNAPSHOT_INTERVAL`` (seconds, default 2).
 
 Roles: a worker records into its store and, while the test runs, pushes
@@ -170,13 +171,14 @@ class Instrumentation:
             return inner(environ, start_response)
 
         port = self.settings.metrics_port
-        self.server = WSGIServer(("127.0.0.1", port), app, log=None, error_log=logger)
+        host = os.environ.get("PEAKLOAD_METRICS_HOST", "").strip() or "127.0.0.1"  # loopback unless asked (a pod)
+        self.server = WSGIServer((host, port), app, log=None, error_log=logger)
         try:
             self.server.start()
         except OSError as exc:
             self.server = None
-            raise ConfigError(f"PEAKLOAD_METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
-        logger.info("peakload: serving /metrics on http://127.0.0.1:%d/metrics", port)
+            raise ConfigError(f"PEAKLOAD_METRICS_PORT={port}: cannot listen on {host}:{port}: {exc.strerror}") from None
+        logger.info("peakload: serving /metrics on http://%s:%d/metrics", host, port)
 
     def _header(self) -> dict[str, Any]:
         return {
@@ -185,6 +187,7 @@ class Instrumentation:
             "role": self.role,
             "created": time.time(),
             "interval_s": self.settings.snapshot_interval,
+            "latency_basis": self.settings.latency_basis,
             "bucket_edges": list(self.settings.edges),
             "hdr": {"unit": "us", "lowest": HDR_LOWEST_US, "highest": HDR_HIGHEST_US, "digits": HDR_SIGNIFICANT_FIGURES},
             "host": self.environment.host,

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 from peakload.config import ArrivalsSpec
 
-__all__ = ["Segment", "RateCurve", "arrival_times", "count_until"]
+__all__ = ["Segment", "RateCurve", "ArrivalCursor", "arrival_times", "count_until"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,41 +121,101 @@ class RateCurve:
         slope = (seg.r1 - seg.r0) / (seg.end - seg.start)
         return seg.u0 + seg.r0 * tau + slope * tau * tau / 2
 
+    def time_at(self, u: float, hint: int = 0) -> tuple[float, int] | None:
+        """Wall time (s from start) when Λ reaches ``u``, and the segment index (a hint for the next, larger ``u``).
+
+        None when ``u`` lies beyond the end of the curve.
+        """
+        segs = self.segments
+        i, n = hint, len(segs)
+        while i < n and u >= segs[i].u1:
+            i += 1
+        if i >= n:
+            return None
+        seg = segs[i]
+        delta = u - seg.u0
+        b = seg.r0
+        a = (seg.r1 - seg.r0) / (2 * (seg.end - seg.start))
+        # τ solves a·τ² + b·τ = delta; this form is stable for a > 0, a < 0 and a == 0.
+        tau = 2 * delta / (b + math.sqrt(max(b * b + 4 * a * delta, 0.0)))
+        return min(seg.start + tau, seg.end), i
+
     def times(self, us: Iterator[float]) -> Iterator[float]:
         """Map increasing operational times ``u`` to wall times (stops at the end of the curve)."""
-        segs = self.segments
-        i = 0
-        n = len(segs)
+        hint = 0
         for u in us:
-            while i < n and u >= segs[i].u1:
-                i += 1
-            if i >= n:
+            found = self.time_at(u, hint)
+            if found is None:
                 return
-            seg = segs[i]
-            delta = u - seg.u0
-            b = seg.r0
-            a = (seg.r1 - seg.r0) / (2 * (seg.end - seg.start))
-            # τ solves a·τ² + b·τ = delta; this form is stable for a >= 0 and a < 0 and a == 0.
-            disc = b * b + 4 * a * delta
-            tau = 2 * delta / (b + math.sqrt(max(disc, 0.0)))
-            yield min(seg.start + tau, seg.end)
+            t, hint = found
+            yield t
 
 
-def _even(slot: int, of: int) -> Iterator[float]:
-    k = slot
-    while True:
-        yield k + 0.5
-        k += of
+class ArrivalCursor:
+    """Walks one worker's arrivals in operational time; arrivals nobody can serve are skipped cheaply.
 
+    ``u`` is the next arrival's operational time (``inf`` past the end).
+    :meth:`skip_through` counts and passes every arrival up to a given ``u``
+    without mapping each to wall time (O(1) for evenly spaced kinds), which is
+    what keeps a scheduler cheap when the rate is far above what the pool serves.
 
-def _poisson(slot: int, of: int, seed: int) -> Iterator[float]:
-    # String seeds are hashed with SHA-512: the same stream on every machine and run.
-    rng = random.Random(f"peakload-arrivals:{seed}:{slot}:{of}")
-    expo = rng.expovariate
-    u = 0.0
-    while True:
-        u += of * expo(1.0)
-        yield u
+    Usage::
+
+        cur = ArrivalCursor(curve, kind="constant", slot=0, of=1, seed=42)
+        t = cur.time()          # wall offset of the next arrival (None when done)
+        cur.advance(); n = cur.skip_through(curve.expected(now))
+    """
+
+    __slots__ = ("curve", "poisson", "of", "slot", "k", "u", "_hint", "_expo")
+
+    def __init__(self, curve: RateCurve, *, kind: str, slot: int = 0, of: int = 1, seed: int = 0) -> None:
+        if not 0 <= slot < of:
+            raise ValueError(f"slot must be within 0..{of - 1}, got {slot}")
+        self.curve, self.of, self.slot = curve, of, slot
+        self.poisson = kind == "poisson"
+        self._hint = 0
+        self.k = 0
+        if self.poisson:
+            # String seeds are hashed with SHA-512: the same stream on every machine and run.
+            self._expo = random.Random(f"peakload-arrivals:{seed}:{slot}:{of}").expovariate
+            self.u = of * self._expo(1.0)
+        else:
+            self.u = slot + 0.5
+        if self.u >= curve.total:
+            self.u = math.inf
+
+    def time(self) -> float | None:
+        """Wall offset (s from the schedule's start) of the next arrival, or None when the schedule is over."""
+        if self.u == math.inf:
+            return None
+        found = self.curve.time_at(self.u, self._hint)
+        if found is None:
+            self.u = math.inf
+            return None
+        t, self._hint = found
+        return t
+
+    def advance(self) -> None:
+        """Move to the next arrival."""
+        self.k += 1
+        self.u = self.u + self.of * self._expo(1.0) if self.poisson else self.k * self.of + self.slot + 0.5
+        if self.u >= self.curve.total:
+            self.u = math.inf
+
+    def skip_through(self, u_limit: float) -> int:
+        """Pass every arrival with ``u <= u_limit``; returns how many."""
+        if self.u > u_limit:
+            return 0
+        if self.poisson:
+            n = 0
+            while self.u <= u_limit:
+                self.advance()
+                n += 1
+            return n
+        n = int((min(u_limit, self.curve.total) - self.u) // self.of) + 1
+        self.k += n - 1
+        self.advance()
+        return n
 
 
 def arrival_times(curve: RateCurve, *, kind: str, slot: int = 0, of: int = 1, seed: int = 0) -> Iterator[float]:
@@ -165,10 +225,14 @@ def arrival_times(curve: RateCurve, *, kind: str, slot: int = 0, of: int = 1, se
 
     Usage: ``list(arrival_times(RateCurve([(1.0, 10, 10)]), kind="constant"))`` -> 10 times, 0.05 .. 0.95
     """
-    if not 0 <= slot < of:
-        raise ValueError(f"slot must be within 0..{of - 1}, got {slot}")
-    us = _poisson(slot, of, seed) if kind == "poisson" else _even(slot, of)
-    return curve.times(us)
+    cur = ArrivalCursor(curve, kind=kind, slot=slot, of=of, seed=seed)
+    return _walk(cur)
+
+
+def _walk(cur: ArrivalCursor) -> Iterator[float]:
+    while (t := cur.time()) is not None:
+        yield t
+        cur.advance()
 
 
 def count_until(curve: RateCurve, t: float, *, slot: int = 0, of: int = 1) -> int:

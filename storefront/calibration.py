@@ -169,7 +169,9 @@ class CalibrationTarget:
         })
 
     async def other(self, request: web.Request) -> web.Response:
-        self._count("other", time.time())
+        key = f"{request.method} {request.path}"
+        # bounded: the first 100 unknown routes by name, the rest together
+        self._count(key if key in self.routes or len(self.routes) < 100 else "other", time.time())
         return web.json_response({"error": "not_found", "detail": f"no route {request.path}"}, status=404)
 
 

@@ -94,3 +94,22 @@ def test_zero_rate_stage_sends_nothing_then_resumes():
 def test_slot_out_of_range_is_refused():
     with pytest.raises(ValueError, match="slot must be within 0..1"):
         arrival_times(RateCurve([(1.0, 1.0, 1.0)]), kind="constant", slot=2, of=2)
+
+
+@pytest.mark.parametrize("kind", ["constant", "ramping", "poisson"])
+def test_skipping_unservable_arrivals_counts_exactly_what_walking_them_would(kind):
+    from scenarios.schedule import ArrivalCursor
+
+    curve = RateCurve([(1.0, 100.0, 100.0), (2.0, 100.0, 3000.0)])
+    walked = list(arrival_times(curve, kind=kind, slot=1, of=3, seed=11))
+    cur = ArrivalCursor(curve, kind=kind, slot=1, of=3, seed=11)
+    seen, served = 0, []
+    for t in (0.25, 0.5, 1.3, 1.31, 2.0, 2.9, 5.0):  # a scheduler waking up late, serving one arrival per wake-up
+        u_now = curve.expected(t)
+        if cur.u <= u_now:
+            served.append(cur.time())
+            cur.advance()
+            seen += 1
+        seen += cur.skip_through(u_now)
+        assert seen == sum(1 for w in walked if w <= t + 1e-12)
+    assert served == [w for w in walked if w in served] and cur.time() is None

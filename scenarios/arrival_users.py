@@ -1,0 +1,156 @@
+"""The pool users of the open model: what one arrival does, and how its latency is reported.
+
+``ArrivalShopper``: one arrival = one shopper visit (a :class:`ShoppingSession`).
+``ArrivalRequester``: one arrival = one ``GET arrivals.path`` (calibration,
+capacity probes, generator benchmarks). Both wait for arrivals from the pool
+of :mod:`scenarios.arrivals` and report the first request of each journey
+with its intended-start latency (:class:`IntendedStart`). A profile's
+``arrivals.journey`` gives one of them weight 1 and the other 0.
+
+Usage (``locustfile.py``)::
+
+    from scenarios.arrival_users import ArrivalRequester, ArrivalShopper
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import User
+from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
+from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
+
+from scenarios.arrivals import arrival_state
+from scenarios.instrumentation import SERVICE_TIME_KEY
+from scenarios.probe import Probe
+from scenarios.settings import get_settings
+from scenarios.users import Shopper, ShoppingSession
+
+__all__ = ["IntendedStart", "ArrivalShopper", "ArrivalRequester"]
+
+
+class IntendedStart:
+    """Stands in for a session's ``request_event``: intended-start latency for a journey's first request.
+
+    ``response_time`` becomes *now − intended start* for the request that
+    follows :meth:`arm`; every request carries its service time in the context
+    (``SERVICE_TIME_KEY``), so ``service_hdr`` has a sample per request.
+    """
+
+    __slots__ = ("_fire", "intended")
+
+    def __init__(self, inner: Any) -> None:
+        self._fire = inner.fire
+        self.intended: float | None = None
+
+    def arm(self, intended: float) -> None:
+        self.intended = intended
+
+    def fire(self, **kw: Any) -> None:
+        service = kw["response_time"]
+        intended = self.intended
+        if intended is not None:
+            self.intended = None
+            lag_ms = (kw["start_time"] - intended) * 1000.0
+            if lag_ms > 0:
+                kw["response_time"] = service + lag_ms
+        # FastHttpSession builds a fresh context dict per request: filling it in place is safe
+        kw["context"][SERVICE_TIME_KEY] = service
+        self._fire(**kw)
+
+
+class _ArrivalUser:
+    """Mixin: serve arrivals from the pool until stopped; subclasses define :meth:`journey`."""
+
+    def _setup_arrivals(self, request_event: Any) -> IntendedStart:
+        """Join the pool; returns the request event to report through (intended-start for first requests)."""
+        state = arrival_state(self.environment)  # type: ignore[attr-defined]
+        if state is None:
+            raise RuntimeError(f"{type(self).__name__} needs an arrivals section in the profile (open model)")
+        self._pool = state.pool
+        self._intended = IntendedStart(request_event)
+        return self._intended
+
+    def serve_arrivals(self) -> None:
+        """The only task: wait (idle, killable at once) for an arrival, run its journey, repeat."""
+        take = self._pool.take
+        arm = self._intended.arm
+        while True:
+            if self._state == LOCUST_STATE_STOPPING:  # type: ignore[has-type]
+                raise StopUser()
+            self._state = LOCUST_STATE_WAITING  # like TaskSet.wait(): Locust may kill us here without a stop timeout
+            intended = take()
+            self._state = LOCUST_STATE_RUNNING
+            arm(intended)
+            try:
+                self.journey()
+            except (RescheduleTask, RescheduleTaskImmediately):
+                pass  # the journey ended itself (a ShoppingSession leaves by interrupting)
+            self._intended.intended = None
+
+    def journey(self) -> None:
+        raise NotImplementedError
+
+
+def _serve(user: _ArrivalUser) -> None:
+    user.serve_arrivals()
+
+
+def _weight(journey: str) -> int:
+    arrivals = get_settings().profile.arrivals
+    return 1 if arrivals is not None and arrivals.journey == journey else 0
+
+
+class ArrivalShopper(_ArrivalUser, Shopper):
+    """One arrival = one shopper visit (:class:`ShoppingSession`); signs in on its first visit."""
+
+    kind = "shopper"
+    weight = _weight("shopper")
+    tasks = [_serve]
+
+    def on_start(self) -> None:
+        self.client.request_event = self._setup_arrivals(self.client.request_event)
+        self._sign_in_tried = False
+
+    def journey(self) -> None:
+        if not self._sign_in_tried and self.profile.journey.login_ratio > 0:
+            self._sign_in_tried = True
+            self.sign_in()
+        ShoppingSession(self).run()
+
+
+# Locust's metaclass appends a base class's tasks to a subclass's: Shopper's ShoppingSession would run as a
+# closed-model loop beside the arrivals. Set after the class body, the list is exactly this one task.
+ArrivalShopper.tasks = [_serve]
+
+
+class ArrivalRequester(_ArrivalUser, User):
+    """One arrival = one ``GET arrivals.path`` (calibration, capacity probes, generator benchmarks).
+
+    Requests go through :class:`scenarios.probe.Probe` (one keep-alive
+    connection, the same request events as ``FastHttpUser``, no cookies: each
+    arrival is a new visitor).
+    """
+
+    weight = _weight("single_request")
+    tasks = [_serve]
+    network_timeout = 30.0
+    connection_timeout = 5.0
+
+    def on_start(self) -> None:
+        settings = get_settings()
+        arrivals = settings.profile.arrivals
+        self._path = arrivals.path if arrivals is not None else "/"
+        if not self.host:
+            raise RuntimeError("ArrivalRequester needs a host (--host or the web UI's host field)")
+        self.probe = Probe(self.host, request_event=self._setup_arrivals(self.environment.events.request),
+                           headers={settings.profile.target.run_header: settings.run_id},
+                           connection_timeout=self.connection_timeout, network_timeout=self.network_timeout)
+
+    def on_stop(self) -> None:
+        probe = getattr(self, "probe", None)
+        if probe is not None:
+            probe.close()
+
+    def journey(self) -> None:
+        self.probe.get(self._path)
