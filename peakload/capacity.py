@@ -226,6 +226,7 @@ def _section(judge: StepJudge, profile: Profile, latency_basis: str) -> tuple[di
         "first_failing_threshold": knee.failing[0] if knee else None,
         "knee_reason": knee.messages[0] if knee else None,
         "verdict": verdict,
+        "exit_code": code,
         "steps": [s.to_dict() for s in steps],
     }, code
 
@@ -282,7 +283,7 @@ def capacity(opts: CapacityOptions) -> CapacityResult:
     report = write_reports(run_dir, thresholds, tolerances=stepped.compare)
     section, code = _section(final, profile, report.summary.get("latency_basis", "response"))
     write_atomic(run_dir / "capacity.json", json.dumps(section, indent=2) + "\n")
-    summary = {**report.summary, "capacity": section}
-    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    report.summary = summary
+    # Rebuild with capacity.json present: summary.json and report.html carry the capacity section
+    # (and so does any later `peakload report` on this folder).
+    report = write_reports(run_dir, thresholds, tolerances=stepped.compare)
     return CapacityResult(report=report, section=section, exit_code=code)

@@ -54,9 +54,10 @@ def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], 
     for i in range(6):
         x = xmax * i / 5
         out.append(f'<text x="{sx(x):.1f}" y="{H - 14}" text-anchor="middle" class="axis">{x:.0f}s</text>')
-    for x, label in markers or []:
+    for i, (x, label) in enumerate(markers or []):
+        # labels are staggered over four rows so neighbouring annotations stay readable
         out.append(f'<line class="annotation" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{T}" y2="{T + ph}" stroke="#a0a" stroke-dasharray="4 3"/>'
-                   f'<text x="{sx(x) + 3:.1f}" y="{T + 12}" class="axis" fill="#a0a">{html.escape(label)}</text>')
+                   f'<text x="{sx(x) + 3:.1f}" y="{T + 12 + 12 * (i % 4)}" class="axis" fill="#a0a">{html.escape(label[:40])}</text>')
     for i, (name, s) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         if s:

@@ -104,6 +104,21 @@ def _compare_table(rows: list[CompareRow]) -> str:
             + "".join(body) + "</table>")
 
 
+def _capacity_table(c: dict[str, Any]) -> str:
+    rows = []
+    for st in c.get("steps", []):
+        def ms(v: Any) -> str:
+            return "n/a" if v is None else f"{v:.0f}"
+        cls, word = ("pass", "ok") if st.get("passed") else ("fail", "KNEE: " + "; ".join(st.get("messages", [])[:1]))
+        rows.append(f"<tr><td>{_e(st.get('step'))}</td><td>{_e(st.get('rate'))}</td><td>{_e(st.get('requests'))}</td>"
+                    f"<td>{st.get('rps', 0):.1f}</td><td>{ms(st.get('p95_ms'))}</td><td>{ms(st.get('p99_ms'))}</td>"
+                    f"<td>{_e(st.get('dropped'))}</td><td class='{cls}' style='text-align:left'>{_e(word)}</td></tr>")
+    head = (f"<p id=\"capacity-verdict\"><b>{_e(c.get('verdict', ''))}</b> — highest sustainable rate "
+            f"{_e(c.get('highest_sustainable_rate'))}/s; first failing threshold: {_e(c.get('first_failing_threshold') or 'none')}</p>")
+    return head + ("<table id=\"capacity\"><tr><th>step</th><th>rate/s</th><th>requests</th><th>rps</th><th>p95 ms</th><th>p99 ms</th>"
+                   "<th>dropped</th><th>result</th></tr>" + "".join(rows) + "</table>")
+
+
 def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
     s = summary
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s['run_id'])}</title><style>{CSS}</style></head><body>",
@@ -127,12 +142,17 @@ def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[Compa
                   "<h2>Latency over time</h2>",
                   line_chart("All requests: p50 / p95 / p99 (ms)", [(p, tl[p]) for p in ("p50", "p95", "p99")], y_unit="ms", markers=marks, chart_id="chart-latency"),
                   line_chart("p95 per request name (ms)", sorted(tl["p95_by_name"].items()), y_unit="ms", markers=marks, chart_id="chart-latency-names"),
+                  *([line_chart("Arrivals per second: target, scheduled, dropped",
+                                [("target", tl["target_rate"]), ("scheduled", tl["arrivals"]), ("dropped", tl["dropped"])],
+                                y_unit="/s", markers=marks, chart_id="chart-arrivals")] if tl["arrivals"] else []),
                   "<h2>Errors</h2>",
                   line_chart("Error rate (%)", [("errors", tl["errors"])], y_unit="%", markers=marks, chart_id="chart-errors")]
     else:
         parts.append("<p>No intervals were recorded: no time charts.</p>")
     parts += ["<h2>Latency distribution</h2>", _distribution(data), "<h2>Funnel</h2>", _funnel(data),
               "<h2>Requests</h2>", _request_table(s)]
+    if s.get("capacity"):
+        parts += ["<h2>Capacity</h2>", _capacity_table(s["capacity"])]
     rec = s.get("reconciliation")
     if rec:
         parts += ["<h2>Reconciliation</h2>", "<table id='reconciliation'>" + "".join(

@@ -135,12 +135,14 @@ class RunData:
     business: dict[str, int] = field(default_factory=dict)
     arrivals: dict[str, int] = field(default_factory=dict)
     reconciliation: dict[str, Any] | None = None
+    capacity: dict[str, Any] | None = None  # written by `peakload capacity`
     events: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     # chart series (x = seconds since start): users, rps, errors (%), p50/p95/p99 (ms), p95_by_name
     _all: RequestTotals | None = field(default=None, repr=False)
-    timeline: dict[str, Any] = field(default_factory=lambda: {"users": [], "rps": [], "errors": [], "p50": [], "p95": [], "p99": [], "p95_by_name": {}})
+    timeline: dict[str, Any] = field(default_factory=lambda: {"users": [], "rps": [], "errors": [], "p50": [], "p95": [], "p99": [], "p95_by_name": {},
+                                                                 "arrivals": [], "dropped": [], "target_rate": []})
 
     @property
     def run_id(self) -> str:
@@ -244,6 +246,11 @@ def _aggregate(data: RunData) -> None:
         tl["users"].append((x, float(ivs[-1].users)))
         tl["rps"].append((x, count / secs))
         tl["errors"].append((x, 100.0 * fails / count if count else 0.0))
+        scheduled = sum(iv.arrivals.get("scheduled", 0) for iv in ivs)
+        if scheduled or any(iv.target_rate for iv in ivs):
+            tl["arrivals"].append((x, scheduled / secs))
+            tl["dropped"].append((x, sum(iv.arrivals.get("dropped", 0) for iv in ivs) / secs))
+            tl["target_rate"].append((x, float(ivs[-1].target_rate or 0.0)))
         group: dict[str, RequestTotals] = {}
         for iv in ivs:
             for row in iv.requests:
@@ -287,6 +294,7 @@ def load_results(path: Path) -> RunData:
         problems.append("run.json: missing; run metadata unknown")
     data.outcome = _read_json(path / "outcome.json", problems) or {}
     data.reconciliation = _read_json(path / "reconciliation.json", problems)
+    data.capacity = _read_json(path / "capacity.json", problems)
     if not (path / SNAPSHOTS).exists():
         problems.append(f"{SNAPSHOTS}: missing; no measurements")
     for obj in _read_lines(path / SNAPSHOTS, problems):

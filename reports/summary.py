@@ -60,6 +60,11 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         return "invalid", EXIT_INVALID, "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy"
     if not data.complete and not data.outcome.get("aborted"):
         return "invalid", EXIT_INVALID, "results incomplete: the run was cut short"
+    cap = data.capacity
+    if cap and "exit_code" in cap:
+        # A capacity run is judged by its knee: stopping at the knee is its purpose, not a failure.
+        code = int(cap["exit_code"])
+        return {0: "passed", 1: "failed"}.get(code, "invalid"), code, str(cap.get("verdict"))
     failed = [r for r in results if r.passed is False]
     if data.outcome.get("aborted"):
         return "failed", EXIT_FAIL, str(data.outcome["aborted"])
@@ -99,4 +104,5 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> dict[str, An
         "thresholds": [r.to_dict() for r in results],
         "events": data.events,
         "problems": list(data.problems),
+        **({"capacity": data.capacity} if data.capacity is not None else {}),
     }

@@ -47,6 +47,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import time
 from typing import Any
 
@@ -156,10 +157,28 @@ class Instrumentation:
             ev.test_stop.add_listener(self.on_test_stop)
             ev.quitting.add_listener(self.on_quitting)
             ev.quit.add_listener(self.on_quit)
+            gevent.signal_handler(signal.SIGTERM, self._on_sigterm)
             if self.settings.metrics_port > 0:
                 self._start_server()
             if self.settings.results_dir is not None:
                 self.writer = SnapshotWriter(self.settings.results_dir / SNAPSHOT_FILE, header=self._header())
+
+    def _on_sigterm(self) -> None:
+        """Stop a shape-driven headless run gracefully on SIGTERM.
+
+        Locust 2.47 installs its own SIGTERM handler only after a headless
+        shape run has finished (main.py joins the shape greenlet first), so
+        without this a SIGTERM kills the process outright: no end line, no
+        final interval. Killing the shape greenlet takes Locust's normal
+        "shape completed" path: users stop within --stop-timeout, quit fires.
+        """
+        runner = self.environment.runner
+        shape = getattr(runner, "shape_greenlet", None)
+        if shape is not None and not shape.dead:
+            logger.info("peakload: SIGTERM: stopping the run gracefully")
+            if self.end_reason is None:
+                self.end_reason = "interrupted"
+            shape.kill(block=False)
 
     def _start_server(self) -> None:
         self.registry = CollectorRegistry()

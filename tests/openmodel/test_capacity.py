@@ -42,6 +42,9 @@ def test_capacity_finds_the_knee_of_the_embedded_storefront(tmp_path):
     for s in steps:
         assert f"step {s['step']}: {s['rate']:g}/s" in html
     assert json.loads((run_dir / "capacity.json").read_text()) == cap
+    assert 'id="capacity"' in html and summary["status"] == "passed" and summary["reason"] == cap["verdict"]
+    # the knee's SIGTERM stops Locust gracefully: the snapshot stream has its end line
+    assert summary["complete"] is True and not summary["problems"]
 
 
 def test_capacity_needs_a_capacity_section(tmp_path):
