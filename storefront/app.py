@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from . import admin, auth, cart, catalog, orders, payments, reconcile
 from .cache import Cache, CachedLoader, MemoryCache
@@ -72,7 +73,15 @@ def _make_middleware(st: State, run_header: str) -> Callable[..., Awaitable[web.
             # The client went away: count it as 499-like 4xx, and let aiohttp unwind.
             metrics.observe_request(route, request.method, 499, traffic, time.perf_counter() - start)
             raise
-        except Exception:
+        except Exception as exc:
+            if _database_unavailable(exc):
+                # The database is restarting, failing over or unreachable: retryable, not a bug.
+                log.warning("database unavailable on %s %s: %s", request.method, route, exc.__class__.__name__)
+                response = json_response({"error": "db_unavailable", "detail": "database unavailable, retry shortly"}, status=503)
+                response.headers["Retry-After"] = "1"
+                response.headers["X-Content-Type-Options"] = "nosniff"
+                metrics.observe_request(route, request.method, 503, traffic, time.perf_counter() - start)
+                return response
             log.exception("unhandled error on %s %s", request.method, route)
             metrics.unhandled.labels(route=route).inc()
             response = json_response({"error": "internal", "detail": "unexpected server error"}, status=500)
@@ -81,6 +90,28 @@ def _make_middleware(st: State, run_header: str) -> Callable[..., Awaitable[web.
         return response
 
     return observe
+
+
+# SQLSTATEs that mean "the database is not there right now": connection exceptions (class 08),
+# admin shutdown / crash / cannot connect now (57P0x), and writing to a standby after a failover (25006).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "25006")
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """True for connection-level database failures (retryable), False for real bugs (e.g. a missing table)."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    for err in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(code, str) and code.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        if isinstance(err, (ConnectionError, OSError)) or type(err).__name__ == "ConnectionDoesNotExistError":
+            return True
+    return False
 
 
 async def _inject(st: State, route: str) -> None:

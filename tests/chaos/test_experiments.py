@@ -86,3 +86,6 @@ def test_db_failover_end_to_end(platform_dir: Path, tmp_path: Path) -> None:
     assert m["recovered"] and m["rto_seconds"] is not None  # ... and the shop comes back on the promoted node
     assert m["rpo"] is not None and "lost" in m["rpo"]
     assert report.platform_healthy_after  # the old primary was rebuilt as a streaming standby
+    # during the failover the shop answers "retry" (503 db_unavailable), never an internal error (500)
+    probes = [json.loads(line) for line in (tmp_path / "probe.jsonl").read_text().splitlines() if line.strip()]
+    assert probes and not [p for p in probes if p["status"] == 500]
