@@ -1,7 +1,8 @@
 """Metric names of docs/contracts.md §7, as this room uses them in PromQL.
 
-The exporters room owns these names; until it exposes constants of its own
-they are spelled here once, so a rename is a one-line change.
+The load generator's names are the exporters room's own constants (imported,
+never re-spelled); the storefront's are spelled here once, as the storefront
+must not be imported by the suite.
 
 Usage: ``f"rate({REQUESTS}[5m])"``
 """
@@ -37,21 +38,23 @@ __all__ = [
     "CLIENT_ERROR_TYPES_NOT_COUNTED",
 ]
 
-# --- load generator (labels: name, method, status_class / error_type)
-REQUESTS = "peakload_requests_total"
-FAILURES = "peakload_request_failures_total"
-DURATION = "peakload_request_duration_seconds"  # histogram: _bucket, _count, _sum
-USERS = "peakload_users"
-WORKERS = "peakload_workers"
-TARGET_ARRIVAL_RATE = "peakload_target_arrivals_per_second"
-ARRIVALS = "peakload_arrivals_total"
-DROPPED_ARRIVALS = "peakload_dropped_arrivals_total"
-ORDERS = "peakload_orders_total"
-PAYMENTS = "peakload_payments_total"  # outcome: success|declined|error
-FLASH_SALE_ATTEMPTS = "peakload_flash_sale_attempts_total"  # outcome: won|sold_out|error
-PRODUCT_VIEWS = "peakload_product_views_total"
-CART_ADDS = "peakload_cart_adds_total"
-RUN_INFO = "peakload_run_info"  # run_id, profile
+# --- load generator (labels: name, method, status_class / error_type): owned by exporters/
+from exporters.prometheus import (  # noqa: E402  (one spelling: the exporter's own constants)
+    ARRIVALS_TOTAL as ARRIVALS,
+    CART_ADDS_TOTAL as CART_ADDS,
+    DROPPED_ARRIVALS_TOTAL as DROPPED_ARRIVALS,
+    FLASH_SALE_ATTEMPTS_TOTAL as FLASH_SALE_ATTEMPTS,  # outcome: won|sold_out|error
+    ORDERS_TOTAL as ORDERS,
+    PAYMENTS_TOTAL as PAYMENTS,  # outcome: success|declined|error
+    PRODUCT_VIEWS_TOTAL as PRODUCT_VIEWS,
+    REQUEST_DURATION_SECONDS as DURATION,  # histogram: _bucket, _count, _sum
+    REQUEST_FAILURES_TOTAL as FAILURES,
+    REQUESTS_TOTAL as REQUESTS,
+    RUN_INFO,  # run_id, profile
+    TARGET_ARRIVALS_PER_SECOND as TARGET_ARRIVAL_RATE,
+    USERS,
+    WORKERS,
+)
 
 # --- storefront (labels: route, method, status_class, traffic)
 SF_REQUESTS = "storefront_http_requests_total"
