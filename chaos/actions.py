@@ -26,7 +26,7 @@ from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.core import current_primary, ensure_postgres, up
 from chaos.platform.health import format_status, haproxy_servers, status
-from chaos.platform.layout import Layout, PlatformSpec, load_spec
+from chaos.platform.layout import require_platform
 from chaos.platform.procs import http_post, pid_under, read_pid, stop_pid
 
 __all__ = [
@@ -48,17 +48,9 @@ __all__ = [
 ]
 
 
-def _platform(state_dir: str) -> tuple[Layout, PlatformSpec]:
-    lay = Layout(Path(state_dir))
-    spec = load_spec(lay)
-    if spec is None:
-        raise RuntimeError(f"no platform in {lay.root}; run `peakload platform up` first")
-    return lay, spec
-
-
 def kill_storefront(state_dir: str, index: int = 1, signal_name: str = "SIGKILL") -> dict[str, Any]:
     """Kill storefront replica ``index`` (SIGKILL by default: a crash, no graceful drain)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     if not 0 <= index < spec.replicas:
         raise ValueError(f"replica index must be within 0..{spec.replicas - 1}, got {index}")
     name = f"storefront-{index}"
@@ -71,7 +63,7 @@ def kill_storefront(state_dir: str, index: int = 1, signal_name: str = "SIGKILL"
 
 def restart_storefronts(state_dir: str, timeout: float = 60.0) -> dict[str, Any]:
     """Start every replica that is not running and wait until HAProxy marks all of them UP."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     started = []
     for i in range(spec.replicas):
         if svc.running(lay, f"storefront-{i}") is None:
@@ -88,7 +80,7 @@ def restart_storefronts(state_dir: str, timeout: float = 60.0) -> dict[str, Any]
 
 def kill_postgres_primary(state_dir: str) -> dict[str, Any]:
     """SIGKILL the current PostgreSQL primary's postmaster (a machine loss, no clean shutdown)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     idx = current_primary(lay, spec)
     if idx is None:
         raise RuntimeError("no running primary to kill")
@@ -99,7 +91,7 @@ def kill_postgres_primary(state_dir: str) -> dict[str, Any]:
 
 def promote_standby(state_dir: str) -> dict[str, Any]:
     """Promote the streaming standby when the primary is gone (the operator's failover step)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     nodes = [lay.pg_node(i, spec) for i in range(len(spec.ports.pg))]
     if any(pg.in_recovery(n) is False for n in nodes):
         live = [n.name for n in nodes if pg.in_recovery(n) is False]
@@ -114,7 +106,7 @@ def promote_standby(state_dir: str) -> dict[str, Any]:
 
 def rebuild_standby(state_dir: str) -> dict[str, Any]:
     """Bring every non-primary node back as a streaming standby (pg_rewind, or a fresh basebackup)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     before = {lay.pg_node(i, spec).name: pg.in_recovery(lay.pg_node(i, spec)) for i in range(len(spec.ports.pg))}
     primary = ensure_postgres(lay, spec)
     log = {}
@@ -127,7 +119,7 @@ def rebuild_standby(state_dir: str) -> dict[str, Any]:
 
 def kill_redis(state_dir: str) -> dict[str, Any]:
     """SIGKILL Redis (the cache is gone until it is restarted)."""
-    lay, _ = _platform(state_dir)
+    lay, _ = require_platform(state_dir)
     pid = read_pid(lay.run, "redis")
     if pid_under(pid, lay.root):
         stop_pid(pid, sig=signal.SIGKILL, timeout=5)
@@ -136,19 +128,19 @@ def kill_redis(state_dir: str) -> dict[str, Any]:
 
 def flush_redis(state_dir: str) -> dict[str, Any]:
     """FLUSHALL: every cached entry is dropped at once (a cold cache with Redis still up)."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     return {"flushall": svc.redis_cmd(spec.ports.redis, "FLUSHALL"), "t": time.time()}
 
 
 def restart_redis(state_dir: str) -> dict[str, Any]:
     """Start Redis if it is not running (idempotent)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     pid = svc.start_redis(lay, spec)
     return {"redis": "PONG" if svc.redis_ping(spec.ports.redis) else "down", "pid": pid}
 
 
 def _proxy(state_dir: str) -> FaultProxyClient:
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     if not spec.fault_proxy:
         raise RuntimeError("this platform was built without the fault proxy (up(..., fault_proxy=True))")
     return FaultProxyClient(f"http://127.0.0.1:{spec.ports.faultproxy_api}")
@@ -159,7 +151,7 @@ def add_toxic(state_dir: str, proxy: str, type: str, attributes: dict[str, float
     """Add a toxic to a fault-proxy link: ``proxy`` is ``primary`` (the current PostgreSQL primary),
     ``pg0``/``pg1``, ``gateway`` or ``redis``; ``type`` is latency, reset_peer or timeout."""
     if proxy == "primary":
-        lay, spec = _platform(state_dir)
+        lay, spec = require_platform(state_dir)
         idx = current_primary(lay, spec)
         proxy = f"pg{idx if idx is not None else 0}"
     toxic = _proxy(state_dir).add_toxic(proxy, type=type, name=name, stream=stream, toxicity=toxicity,
@@ -191,7 +183,7 @@ def reset_faults(state_dir: str) -> dict[str, Any]:
 def configure_gateway(state_dir: str, latency_ms: float | None = None, jitter_ms: float | None = None,
                       failure_rate: float | None = None, outage: bool | None = None) -> dict[str, Any]:
     """Change the payment gateway simulator live (slow, declining or in outage)."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     body = {k: v for k, v in {"latency_ms": latency_ms, "jitter_ms": jitter_ms, "failure_rate": failure_rate,
                               "outage": outage}.items() if v is not None}
     code, resp = http_post(f"http://127.0.0.1:{spec.ports.gateway}/admin/config", json.dumps(body).encode(),
@@ -203,7 +195,7 @@ def configure_gateway(state_dir: str, latency_ms: float | None = None, jitter_ms
 
 def reset_gateway(state_dir: str) -> dict[str, Any]:
     """Back to the platform's configured gateway behaviour, no outage (idempotent)."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     return configure_gateway(state_dir, latency_ms=spec.gateway_latency_ms, jitter_ms=10.0,
                              failure_rate=spec.gateway_failure_rate, outage=False)
 
@@ -213,7 +205,7 @@ def place_and_pay_orders(state_dir: str, count: int = 10, rate: float = 2.0, use
     """Checkout and pay ``count`` orders through HAProxy at ``rate``/s; outcome counts (bounded by count)."""
     from chaos.canary import CanaryWriter
 
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     base = f"http://127.0.0.1:{spec.ports.haproxy}"
     shopper = CanaryWriter(base_url=base, log=Path("/dev/null"), username=username, password=password)
     outcomes: dict[str, int] = {}
@@ -237,7 +229,7 @@ def place_and_pay_orders(state_dir: str, count: int = 10, rate: float = 2.0, use
 def ensure_platform_healthy(state_dir: str, timeout: float = 60.0) -> dict[str, Any]:
     """The final rollback: ``up`` again (idempotent: restarts what died, rebuilds a standby), then wait for
     every component to be healthy; raises with the status table if it is not."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     up(lay.root, replicas=spec.replicas)
     deadline = time.monotonic() + timeout
     items = status(lay.root)

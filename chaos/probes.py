@@ -21,7 +21,7 @@ from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.core import current_primary
 from chaos.platform.health import haproxy_servers, status
-from chaos.platform.layout import Layout, PlatformSpec, load_spec
+from chaos.platform.layout import require_platform
 from chaos.platform.procs import http_get, read_pid
 from chaos.prober import Prober
 
@@ -41,17 +41,9 @@ __all__ = [
 ]
 
 
-def _platform(state_dir: str) -> tuple[Layout, PlatformSpec]:
-    lay = Layout(Path(state_dir))
-    spec = load_spec(lay)
-    if spec is None:
-        raise RuntimeError(f"no platform in {lay.root}; run `peakload platform up` first")
-    return lay, spec
-
-
 def product_paths(state_dir: str, n: int = 40) -> list[str]:
     """Read paths for probing: product pages of the first catalogue page, plus the home page."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     code, body = http_get(f"http://127.0.0.1:{spec.ports.haproxy}/api/categories/1/products?page=1&size={n}")
     skus = [p["sku"] for p in json.loads(body).get("items", [])] if code == 200 else []
     return [f"/api/products/{s}" for s in skus] + ["/api/home"] if skus else ["/api/home", "/healthz"]
@@ -59,7 +51,7 @@ def product_paths(state_dir: str, n: int = 40) -> list[str]:
 
 def slo_window(state_dir: str, seconds: float = 3.0, rate: float = 10.0, latency_threshold_s: float = 0.3) -> float:
     """Share of probe requests through HAProxy answered 200 within ``latency_threshold_s`` over ``seconds``."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     prober = Prober(base_url=f"http://127.0.0.1:{spec.ports.haproxy}", paths=product_paths(state_dir), rate=rate,
                     timeout=max(2.0, latency_threshold_s), max_seconds=seconds)
     prober.start()
@@ -73,19 +65,19 @@ def slo_window(state_dir: str, seconds: float = 3.0, rate: float = 10.0, latency
 
 def haproxy_up_count(state_dir: str) -> int:
     """Replicas HAProxy currently marks UP."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     return sum(1 for s in haproxy_servers(spec).values() if s.startswith("UP"))
 
 
 def haproxy_server_state(state_dir: str, index: int = 1) -> str:
     """HAProxy's status of replica ``index`` (``UP``, ``DOWN``, ``UP 1/2`` ...), ``missing`` if unknown."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     return haproxy_servers(spec).get(f"r{index}", "missing")
 
 
 def postgres_primary_and_standby(state_dir: str) -> bool:
     """Exactly one primary and every other node a streaming standby."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     roles = [pg.in_recovery(lay.pg_node(i, spec)) for i in range(len(spec.ports.pg))]
     if roles.count(False) != 1 or None in roles:
         return False
@@ -96,7 +88,7 @@ def postgres_primary_and_standby(state_dir: str) -> bool:
 
 def db_commit_rate(state_dir: str, seconds: float = 2.0) -> float:
     """Transactions per second on the primary (all databases) measured over ``seconds``."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     idx = current_primary(lay, spec)
     if idx is None:
         raise RuntimeError("no primary")
@@ -111,7 +103,7 @@ def db_commit_rate(state_dir: str, seconds: float = 2.0) -> float:
 
 def prometheus_query(state_dir: str, query: str) -> float:
     """Instant PromQL query on the platform's Prometheus; the sum of the result's values (0 when empty)."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     url = f"http://127.0.0.1:{spec.ports.prometheus}/api/v1/query?query={urllib.parse.quote(query)}"
     code, body = http_get(url, timeout=5)
     if code != 200:
@@ -124,13 +116,13 @@ def prometheus_query(state_dir: str, query: str) -> float:
 
 def redis_ping(state_dir: str) -> bool:
     """Redis answers PONG."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     return svc.redis_ping(spec.ports.redis)
 
 
 def storefront_uses_redis(state_dir: str) -> bool:
     """True when the running replicas were started with a Redis URL (else their cache is in-process)."""
-    lay, spec = _platform(state_dir)
+    lay, spec = require_platform(state_dir)
     from chaos.platform.health import uses_redis
 
     return all(uses_redis(read_pid(lay.run, f"storefront-{i}")) for i in range(spec.replicas))
@@ -138,7 +130,7 @@ def storefront_uses_redis(state_dir: str) -> bool:
 
 def reconciliation_consistent(state_dir: str) -> bool:
     """The shop's reconciliation (orders vs payments vs gateway charges vs stock) says ``consistent``."""
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     code, body = http_get(f"http://127.0.0.1:{spec.ports.haproxy}/api/admin/reconciliation", timeout=10)
     return code == 200 and bool(json.loads(body).get("consistent"))
 
@@ -147,7 +139,7 @@ def order_roundtrip(state_dir: str, username: str = "user00004", password: str =
     """Log in, place an order through HAProxy, read it back: the write path works."""
     from chaos.canary import CanaryWriter
 
-    _, spec = _platform(state_dir)
+    _, spec = require_platform(state_dir)
     shopper = CanaryWriter(base_url=f"http://127.0.0.1:{spec.ports.haproxy}", log=Path("/dev/null"),
                            username=username, password=password)
     try:

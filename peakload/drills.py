@@ -24,11 +24,12 @@ __all__ = ["platform_url", "chaos_under_load"]
 
 def platform_url(state_dir: Path) -> str:
     """The platform's front door (HAProxy) as a base URL."""
-    from chaos.platform.layout import Layout, load_spec
+    from chaos.platform.layout import require_platform
 
-    spec = load_spec(Layout(state_dir))
-    if spec is None:
-        raise UsageError(f"no platform in {state_dir}: run `peakload platform up` first")
+    try:
+        _, spec = require_platform(state_dir)
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
     return f"http://127.0.0.1:{spec.ports.haproxy}"
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from chaos.platform.postgres import PgNode
 from chaos.platform.procs import free_ports
 
-__all__ = ["DEFAULT_STATE_DIR", "Ports", "PlatformSpec", "Layout", "new_spec", "load_spec", "save_spec",
+__all__ = ["DEFAULT_STATE_DIR", "Ports", "PlatformSpec", "Layout", "new_spec", "load_spec", "require_platform", "save_spec",
            "check_state_dir"]
 
 DEFAULT_STATE_DIR = Path(".peakload/platform")
@@ -150,6 +150,15 @@ def load_spec(lay: Layout) -> PlatformSpec | None:
         return PlatformSpec.from_dict(json.loads(lay.spec_file.read_text()))
     except FileNotFoundError:
         return None
+
+
+def require_platform(state_dir: str | Path) -> tuple[Layout, PlatformSpec]:
+    """The layout and spec of the platform in ``state_dir``; RuntimeError when none was brought up there."""
+    lay = Layout(Path(state_dir))
+    spec = load_spec(lay)
+    if spec is None:
+        raise RuntimeError(f"no platform in {lay.root}; run `peakload platform up` first")
+    return lay, spec
 
 
 def save_spec(lay: Layout, spec: PlatformSpec) -> None:
