@@ -77,10 +77,7 @@ def _merge(rows: list[RequestTotals]) -> RequestTotals:
         return rows[0]
     merged = RequestTotals(name="merged", method="")
     for r in rows:
-        merged.count += r.count
-        merged.failures += r.failures
-        merged.sum_s += r.sum_s
-        merged.hdr.add(r.hdr)
+        merged.merge(r)
     return merged
 
 
