@@ -30,12 +30,11 @@ import random
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
 
-from .server import _base_url, _bound_port, _wait_for_signal, write_atomically
+from .server import _base_url, _bound_port, announce_and_wait
 
 __all__ = ["CalibrationConfig", "CalibrationTarget", "create_calibration_app", "latency_cdf", "truth_percentiles",
            "calibrate_forever"]
@@ -195,11 +194,6 @@ async def calibrate_forever(config: CalibrationConfig, *, host: str, port: int, 
     await web.TCPSite(runner, host, port, backlog=4096).start()
     url = _base_url(host, _bound_port(runner))
     try:
-        if port_file:
-            write_atomically(port_file, url + "\n")
-        print(url, flush=True)
-        await _wait_for_signal(exit_with_parent=exit_with_parent)
+        await announce_and_wait(url, port_file=port_file, exit_with_parent=exit_with_parent)
     finally:
         await runner.cleanup()
-        if port_file:
-            Path(port_file).unlink(missing_ok=True)

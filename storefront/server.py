@@ -121,6 +121,18 @@ async def _watch_parent(stop: asyncio.Event, parent: int) -> None:
     stop.set()
 
 
+async def announce_and_wait(url: str, *, port_file: str | None, exit_with_parent: bool = False) -> None:
+    """Announce ``url`` (stdout and, atomically, ``port_file``), then wait for SIGINT/SIGTERM or the parent's death."""
+    try:
+        if port_file:
+            write_atomically(port_file, url + "\n")
+        print(url, flush=True)
+        await _wait_for_signal(exit_with_parent=exit_with_parent)
+    finally:
+        if port_file:
+            Path(port_file).unlink(missing_ok=True)
+
+
 async def serve_forever(
     config: StorefrontConfig, *, host: str, port: int, gateway: GatewayConfig, port_file: str | None,
     exit_with_parent: bool = False,
@@ -128,14 +140,9 @@ async def serve_forever(
     """CLI ``serve``: start, announce the URL (stdout and ``port_file``), run until SIGINT/SIGTERM."""
     running = await start_storefront(config, host=host, port=port, gateway=gateway)
     try:
-        if port_file:
-            write_atomically(port_file, running.url + "\n")
-        print(running.url, flush=True)
-        await _wait_for_signal(exit_with_parent=exit_with_parent)
+        await announce_and_wait(running.url, port_file=port_file, exit_with_parent=exit_with_parent)
     finally:
         await running.stop()
-        if port_file:
-            Path(port_file).unlink(missing_ok=True)
 
 
 async def gateway_forever(
@@ -144,11 +151,6 @@ async def gateway_forever(
     """CLI ``gateway``: the simulator alone."""
     runner, url = await start_gateway(cfg, host=host, port=port)
     try:
-        if port_file:
-            write_atomically(port_file, url + "\n")
-        print(url, flush=True)
-        await _wait_for_signal(exit_with_parent=exit_with_parent)
+        await announce_and_wait(url, port_file=port_file, exit_with_parent=exit_with_parent)
     finally:
         await runner.cleanup()
-        if port_file:
-            Path(port_file).unlink(missing_ok=True)
