@@ -164,7 +164,7 @@ def start_locust(*, on: bool, host: str, t0: float, t1: float, users: int, tmp: 
     tag = f"{'on' if on else 'off'}-{index}"
     clock, results = tmp / f"clock-{tag}.json", tmp / f"results-{tag}"
     env.update(PYTHONPATH=str(REPO), PEAKLOAD_BENCH_INSTRUMENT="1" if on else "0",
-               PEAKLOAD_BENCH_T0=repr(t0), PEAKLOAD_BENCH_T1=repr(t1), PEAKLOAD_BENCH_OUT=str(clock))  # fmt: skip
+               BENCH_T0=repr(t0), BENCH_T1=repr(t1), BENCH_OUT=str(clock))  # fmt: skip
     scraper = None
     if on:
         scraper = Scraper(free_port(), interval=scrape)
