@@ -40,6 +40,20 @@ def _parse_counts(text: str, family: str, key_labels: tuple[str, ...], where: di
     return out
 
 
+def _scrape_while_running(port: int, proc: subprocess.Popen) -> str:
+    """The load generator's /metrics while the load runs (polled until requests show up)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            if "peakload_requests_total{" in text:
+                return text
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the exporter never served request metrics during the run")
+
+
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("pipeline")
@@ -57,17 +71,26 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         with running_prometheus(tmp / "prom", jobs={"peakload": [f"127.0.0.1:{metrics_port}"], "storefront": [shop_url.split("//")[1]]},
                                 rule_files=[REPO / "dashboards/generated/slo.rules.yaml"]) as prom:
             results = tmp / "results"
-            run = subprocess.run([sys.executable, "-m", "peakload", "run", "--profile", "profiles/smoke.yaml", "--target", shop_url,
-                                  "--metrics-port", str(metrics_port), "--results", str(results), "--quiet"],
-                                 cwd=REPO, capture_output=True, text=True, timeout=240)
-            assert run.returncode == 0, run.stdout + run.stderr
+            proc = subprocess.Popen([sys.executable, "-m", "peakload", "run", "--profile", "profiles/smoke.yaml", "--target", shop_url,
+                                     "--metrics-port", str(metrics_port), "--results", str(results), "--quiet"],
+                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            live = _scrape_while_running(metrics_port, proc)
+            out, _ = proc.communicate(timeout=240)
+            assert proc.returncode == 0, out
             (run_dir,) = list(results.iterdir())
             shop_metrics = urllib.request.urlopen(shop_url + "/metrics", timeout=10).read().decode()
-            yield {"prom": prom, "run_dir": run_dir, "summary": json.loads((run_dir / "summary.json").read_text()),
+            yield {"live_metrics": live, "prom": prom, "run_dir": run_dir, "summary": json.loads((run_dir / "summary.json").read_text()),
                    "shop_metrics": shop_metrics, "end": time.time()}
     finally:
         shop.terminate()
         shop.wait(20)
+
+
+def test_live_metrics_of_a_running_load_pass_promtool_check_metrics(pipeline) -> None:
+    text = pipeline["live_metrics"]
+    assert "peakload_request_duration_seconds_bucket{" in text and "peakload_run_info{" in text
+    res = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_client_counts_equal_storefront_server_counts(pipeline) -> None:
