@@ -10,12 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from peakload.config import CompareSpec, parse_duration
+from peakload.config import MAX_USERS, CompareSpec, parse_duration
+from peakload.core.inputs import check_finite, check_host, check_out_dir, check_path, check_url
 from peakload.errors import PeakloadError, UsageError
 
 __all__ = ["main", "build_parser"]
+
+MAX_WORKERS = 1024  # local worker processes; a fleet is several masters (shards), not one host with thousands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,11 +28,57 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _arg(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type=``: the check's own message (without a field prefix) becomes the one-line error."""
+    def wrapped(text: str) -> Any:
+        try:
+            return convert(text)
+        except (ValueError, PeakloadError) as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(": ")) from None
+    wrapped.__name__ = name  # argparse names the type in "invalid <name> value"
+    return wrapped
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration like 30s or 5m, got {text!r}")
+    return seconds
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], Any]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise ValueError(f"expected a whole number {lo}..{hi}, got {text[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected a whole number {lo}..{hi}, got {value}")
+        return value
+    return _arg(convert, "int")
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str], Any]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text[:40]!r}") from None
+        return check_finite(value, field="", lo=lo, hi=hi, lo_open=True)
+    return _arg(convert, "float")
+
+
+def _checked(check: Callable[..., Any]) -> Callable[[str], Any]:
+    return _arg(lambda text: check(text, field=""), check.__name__.removeprefix("check_"))
+
+
+_duration = _arg(_positive_duration, "duration")
+_duration_or_zero = _arg(parse_duration, "duration")
+_path = _arg(check_path, "path")
+_url = _checked(check_url)
+_host = _checked(check_host)
+_out = _checked(check_out_dir)
+_port = _int_in(0, 65535)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,86 +86,84 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a profile against a target (the embedded storefront by default)")
-    r.add_argument("--profile", type=Path, default=Path("profiles/smoke.yaml"), help="profile YAML (default: %(default)s)")
-    r.add_argument("--target", help="base URL of the shop (default: start the embedded storefront)")
-    r.add_argument("--allow-target", action="append", default=[], metavar="HOST", help="allow this non-loopback host")
+    r.add_argument("--profile", type=_path, default=Path("profiles/smoke.yaml"), help="profile YAML (default: %(default)s)")
+    r.add_argument("--target", type=_url, help="base URL of the shop (default: start the embedded storefront)")
+    r.add_argument("--allow-target", type=_host, action="append", default=[], metavar="HOST", help="allow this non-loopback host")
     r.add_argument("--duration", type=_duration, help="cap the run, e.g. 30s or 5m")
     g = r.add_mutually_exclusive_group()
-    g.add_argument("--users", type=int, help="scale the shape so its peak is this many users")
-    g.add_argument("--scale", type=float, help="multiply every user count by this factor")
-    r.add_argument("--results", type=Path, default=Path("results"), help="results root folder (default: %(default)s)")
-    r.add_argument("--seed", type=int, help="random seed (default: the profile's)")
-    r.add_argument("--workers", type=int, default=0, help="local Locust worker processes (0 = one local runner)")
-    r.add_argument("--metrics-port", type=int, default=0, help="serve the load generator's /metrics on this port")
-    r.add_argument("--baseline", type=Path, help="compare against this earlier results folder")
+    g.add_argument("--users", type=_int_in(1, MAX_USERS), help="scale the shape so its peak is this many users")
+    g.add_argument("--scale", type=_float_in(0, 10_000), help="multiply every user count by this factor")
+    r.add_argument("--results", type=_out, default=Path("results"), help="results root folder (default: %(default)s)")
+    r.add_argument("--seed", type=_int_in(0, 2**63 - 1), help="random seed (default: the profile's)")
+    r.add_argument("--workers", type=_int_in(0, MAX_WORKERS), default=0, help="local Locust worker processes (0 = one local runner)")
+    r.add_argument("--metrics-port", type=_port, default=0, help="serve the load generator's /metrics on this port (0 = off)")
+    r.add_argument("--baseline", type=_path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
     r.add_argument("--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules")
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
-    c.add_argument("--profile", type=Path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)")
-    c.add_argument("--target", help="base URL of the shop (default: start the embedded storefront)")
-    c.add_argument("--allow-target", action="append", default=[], metavar="HOST", help="allow this non-loopback host")
-    c.add_argument("--results", type=Path, default=Path("results"), help="results root folder (default: %(default)s)")
-    c.add_argument("--seed", type=int, help="random seed (default: the profile's)")
-    c.add_argument("--workers", type=int, default=0, help="local Locust worker processes (0 = one local runner)")
-    c.add_argument("--metrics-port", type=int, default=0, help="serve the load generator's /metrics on this port")
+    c.add_argument("--profile", type=_path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)")
+    c.add_argument("--target", type=_url, help="base URL of the shop (default: start the embedded storefront)")
+    c.add_argument("--allow-target", type=_host, action="append", default=[], metavar="HOST", help="allow this non-loopback host")
+    c.add_argument("--results", type=_out, default=Path("results"), help="results root folder (default: %(default)s)")
+    c.add_argument("--seed", type=_int_in(0, 2**63 - 1), help="random seed (default: the profile's)")
+    c.add_argument("--workers", type=_int_in(0, MAX_WORKERS), default=0, help="local Locust worker processes (0 = one local runner)")
+    c.add_argument("--metrics-port", type=_port, default=0, help="serve the load generator's /metrics on this port (0 = off)")
     c.add_argument("--quiet", action="store_true", help="no live progress line")
 
     rep = sub.add_parser("report", help="(re)build the reports of a results folder, even a partial one")
-    rep.add_argument("results_dir", type=Path)
-    rep.add_argument("--baseline", type=Path, help="an earlier results folder to compare with")
+    rep.add_argument("results_dir", type=_path)
+    rep.add_argument("--baseline", type=_path, help="an earlier results folder to compare with")
 
     gate = sub.add_parser("gate", help="evaluate the thresholds of a results folder; exit 0/1/3")
-    gate.add_argument("results_dir", type=Path)
+    gate.add_argument("results_dir", type=_path)
 
     slo = sub.add_parser("slo", help="Prometheus rules from the SLO spec")
     slo_sub = slo.add_subparsers(dest="slo_command", required=True, parser_class=_Parser)
     rules = slo_sub.add_parser("rules", help="write recording rules and burn-rate alerts")
-    rules.add_argument("--spec", type=Path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
-    rules.add_argument("--out", type=Path, required=True, help="output folder")
+    rules.add_argument("--spec", type=_path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
+    rules.add_argument("--out", type=_out, required=True, help="output folder")
 
     dash = sub.add_parser("dashboards", help="Grafana dashboards as code")
     dash_sub = dash.add_subparsers(dest="dash_command", required=True, parser_class=_Parser)
     build = dash_sub.add_parser("build", help="write the dashboard JSON files")
-    build.add_argument("--spec", type=Path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
-    build.add_argument("--out", type=Path, required=True, help="output folder")
+    build.add_argument("--spec", type=_path, default=Path("profiles/slo.yaml"), help="SLO spec (default: %(default)s)")
+    build.add_argument("--out", type=_out, required=True, help="output folder")
     push = dash_sub.add_parser("push", help="upload the dashboards to a Grafana (token from $GRAFANA_TOKEN)")
-    push.add_argument("--url", required=True, help="Grafana base URL")
-    push.add_argument("--dir", type=Path, default=None, help="dashboards folder (default: the generated ones)")
+    push.add_argument("--url", type=_url, required=True, help="Grafana base URL")
+    push.add_argument("--dir", type=_path, default=None, help="dashboards folder (default: the generated ones)")
 
     plat = sub.add_parser("platform", help="the full platform on this machine (HAProxy, 3 shops, PostgreSQL primary+standby, Redis, Prometheus)")
     plat.add_argument("action", choices=["up", "down", "status"])
-    plat.add_argument("--state-dir", type=Path, default=Path(".peakload/platform"), help="where its config, data and logs live (default: %(default)s)")
-    plat.add_argument("--replicas", type=int, default=3, help="storefront replicas behind HAProxy (up only; default: %(default)s)")
+    plat.add_argument("--state-dir", type=_out, default=Path(".peakload/platform"), help="where its config, data and logs live (default: %(default)s)")
+    plat.add_argument("--replicas", type=_int_in(1, 16), default=3, help="storefront replicas behind HAProxy (up only; default: %(default)s)")
 
     drill = sub.add_parser("drill", help="recovery drills: the 3-2-1 backup drill, or a corrupted repository")
     drill.add_argument("kind", choices=["backup", "corruption"])
-    drill.add_argument("--state-dir", type=Path, default=Path(".peakload/drill"), help="the drill's own small site (default: %(default)s)")
-    drill.add_argument("--results", type=Path, help="folder for the drill's evidence (default: results/<stamp>-drill-KIND)")
-    drill.add_argument("--max-rpo", type=_duration, default=10.0, help="RPO the backup drill accepts (default: 10s)")
+    drill.add_argument("--state-dir", type=_out, default=Path(".peakload/drill"), help="the drill's own small site (default: %(default)s)")
+    drill.add_argument("--results", type=_out, help="folder for the drill's evidence (default: results/<stamp>-drill-KIND)")
+    drill.add_argument("--max-rpo", type=_duration_or_zero, default=10.0, help="RPO the backup drill accepts (default: 10s)")
 
     ch = sub.add_parser("chaos", help="chaos experiments on the running platform")
     ch_sub = ch.add_subparsers(dest="chaos_command", required=True, parser_class=_Parser)
     ch_run = ch_sub.add_parser("run", help="run an experiment while a profile's load runs")
     ch_run.add_argument("experiment", help="a bundled name (see `peakload chaos list`) or a path")
-    ch_run.add_argument("--profile", type=Path, default=Path("profiles/chaos.yaml"), help="the load during the experiment (default: %(default)s)")
-    ch_run.add_argument("--state-dir", type=Path, default=Path(".peakload/platform"))
-    ch_run.add_argument("--results", type=Path, default=Path("results"))
+    ch_run.add_argument("--profile", type=_path, default=Path("profiles/chaos.yaml"), help="the load during the experiment (default: %(default)s)")
+    ch_run.add_argument("--state-dir", type=_out, default=Path(".peakload/platform"))
+    ch_run.add_argument("--results", type=_out, default=Path("results"))
     ch_val = ch_sub.add_parser("validate", help="Chaos Toolkit validation of one or every bundled experiment")
     ch_val.add_argument("experiment", nargs="?")
     ch_sub.add_parser("list", help="the bundled experiments")
 
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
-    cmp_.add_argument("run", type=Path)
-    cmp_.add_argument("baseline", type=Path)
+    cmp_.add_argument("run", type=_path)
+    cmp_.add_argument("baseline", type=_path)
     return p
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from peakload.runner import RunOptions, run
 
-    if not a.profile.exists():
-        raise UsageError(f"--profile: {a.profile}: file not found")
     report = run(RunOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target, duration=a.duration,
                             users=a.users, scale=a.scale, results_root=a.results, seed=a.seed, workers=a.workers,
                             metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet,
@@ -126,8 +175,6 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _cmd_capacity(a: argparse.Namespace) -> int:
     from peakload.capacity import CapacityOptions, capacity
 
-    if not a.profile.exists():
-        raise UsageError(f"--profile: {a.profile}: file not found")
     result = capacity(CapacityOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target,
                                       results_root=a.results, seed=a.seed, workers=a.workers,
                                       metrics_port=a.metrics_port, quiet=a.quiet))
@@ -146,24 +193,42 @@ def _cmd_capacity(a: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1f} ms"
+
+
 def _print_verdict(s: dict, path: Path) -> None:
     tot = s["total"]
     print(f"run {s['run_id']}: {s['status'].upper()} (exit {s['exit_code']})" + (f" — {s['reason']}" if s.get("reason") else ""))
     print(f"  {tot['requests']} requests, {tot['error_ratio'] * 100:.2f}% errors, {tot['rps']:.1f} rps, "
-          f"p50 {tot['p50_ms'] or 0:.1f} ms, p95 {tot['p95_ms'] or 0:.1f} ms, p99 {tot['p99_ms'] or 0:.1f} ms")
+          f"p50 {_ms(tot['p50_ms'])}, p95 {_ms(tot['p95_ms'])}, p99 {_ms(tot['p99_ms'])}")
     rec = s.get("reconciliation") or {}
     if rec and "error" not in rec:
-        print(f"  reconciliation: {rec.get('orders_created')} orders, {rec.get('orders_paid')} paid, "
-              f"oversold {rec.get('oversold_units')}, duplicates {rec.get('duplicate_orders', 0) + rec.get('duplicate_charges', 0)}")
+        def n(key: str) -> str:
+            v = rec.get(key)
+            return "n/a" if not isinstance(v, int) or isinstance(v, bool) else str(v)
+        dups = "n/a" if "n/a" in (n("duplicate_orders"), n("duplicate_charges")) else str(rec["duplicate_orders"] + rec["duplicate_charges"])
+        print(f"  reconciliation: {n('orders_created')} orders, {n('orders_paid')} paid, "
+              f"oversold {n('oversold_units')}, duplicates {dups}")
     for t in s["thresholds"]:
         if t["passed"] is False:
             print(f"  FAIL {t['id']}: {t['message']}")
+    print(f"  decided by: {s.get('decided_by', 'n/a')}")
     print(f"  results: {path}/  (report: {path / 'report.html'})")
 
 
-def _results_dir(path: Path) -> Path:
-    if not path.is_dir():
-        raise UsageError(f"{path}: not a results folder")
+def _results_dir(path: Path, *, field: str = "results folder") -> Path:
+    """A folder written by `peakload run` (it has run.json or snapshots.jsonl); refused before anything is written."""
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise UsageError(f"{field}: {path}: cannot use: {exc.strerror or exc}") from None
+    if not is_dir:
+        what = "does not exist" if not path.exists() else "is a file"
+        raise UsageError(f"{field}: {path}: not a results folder ({what}); expected a folder written by peakload run")
+    if not ((path / "run.json").is_file() or (path / "snapshots.jsonl").is_file()):
+        raise UsageError(f"{field}: {path}: not a results folder (no run.json or snapshots.jsonl); "
+                         "expected a folder written by peakload run")
     return path
 
 
@@ -172,8 +237,8 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
     from reports.build import write_reports
 
     d = _results_dir(a.results_dir)
-    thresholds, profile = thresholds_from_results(d)
     baseline = _load_baseline(a.baseline) if getattr(a, "baseline", None) else None
+    thresholds, profile = thresholds_from_results(d)
     report = write_reports(d, thresholds, baseline=baseline, baseline_id=str(getattr(a, "baseline", "") or ""),
                            tolerances=profile.compare if profile else CompareSpec())
     for problem in report.summary["problems"]:
@@ -184,20 +249,21 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
 
 def _cmd_compare(a: argparse.Namespace) -> int:
     from peakload.runner import _load_baseline, thresholds_from_results
-    from reports.compare import compare
+    from reports.compare import compare, verdict_of
 
-    current = _load_baseline(a.run)
-    base = _load_baseline(a.baseline)
+    current = _load_baseline(_results_dir(a.run, field="run") if a.run.is_dir() else a.run, field="run")
+    base = _load_baseline(_results_dir(a.baseline, field="baseline") if a.baseline.is_dir() else a.baseline, field="baseline")
     _, profile = thresholds_from_results(a.run) if a.run.is_dir() else ([], None)
-    rows = compare(current, base, profile.compare if profile else CompareSpec())
+    tolerances = profile.compare if profile else CompareSpec()
+    rows = compare(current, base, tolerances)
     for r in rows:
-        if r.metric == "requests":
+        if r.metric == "requests" and r.verdict not in ("missing", "regression"):
             continue
         ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
         print(f"{r.verdict:>10}  {r.key:<45} {r.metric:<12} {r.baseline!s:>10} -> {r.current!s:<10} {ch:>8} (tolerance {r.tolerance})")
-    bad = sum(r.regression for r in rows)
-    print(f"{bad} regression(s) against {a.baseline}")
-    return 1 if bad else 0
+    code, rule, reason = verdict_of(current, base, rows)
+    print(f"{sum(r.regression for r in rows)} regression(s) against {a.baseline}: {reason} (exit {code}; decided by: {rule})")
+    return code
 
 
 def _cmd_slo(a: argparse.Namespace) -> int:

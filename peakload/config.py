@@ -12,6 +12,7 @@ path and what was expected.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +20,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from peakload.errors import ConfigError
+from peakload.core.inputs import check_host, check_url, read_yaml
+from peakload.errors import ConfigError, UsageError
 
 __all__ = [
     "VERSION",
@@ -45,30 +47,46 @@ __all__ = [
 
 VERSION = "peakload/v1"
 
+MAX_DURATION_S = 366 * 86400.0  # one year: anything longer is a typo, not a load test
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$")
 
 
 def parse_duration(value: Any) -> float:
-    """``"1m30s"`` / ``"250ms"`` / ``"2h"`` / ``45`` → seconds (float)."""
+    """``"1m30s"`` / ``"250ms"`` / ``"2h"`` / ``45`` → seconds (float), finite and at most a year."""
+    seconds: float | None = None
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {value!r}")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"expected a non-negative duration, got {value!r}")
-        return float(value)
-    if isinstance(value, str):
+        seconds = None
+    elif isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) <= 64:
         m = _DURATION_RE.match(value)
         if m and any(m.groups()):
             d, h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
-            return d * 86400 + h * 3600 + mi * 60 + s + ms / 1000
-    raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {value!r}")
+            seconds = d * 86400 + h * 3600 + mi * 60 + s + ms / 1000
+    if seconds is None:
+        shown = value if not isinstance(value, str) or len(value) <= 64 else value[:60] + "…"
+        raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {shown!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected a finite duration, got {value!r}")
+    if seconds < 0:
+        raise ValueError(f"expected a non-negative duration, got {value!r}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most 366d, got {value!r}")
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf`/`.nan` in YAML are refused by every float field, naming the field
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+Name = Annotated[str, Field(max_length=200)]
+# Sane ceilings: far above any real test on one fleet, low enough to catch a typo'd exponent.
+MAX_USERS = 10_000_000
+MAX_RATE = 10_000_000.0  # journeys (or requests) per second
 
 
 # ---------------------------------------------------------------- traffic shape
@@ -83,17 +101,17 @@ class Stage(_Model):
     level toward ``users`` with ``half_life``.
     """
 
-    name: str = ""
+    name: Name = ""
     kind: Literal["ramp", "steady", "spike", "decay"]
     duration: Duration = Field(gt=0)
-    users: int = Field(ge=0)
-    rise: Duration = 1.0
-    half_life: Duration = 10.0
-    spawn_rate: float | None = Field(default=None, gt=0)
+    users: int = Field(ge=0, le=MAX_USERS)
+    rise: Duration = Field(default=1.0, gt=0)
+    half_life: Duration = Field(default=10.0, gt=0)
+    spawn_rate: float | None = Field(default=None, gt=0, le=MAX_USERS)
 
 
 class ShapeSpec(_Model):
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(min_length=1, max_length=10_000)
 
     @property
     def total_seconds(self) -> float:
@@ -126,15 +144,44 @@ class TargetSpec(_Model):
 
     url: str | None = None  # None = the embedded storefront
     allow: list[str] = []  # hosts allowed besides loopback
-    run_header: str = "X-Peakload-Run"
+    run_header: str = Field(default="X-Peakload-Run", pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
     paths: dict[str, str] = {}
-    categories: int = Field(default=20, ge=1)  # the storefront seeds 20 by default
-    skus: int = Field(default=10_000, ge=1)
-    sku_format: str = "SKU-{n:06d}"  # n = 1..skus (the storefront seeds SKU-000001..)
-    users: int = Field(default=200, ge=1)  # the storefront seeds 200 (user00001..)
-    user_format: str = "user{n:05d}"
-    password: str = "peakload"
-    admin_token_env: str | None = None  # env var holding a bearer token for the reconciliation endpoint
+    categories: int = Field(default=20, ge=1, le=1_000_000)  # the storefront seeds 20 by default
+    skus: int = Field(default=10_000, ge=1, le=100_000_000)
+    sku_format: str = Field(default="SKU-{n:06d}", max_length=200)  # n = 1..skus (the storefront seeds SKU-000001..)
+    users: int = Field(default=200, ge=1, le=MAX_USERS)  # the storefront seeds 200 (user00001..)
+    user_format: str = Field(default="user{n:05d}", max_length=200)
+    password: str = Field(default="peakload", max_length=1000)
+    admin_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")  # env var with a bearer token
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_url(v, field="url")
+            except UsageError as exc:
+                raise ValueError(str(exc).removeprefix("url: ")) from None
+        return v
+
+    @field_validator("allow")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        try:
+            return [check_host(h, field="host") for h in v]
+        except UsageError as exc:
+            raise ValueError(str(exc).removeprefix("host: ")) from None
+
+    @field_validator("sku_format", "user_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        try:
+            v.format(n=1)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"expected a format with {{n}} like 'SKU-{{n:06d}}', got {v!r} ({exc.__class__.__name__}: {exc})") from None
+        if "{n" not in v:
+            raise ValueError(f"expected a format with {{n}} like 'SKU-{{n:06d}}', got {v!r}")
+        return v
 
     @field_validator("paths")
     @classmethod
@@ -145,6 +192,8 @@ class TargetSpec(_Model):
         for key, path in v.items():
             if not path.startswith("/"):
                 raise ValueError(f"path {key!r} must start with '/', got {path!r}")
+            if len(path) > 2000 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in path):
+                raise ValueError(f"path {key!r} must be at most 2000 characters without spaces or control characters, got {path[:80]!r}")
         return v
 
     def path(self, key: str) -> str:
@@ -154,19 +203,27 @@ class TargetSpec(_Model):
 class EmbeddedSpec(_Model):
     """Options for the embedded storefront (ignored for external targets)."""
 
-    skus: int = Field(default=10_000, ge=100)
-    flash_stock: int = Field(default=50, ge=0)
-    gateway_latency_ms: float = Field(default=20, ge=0)
+    skus: int = Field(default=10_000, ge=100, le=10_000_000)
+    flash_stock: int = Field(default=50, ge=0, le=1_000_000_000)
+    gateway_latency_ms: float = Field(default=20, ge=0, le=60_000)
     gateway_failure_rate: float = Field(default=0.02, ge=0, le=1)
-    inject_latency: dict[str, Duration] = {}  # route template -> extra seconds
+    inject_latency: dict[str, Annotated[Duration, Field(le=3600)]] = {}  # route template -> extra seconds
+
+    @field_validator("inject_latency")
+    @classmethod
+    def _routes(cls, v: dict[str, float]) -> dict[str, float]:
+        for route in v:
+            if not route.startswith("/") or len(route) > 2000:
+                raise ValueError(f"expected route templates like '/api/products/{{sku}}', got {route[:80]!r}")
+        return v
 
 
 # ---------------------------------------------------------------- journeys
 
 
 class Range(_Model):
-    min: float = Field(ge=0)
-    max: float = Field(ge=0)
+    min: float = Field(ge=0, le=86_400)
+    max: float = Field(ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _ordered(self) -> "Range":
@@ -190,7 +247,7 @@ class FunnelRatios(_Model):
 class JourneySpec(_Model):
     think_time: Range = Range(min=0.5, max=2.0)
     session_actions: Range = Range(min=3, max=10)  # product views per session
-    zipf_exponent: float = Field(default=1.1, gt=0)
+    zipf_exponent: float = Field(default=1.1, gt=0, le=10)
     ratios: FunnelRatios = FunnelRatios()
     login_ratio: Ratio = 1.0  # sessions that log in (needed for cart)
 
@@ -198,7 +255,7 @@ class JourneySpec(_Model):
 class FlashSaleSpec(_Model):
     """A flash sale (秒杀): buyers race for one hot SKU at ``at`` seconds into the run."""
 
-    sku: str = "FLASH-0001"
+    sku: str = Field(default="FLASH-0001", min_length=1, max_length=200)
     at: Duration = 10.0
     quantity: int = Field(default=1, ge=1, le=10)
     retries: int = Field(default=2, ge=0, le=10)  # client retries with the same idempotency key
@@ -215,9 +272,9 @@ class ArrivalStage(_Model):
     ``step`` curve it jumps to ``rate`` at the start of the stage.
     """
 
-    name: str = ""
+    name: Name = ""
     duration: Duration = Field(gt=0)
-    rate: float = Field(ge=0)
+    rate: float = Field(ge=0, le=MAX_RATE)
 
 
 class ArrivalsSpec(_Model):
@@ -234,12 +291,12 @@ class ArrivalsSpec(_Model):
 
     kind: Literal["constant", "ramping", "poisson"] = "constant"
     curve: Literal["step", "linear"] | None = None
-    start_rate: float = Field(default=0.0, ge=0)
-    stages: list[ArrivalStage] = Field(min_length=1)
+    start_rate: float = Field(default=0.0, ge=0, le=MAX_RATE)
+    stages: list[ArrivalStage] = Field(min_length=1, max_length=100_000)
     journey: Literal["shopper", "single_request"] = "shopper"
-    path: str = "/"
-    pool: int | None = Field(default=None, ge=1)
-    max_pool: int = Field(default=10_000, ge=1)
+    path: str = Field(default="/", max_length=2000)
+    pool: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_pool: int = Field(default=10_000, ge=1, le=1_000_000)
     expected_journey: Duration | None = Field(default=None, gt=0)
 
     @field_validator("path")
@@ -306,12 +363,21 @@ class CapacitySpec(_Model):
     journey, pool and path come from the ``arrivals`` section when there is one.
     """
 
-    start_rate: float = Field(gt=0)
-    factor: float = Field(default=1.5, gt=1)
-    step: Duration = Field(default=10.0, ge=1)
+    start_rate: float = Field(gt=0, le=MAX_RATE)
+    factor: float = Field(default=1.5, gt=1, le=100)
+    step: Duration = Field(default=10.0, ge=1, le=86_400)
     max_steps: int = Field(default=8, ge=1, le=100)
     stop_on_drop: bool = True
     journey: Literal["shopper", "single_request"] | None = None  # default: arrivals.journey or shopper
+
+    @model_validator(mode="after")
+    def _bounded(self) -> "CapacitySpec":
+        # log space: start_rate × factor**(max_steps-1) must not overflow nor pass the rate ceiling
+        top = math.log10(self.start_rate) + (self.max_steps - 1) * math.log10(self.factor)
+        if top > math.log10(MAX_RATE):
+            raise ValueError(f"the last step's rate start_rate × factor^(max_steps-1) = 10^{top:.1f}/s is above "
+                             f"{MAX_RATE:g}/s; lower factor or max_steps")
+        return self
 
     def rates(self) -> list[float]:
         return [self.start_rate * self.factor**k for k in range(self.max_steps)]
@@ -359,13 +425,21 @@ def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float 
         raise ValueError(f"expected '<metric> <op> <value>' like 'p95 < 300ms', got {expr!r}")
     metric, op, number, unit = m.groups()
     value = float(number)
+    if not math.isfinite(value) or len(number) > 30:
+        raise ValueError(f"expected a finite number of at most 30 digits in {expr!r}")
+    if value < 0:
+        raise ValueError(f"{metric} cannot be negative; got {number} in {expr!r}")
     if LATENCY_METRICS.match(metric):
         if unit not in ("ms", "s"):
             raise ValueError(f"latency threshold {expr!r} needs a unit: ms or s")
         value = value / 1000 if unit == "ms" else value
         if metric.startswith("p") and not 0 < float(metric[1:]) < 100:
             raise ValueError(f"percentile in {expr!r} must be between 0 and 100")
+        if value > 3600:
+            raise ValueError(f"latency limit in {expr!r} is above 1h, the longest latency the histograms record")
     elif metric in RATIO_METRICS:
+        if unit not in (None, "%"):
+            raise ValueError(f"{metric} is a ratio: give a plain number 0..1 or a percentage, not {unit!r} in {expr!r}")
         value = value / 100 if unit == "%" else value
         if not 0 <= value <= 1:
             raise ValueError(f"ratio in {expr!r} must be within 0..1 (or 0%..100%)")
@@ -379,9 +453,9 @@ def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float 
 
 
 class _ThresholdEntry(_Model):
-    expr: str
+    expr: str = Field(max_length=200)
     abort: bool = False
-    grace: Duration = 0.0
+    grace: Annotated[Duration, Field(le=86_400)] = 0.0
 
 
 class CompareSpec(_Model):
@@ -389,9 +463,11 @@ class CompareSpec(_Model):
 
     p95_increase: Ratio = 0.10
     p99_increase: Ratio = 0.15
-    error_ratio_increase: float = Field(default=0.005, ge=0)  # absolute
+    error_ratio_increase: float = Field(default=0.005, ge=0, le=1)  # absolute
     throughput_decrease: Ratio = 0.10
-    min_requests: int = Field(default=20, ge=1)  # ignore request names with fewer samples
+    min_requests: int = Field(default=20, ge=1, le=1_000_000_000)  # ignore request names with fewer samples
+    # request names that may vanish from the baseline without counting as a regression
+    allow_missing: list[str] = []
 
 
 # ---------------------------------------------------------------- profile
@@ -399,19 +475,19 @@ class CompareSpec(_Model):
 
 class Profile(_Model):
     version: Literal["peakload/v1"]
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
-    seed: int = 42
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = Field(default="", max_length=10_000)
+    seed: int = Field(default=42, ge=0, le=2**63 - 1)
     target: TargetSpec = TargetSpec()
     embedded: EmbeddedSpec = EmbeddedSpec()
     shape: ShapeSpec | None = None  # closed model: users over time
     arrivals: ArrivalsSpec | None = None  # open model: journeys per second over time
     capacity: CapacitySpec | None = None  # `peakload capacity` steps
-    users: dict[Literal["shopper", "flash_buyer"], float] = {"shopper": 1.0}
+    users: dict[Literal["shopper", "flash_buyer"], Annotated[float, Field(ge=0, le=1_000_000)]] = {"shopper": 1.0}
     journey: JourneySpec = JourneySpec()
     flash_sale: FlashSaleSpec | None = None
-    slo: str | None = "slo.yaml"  # relative to the profile's folder; null = no SLO thresholds
-    thresholds: dict[str, list[str | _ThresholdEntry]] = {}
+    slo: str | None = Field(default="slo.yaml", min_length=1, max_length=1000)  # relative to the profile's folder; null = none
+    thresholds: dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | _ThresholdEntry]] = {}
     compare: CompareSpec = CompareSpec()
     # set by the loader, not the YAML
     source: str = ""
@@ -482,13 +558,13 @@ class SLO(_Model):
     ``requests`` are request names (``"METHOD /route/template"``).
     """
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    description: str = ""
-    journey: str = ""
+    name: str = Field(max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = Field(default="", max_length=10_000)
+    journey: str = Field(default="", max_length=200)
     kind: Literal["availability", "latency"]
-    requests: list[str] = Field(min_length=1)
+    requests: list[Annotated[str, Field(max_length=500)]] = Field(min_length=1)
     objective: float = Field(gt=0, lt=100)
-    threshold: Duration | None = None
+    threshold: Annotated[Duration, Field(gt=0, le=3600)] | None = None
     page: bool = True  # page or only ticket
 
     @field_validator("requests")
@@ -515,8 +591,8 @@ class SLO(_Model):
 
 class SLOSpec(_Model):
     version: Literal["peakload/v1"]
-    service: str = "storefront"
-    window: Duration = 30 * 86400.0
+    service: str = Field(default="storefront", max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    window: Annotated[Duration, Field(ge=3600)] = 30 * 86400.0
     slos: list[SLO] = Field(min_length=1)
     source: str = ""
 
@@ -561,25 +637,20 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    data = read_yaml(path, what=what)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with 'version: {VERSION}' at the top, got {type(data).__name__}")
     if data.get("version") != VERSION:
-        raise ConfigError(f"{path}: version: expected {VERSION!r}, got {data.get('version')!r}")
+        got = data.get("version")
+        shown = got if not isinstance(got, str) or len(got) <= 40 else got[:40] + "…"
+        raise ConfigError(f"{path}: version: expected {VERSION!r}, got {shown!r}")
     return data
+
+
+def _shown(got: Any) -> str:
+    text = repr(got)
+    return text if len(text) <= 80 else text[:77] + "…"
 
 
 def _validate(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
@@ -591,20 +662,20 @@ def _validate(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
         got = err.get("input")
         suffix = ""
         if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)):
-            suffix = f", got {got!r}"
+            suffix = f", got {_shown(got)}"
         raise ConfigError(f"{path}: {_format_loc(err['loc'])}: {msg}{suffix}") from None
 
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a traffic profile. Raises ConfigError (one line)."""
     p = Path(path)
-    return _validate(Profile, p, _read_yaml(p))
+    return _validate(Profile, p, _read_yaml(p, "profile"))
 
 
 def load_slo_spec(path: str | Path) -> SLOSpec:
     """Read and validate the SLO spec. Raises ConfigError naming the SLO and field."""
     p = Path(path)
-    data = _read_yaml(p)
+    data = _read_yaml(p, "SLO spec")
     try:
         return SLOSpec.model_validate({**data, "source": str(p)})
     except ValidationError as exc:
@@ -618,5 +689,5 @@ def load_slo_spec(path: str | Path) -> SLOSpec:
             where = f'SLO "{name}": {rest}' if name else where
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        suffix = f", got {got!r}" if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)) else ""
+        suffix = f", got {_shown(got)}" if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)) else ""
         raise ConfigError(f"{p}: {where}: {msg}{suffix}") from None

@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peakload.config import Profile, SLOSpec, Threshold, load_profile, load_slo_spec
+from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
 from peakload.errors import ConfigError, RunInvalid, UsageError
 from peakload.progress import SnapshotTail, progress_line, write_progress
 from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, free_port, preflight
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import SNAPSHOTS, _interval
+from reports.summary import SCHEMA_ID
 
 __all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "new_run_id", "REPO_ROOT"]
 
@@ -165,6 +167,7 @@ def run(opts: RunOptions) -> Report:
     baseline = None
     if opts.baseline is not None:
         baseline = _load_baseline(opts.baseline)
+    check_out_dir(opts.results_root, field="--results")
     total = min(profile.total_seconds, opts.duration or float("inf"))
     run_id = opts.run_id or new_run_id()
     seed = opts.seed if opts.seed is not None else profile.seed
@@ -183,7 +186,7 @@ def run(opts: RunOptions) -> Report:
             target = embedded.start()
         preflight(target, profile.target.path("health"))
         run_dir = opts.results_root / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
+        make_dirs(run_dir, field="--results", exist_ok=False)
         shutil.copyfile(opts.profile_path, run_dir / "profile.yaml")
         if profile.slo_path() is not None:
             shutil.copyfile(profile.slo_path(), run_dir / "slo.yaml")
@@ -240,16 +243,18 @@ def _start_prometheus(opts: RunOptions, slo: SLOSpec | None, target: str, run_di
     return prom
 
 
-def _load_baseline(path: Path) -> dict:
+def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
+    """A saved summary.json (of a results folder, or the file itself), checked to be one."""
     p = path / "summary.json" if path.is_dir() else path
+    if path.is_dir() and not p.exists():
+        raise UsageError(f"{field}: {path}: no summary.json (expected a results folder written by peakload run; "
+                         "`peakload report` rebuilds it)")
     try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"--baseline: {p}: no such file (expected a results folder or its summary.json)") from None
-    except ValueError:
-        raise ConfigError(f"--baseline: {p}: not valid JSON") from None
-    if not isinstance(data, dict) or "requests" not in data:
-        raise ConfigError(f"--baseline: {p}: expected a peakload summary.json (no 'requests' field)")
+        data = read_json(p, what="summary", max_bytes=MAX_RESULTS_BYTES)
+    except ConfigError as exc:
+        raise ConfigError(f"{field}: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID or not isinstance(data.get("requests"), dict):
+        raise ConfigError(f"{field}: {p}: expected a peakload summary.json (schema {SCHEMA_ID})")
     return data
 
 

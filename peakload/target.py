@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from peakload.config import EmbeddedSpec
+from peakload.core.inputs import check_url
 from peakload.errors import RunInvalid, UsageError
 
 __all__ = ["check_allowed", "preflight", "fetch_json", "EmbeddedStorefront"]
@@ -38,10 +39,8 @@ def _is_loopback(host: str) -> bool:
 
 def check_allowed(url: str, *, allow: list[str]) -> None:
     """Refuse any target outside loopback unless its host is allowlisted."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--target: expected an http(s) URL like http://127.0.0.1:8080, got {url!r}")
-    host = parts.hostname
+    check_url(url, field="--target")
+    host = urlsplit(url).hostname or ""
     if _is_loopback(host) or host in allow:
         return
     raise UsageError(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from peakload.config import CompareSpec, Threshold
-from reports.compare import CompareRow, compare
+from reports.compare import CompareRow, compare, verdict_of
 from reports.gate import evaluate
 from reports.html import render_html
 from reports.junit import render_junit
@@ -54,7 +54,9 @@ def write_reports(path: Path, thresholds: list[Threshold], *, baseline: dict[str
     summary = build_summary(data, results)
     rows = compare(summary, baseline, tolerances or CompareSpec()) if baseline is not None else None
     if rows is not None:
+        code, rule, reason = verdict_of(summary, baseline, rows)
         summary["baseline"] = {"run_id": baseline_id or baseline.get("run_id"), "regressions": sum(r.regression for r in rows),
+                               "exit_code": code, "decided_by": rule, "reason": reason,
                                "rows": [r.to_dict() for r in rows]}
     write_atomic(path / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     write_atomic(path / "junit.xml", render_junit(summary))

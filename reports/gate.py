@@ -111,19 +111,30 @@ def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
         return (paid / tried if tried else None), ""
     if metric in ("dropped", "dropped_ratio"):
         scheduled, dropped = data.arrivals.get("scheduled", 0), data.arrivals.get("dropped", 0)
-        if metric == "dropped":
-            return float(dropped), ""
-        return (dropped / scheduled if scheduled else 0.0), ""
+        if not scheduled:
+            return None, "no arrivals were scheduled (a closed-model run has no dropped arrivals to judge)"
+        return (float(dropped) if metric == "dropped" else dropped / scheduled), ""
     if rec is None or "error" in rec:
         why = (rec or {}).get("error", "the target gave no reconciliation")
         return None, f"no reconciliation: {why}"
-    if metric == "oversold":
-        return float(rec.get("oversold_units", 0)), ""
-    if metric == "duplicates":
-        return float(rec.get("duplicate_orders", 0) + rec.get("duplicate_charges", 0)), ""
+    fields = _RECONCILED[metric] if metric in _RECONCILED else None
+    if fields is None:
+        return None, f"{metric} is not a business metric"
+    missing = [f for f in fields if not isinstance(rec.get(f), int) or isinstance(rec.get(f), bool)]
+    if missing:
+        # a figure the target cannot give is n/a, never 0
+        return None, f"the reconciliation has no {missing[0]}"
     if metric == "payments_mismatch":
-        return float(abs(rec.get("payments_succeeded", 0) - rec.get("orders_paid", 0))), ""
-    return None, f"{metric} is not a business metric"
+        return float(abs(rec["payments_succeeded"] - rec["orders_paid"])), ""
+    return float(sum(rec[f] for f in fields)), ""
+
+
+# business metric -> the reconciliation fields it is computed from
+_RECONCILED: dict[str, tuple[str, ...]] = {
+    "oversold": ("oversold_units",),
+    "duplicates": ("duplicate_orders", "duplicate_charges"),
+    "payments_mismatch": ("payments_succeeded", "orders_paid"),
+}
 
 
 def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:

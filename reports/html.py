@@ -19,7 +19,7 @@ CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:110
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}.pass{color:#080}.fail{color:#b00;font-weight:600}.skip{color:#888}
-.banner{padding:8px 12px;border-radius:4px;margin:8px 0}.passed{background:#e6f4e6}.failed{background:#fbe3e3}.invalid{background:#fff3cd}
+.banner{padding:8px 12px;border-radius:4px;margin:8px 0}.passed{background:#e6f4e6}.failed{background:#fbe3e3}.invalid{background:#fff3cd}.unjudged{background:#eee}
 .problems{background:#fff3cd;padding:6px 12px}svg .title{font-weight:600;font-size:13px}svg .axis,svg .legend{font-size:11px}
 code{background:#f3f3f3;padding:0 3px}"""
 
@@ -124,7 +124,8 @@ def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[Compa
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s['run_id'])}</title><style>{CSS}</style></head><body>",
              f"<h1>peakload run <code>{_e(s['run_id'])}</code></h1>",
              f'<div class="banner {s["status"]}" id="verdict"><b>{_e(s["status"].upper())}</b> (exit {s["exit_code"]})'
-             f'{" — " + _e(s["reason"]) if s.get("reason") else ""}</div>',
+             f'{" — " + _e(s["reason"]) if s.get("reason") else ""}'
+             f' <span id="decided-by">(decided by rule <code>{_e(s.get("decided_by"))}</code>)</span></div>',
              f"<p>Profile <b>{_e(s.get('profile'))}</b> · target <code>{_e(s.get('target'))}</code> · {_e(s.get('started'))} → {_e(s.get('ended'))} "
              f"({s['duration_s']:.0f} s, {s['intervals']} intervals) · git {_e(s.get('git_revision'))} · latency basis: {_e(s.get('latency_basis'))}</p>"]
     if s.get("problems"):
@@ -133,7 +134,10 @@ def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[Compa
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
     if compare_rows is not None:
         n = sum(r.regression for r in compare_rows)
-        parts += [f"<h2>Against baseline <code>{_e(baseline_id)}</code>: {n} regression(s)</h2>", _compare_table(compare_rows)]
+        b = s.get("baseline") or {}
+        parts += [f"<h2>Against baseline <code>{_e(baseline_id)}</code>: {n} regression(s)</h2>",
+                  f"<p id=\"compare-verdict\">{_e(b.get('reason'))} (decided by rule <code>{_e(b.get('decided_by'))}</code>)</p>",
+                  _compare_table(compare_rows)]
     if data.intervals:
         tl = data.timeline
         marks = _markers(data)

@@ -19,7 +19,7 @@ def render_junit(summary: dict[str, Any]) -> str:
         "name": f"peakload.{summary.get('profile') or 'run'}",
         "tests": str(len(rows) + 1),
         "failures": str(sum(1 for r in rows if r["passed"] is False)),
-        "errors": "1" if summary["status"] == "invalid" else "0",
+        "errors": "1" if summary["status"] in ("invalid", "unjudged") else "0",
         "skipped": str(sum(1 for r in rows if r["passed"] is None)),
         "time": f"{summary['duration_s']:.3f}",
         "timestamp": summary.get("started") or "",
@@ -29,8 +29,8 @@ def render_junit(summary: dict[str, Any]) -> str:
         ET.SubElement(props, "property", {"name": key, "value": str(summary.get(key) or "")})
     # The run itself is a testcase, so an invalid run is visible as an error.
     run_case = ET.SubElement(suite, "testcase", {"classname": "run", "name": "run is valid and complete", "time": "0"})
-    if summary["status"] == "invalid":
-        ET.SubElement(run_case, "error", {"message": summary.get("reason") or "run invalid", "type": "invalid"})
+    if summary["status"] in ("invalid", "unjudged"):
+        ET.SubElement(run_case, "error", {"message": summary.get("reason") or "run invalid", "type": summary["status"]})
     for r in rows:
         case = ET.SubElement(suite, "testcase", {"classname": r["scope"], "name": f"{r['metric']} {r['op']} {format_value(r['metric'], r['limit'])}", "time": "0"})
         if r["passed"] is False:

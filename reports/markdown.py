@@ -20,13 +20,13 @@ def _ms(v: float | None) -> str:
 
 def render_markdown(summary: dict[str, Any], compare_rows: list[CompareRow] | None = None) -> str:
     s = summary
-    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID"}[s["status"]]
+    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID", "unjudged": "➖ UNJUDGED"}[s["status"]]
     out = [f"## peakload run `{s['run_id']}` — {head}", ""]
     out.append(f"Profile **{s.get('profile')}** against `{s.get('target')}`, {s['duration_s']:.0f} s, "
                f"{s['total']['requests']} requests, {s['total']['error_ratio'] * 100:.2f} % errors. "
                f"Latency basis: {s.get('latency_basis')}.")
     if s.get("reason"):
-        out += ["", f"**Reason:** {s['reason']}"]
+        out += ["", f"**Reason:** {s['reason']} (decided by rule `{s.get('decided_by')}`)"]
     if s.get("problems"):
         out += ["", "**Problems reading the results:**", *[f"- {p}" for p in s["problems"]]]
     out += ["", "### Thresholds", "", "| result | scope | threshold | observed | source |", "|---|---|---|---|---|"]

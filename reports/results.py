@@ -21,11 +21,14 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from reports.hdr import decode_add, nonzero, percentiles
+from reports.records import (EVENT_FIELDS, OUTCOME_FIELDS, RECONCILIATION_FIELDS, RUN_FIELDS, Interval, clean_capacity,
+                             clean_fields, interval_from, read_json_lines, read_json_object)
 
 __all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS", "SNAPSHOTS", "STATUS_CLASSES"]
 
 SNAPSHOTS = "snapshots.jsonl"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+LATENCY_BASES = ("response", "intended-start", "service")
 # Contract (docs/contracts.md §5): microseconds, 1 µs .. 1 h, 3 significant digits.
 _HDR_ARGS = (1, 3_600_000_000, 3)
 
@@ -85,43 +88,17 @@ class RequestTotals:
             self.hdr.add(other.hdr)
 
     def add(self, row: dict[str, Any]) -> None:
-        self.count += int(row.get("count", 0))
-        self.failures += int(row.get("failures", 0))
-        self.sum_s += float(row.get("sum_s", 0.0))
-        for k, v in (row.get("status") or {}).items():
-            self.status[k] = self.status.get(k, 0) + int(v)
-        for k, v in (row.get("errors") or {}).items():
-            self.errors[k] = self.errors.get(k, 0) + int(v)
+        """Add one checked request row (:func:`reports.records.clean_row`); the histogram last, so a
+        corrupt one (it raises) still leaves the row's counts in."""
+        self.count += row["count"]
+        self.failures += row["failures"]
+        self.sum_s += row["sum_s"]
+        for k, v in row["status"].items():
+            self.status[k] = self.status.get(k, 0) + v
+        for k, v in row["errors"].items():
+            self.errors[k] = self.errors.get(k, 0) + v
         if row.get("hdr"):
             decode_add(self.hdr, row["hdr"])
-
-
-@dataclass
-class Interval:
-    """One snapshot line: a few seconds of the run."""
-
-    seq: int
-    t_start: float
-    t_end: float
-    users: int
-    workers: int
-    requests: list[dict[str, Any]]
-    business: dict[str, int]
-    arrivals: dict[str, int]
-    target_rate: float | None
-    cpu_warning: bool
-
-    @property
-    def seconds(self) -> float:
-        return max(self.t_end - self.t_start, 1e-9)
-
-    @property
-    def count(self) -> int:
-        return sum(int(r.get("count", 0)) for r in self.requests)
-
-    @property
-    def failures(self) -> int:
-        return sum(int(r.get("failures", 0)) for r in self.requests)
 
 
 @dataclass
@@ -172,54 +149,9 @@ class RunData:
         return self._all
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name}: unreadable ({exc.__class__.__name__}); ignored")
-        return None
-    if not isinstance(data, dict):
-        problems.append(f"{path.name}: expected a JSON object; ignored")
-        return None
-    return data
-
-
-def _read_lines(path: Path, problems: list[str]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if not path.exists():
-        return out
-    raw = path.read_bytes().split(b"\n")
-    for lineno, line in enumerate(raw, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            last = lineno == len(raw) or (lineno == len(raw) - 1 and not raw[-1].strip())
-            what = "truncated last line (the run was probably killed while writing)" if last else "corrupt line"
-            problems.append(f"{path.name} line {lineno}: {what}; skipped")
-            continue
-        out.append(obj)
-    return out
-
-
 def _interval(obj: dict[str, Any]) -> Interval:
-    return Interval(
-        seq=int(obj.get("seq", 0)),
-        t_start=float(obj["t_start"]),
-        t_end=float(obj["t_end"]),
-        users=int(obj.get("users") or 0),
-        workers=int(obj.get("workers") or 0),
-        requests=list(obj.get("requests") or []),
-        business={k: int(v) for k, v in (obj.get("business") or {}).items()},
-        arrivals={k: int(v) for k, v in (obj.get("arrivals") or {}).items()},
-        target_rate=obj.get("target_rate"),
-        cpu_warning=bool(obj.get("cpu_warning")),
-    )
+    """A live snapshot line (progress, live gate) as an Interval; raises ValueError when unusable."""
+    return interval_from(obj)
 
 
 MAX_POINTS = 240  # chart resolution: intervals are merged into at most this many points
@@ -289,30 +221,42 @@ def load_results(path: Path) -> RunData:
     if not path.is_dir():
         problems.append(f"{path}: not a results folder")
         return data
-    data.meta = _read_json(path / "run.json", problems) or {}
+    data.meta = clean_fields(read_json_object(path / "run.json", problems), RUN_FIELDS, "run.json", problems) or {}
     if not data.meta:
         problems.append("run.json: missing; run metadata unknown")
-    data.outcome = _read_json(path / "outcome.json", problems) or {}
-    data.reconciliation = _read_json(path / "reconciliation.json", problems)
-    data.capacity = _read_json(path / "capacity.json", problems)
+    data.outcome = clean_fields(read_json_object(path / "outcome.json", problems), OUTCOME_FIELDS, "outcome.json", problems) or {}
+    data.reconciliation = clean_fields(read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS,
+                                       "reconciliation.json", problems)
+    data.capacity = clean_capacity(read_json_object(path / "capacity.json", problems), problems)
     if not (path / SNAPSHOTS).exists():
         problems.append(f"{SNAPSHOTS}: missing; no measurements")
-    for obj in _read_lines(path / SNAPSHOTS, problems):
+    for obj in read_json_lines(path / SNAPSHOTS, problems):
         kind = obj.get("kind")
         if kind == "header":
+            basis = obj.get("latency_basis", "response")
+            if basis not in LATENCY_BASES:
+                problems.append(f"{SNAPSHOTS}: header latency_basis {basis!r} unknown; read as 'response'")
+                obj = {**obj, "latency_basis": "response"}
             data.header = obj
         elif kind == "end":
             data.end = obj
+        elif kind is not None:
+            problems.append(f"{SNAPSHOTS}: line of unknown kind {str(kind)[:40]!r}; skipped")
         else:
             try:
-                iv = _interval(obj)
-            except (KeyError, TypeError, ValueError):
-                problems.append(f"{SNAPSHOTS}: interval {obj.get('seq', '?')} lacks t_start/t_end; skipped")
+                iv = interval_from(obj, problems, source=SNAPSHOTS)
+            except ValueError as exc:
+                problems.append(f"{SNAPSHOTS}: interval {str(obj.get('seq', '?'))[:20]}: {exc}; skipped")
                 continue
             data.intervals.append(iv)
     data.intervals.sort(key=lambda i: i.t_start)
     _aggregate(data)
     if data.intervals and data.end is None:
         problems.append(f"{SNAPSHOTS}: no end line: the run was cut short; the report covers {len(data.intervals)} completed intervals")
-    data.events = _read_lines(path / "events.jsonl", problems)
+    for ev in read_json_lines(path / "events.jsonl", problems):
+        ev = clean_fields(ev, EVENT_FIELDS, "events.jsonl", problems) or {}
+        if "t" in ev:
+            data.events.append(ev)
+        else:
+            problems.append("events.jsonl: an event without a time t; skipped")
     return data

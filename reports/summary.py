@@ -13,7 +13,7 @@ from typing import Any
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
 
-__all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INVALID"]
+__all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "VERDICT_RULES", "EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INVALID"]
 
 SCHEMA_ID = "peakload/summary/v1"
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
@@ -49,33 +49,58 @@ def request_row(t: RequestTotals, seconds: float) -> dict[str, Any]:
     return row
 
 
-def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, str | None]:
-    """(status, exit code, reason): invalid (3) beats failed (1) beats passed (0)."""
+def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, str | None, str]:
+    """(status, exit code, reason, rule that decided). The first rule that applies decides:
+    invalid (3) beats failed (1) beats unjudged (3) beats passed (0). See ``VERDICT_RULES``."""
     invalid = data.outcome.get("invalid")
     if invalid:
-        return "invalid", EXIT_INVALID, str(invalid)
+        return "invalid", EXIT_INVALID, str(invalid), "run-invalid"
     if not data.intervals:
-        return "invalid", EXIT_INVALID, "no measurements were recorded"
+        return "invalid", EXIT_INVALID, "no measurements were recorded", "no-measurements"
+    if data.all_requests().count == 0:
+        return "invalid", EXIT_INVALID, "no requests were measured", "no-measurements"
     if data.cpu_warning:
-        return "invalid", EXIT_INVALID, "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy"
+        return ("invalid", EXIT_INVALID, "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy",
+                "generator-overloaded")
     if not data.complete and not data.outcome.get("aborted"):
-        return "invalid", EXIT_INVALID, "results incomplete: the run was cut short"
+        return "invalid", EXIT_INVALID, "results incomplete: the run was cut short", "incomplete"
     cap = data.capacity
     if cap and "exit_code" in cap:
         # A capacity run is judged by its knee: stopping at the knee is its purpose, not a failure.
         code = int(cap["exit_code"])
-        return {0: "passed", 1: "failed"}.get(code, "invalid"), code, str(cap.get("verdict"))
+        return {0: "passed", 1: "failed"}.get(code, "invalid"), code, str(cap.get("verdict")), "capacity-knee"
     failed = [r for r in results if r.passed is False]
     if data.outcome.get("aborted"):
-        return "failed", EXIT_FAIL, str(data.outcome["aborted"])
+        return "failed", EXIT_FAIL, str(data.outcome["aborted"]), "aborted"
     if failed:
-        return "failed", EXIT_FAIL, f"{len(failed)} of {len(results)} thresholds failed"
-    return "passed", EXIT_PASS, None
+        return "failed", EXIT_FAIL, f"{len(failed)} of {len(results)} thresholds failed", "threshold-failed"
+    judged = [r for r in results if r.passed is True]
+    if not judged:
+        # A verdict needs something judged: no thresholds (or all skipped for lack of data) is not a pass.
+        why = ("no thresholds were declared (profile thresholds or an SLO spec)" if not results
+               else f"all {len(results)} thresholds were skipped for lack of data")
+        return "unjudged", EXIT_INVALID, f"nothing was judged: {why}", "nothing-judged"
+    skipped = len(results) - len(judged)
+    note = f"; {skipped} skipped for lack of data" if skipped else ""
+    return "passed", EXIT_PASS, f"{len(judged)} of {len(results)} thresholds passed{note}", "thresholds-passed"
+
+
+VERDICT_RULES: dict[str, str] = {
+    "run-invalid": "the run recorded itself invalid (target unreachable, generator did not stop, Locust crashed)",
+    "no-measurements": "no snapshot interval or no request was recorded",
+    "generator-overloaded": "Locust's CPU warning fired: the generator, not the target, was the bottleneck",
+    "incomplete": "the snapshot stream has no end line and the run was not aborted",
+    "capacity-knee": "a capacity run: its knee decides (capacity.json)",
+    "aborted": "an abort threshold stayed breached past its grace and stopped the run",
+    "threshold-failed": "at least one threshold failed",
+    "nothing-judged": "no threshold was judged (none declared, or all skipped for lack of data)",
+    "thresholds-passed": "every judged threshold passed",
+}
 
 
 def build_summary(data: RunData, results: list[ThresholdResult]) -> dict[str, Any]:
     seconds = data.duration_s
-    status, code, reason = verdict(data, results)
+    status, code, reason, rule = verdict(data, results)
     meta = data.meta
     first = data.intervals[0].t_start if data.intervals else meta.get("started_ts")
     last = data.intervals[-1].t_end if data.intervals else meta.get("ended_ts")
@@ -94,6 +119,7 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> dict[str, An
         "status": status,
         "exit_code": code,
         "reason": reason,
+        "decided_by": rule,
         "latency_basis": data.header.get("latency_basis", "response"),
         "intervals": len(data.intervals),
         "requests": {k: request_row(t, seconds) for k, t in sorted(data.totals.items())},

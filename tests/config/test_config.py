@@ -53,7 +53,7 @@ BASE = "version: peakload/v1\nname: t\nshape: {stages: [{kind: steady, duration:
 
 
 @pytest.mark.parametrize("extra, message", [
-    ("users: {shopper: -1}\n", "users: expected non-negative weights"),
+    ("users: {shopper: -1}\n", "users.shopper: Input should be greater than or equal to 0"),
     ("users: {robot: 1}\n", "users.robot"),
     ("journey: {think_time: {min: 2, max: 1}}\n", "journey.think_time: max (1.0) must be >= min (2.0)"),
     ("journey: {ratios: {view_to_cart: 1.5}}\n", "journey.ratios.view_to_cart: Input should be less than or equal to 1"),

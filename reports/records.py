@@ -1,0 +1,304 @@
+"""Typed, tolerant reading of the files in a results folder.
+
+Usage::
+
+    problems: list[str] = []
+    for obj in read_json_lines(path / "snapshots.jsonl", problems): ...
+    iv = interval_from(obj)            # an Interval, or ValueError naming the bad field
+    meta = clean_fields(raw, RUN_FIELDS, "run.json", problems)
+
+The documented rule (docs/contracts.md): a line or field that cannot be read
+is skipped and listed in ``problems``; it never sinks the report, the gate or
+the comparison, and it never counts as a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peakload.core.inputs import parse_json_line
+
+__all__ = [
+    "Interval",
+    "interval_from",
+    "clean_row",
+    "clean_fields",
+    "clean_capacity",
+    "read_json_lines",
+    "read_json_object",
+    "RUN_FIELDS",
+    "OUTCOME_FIELDS",
+    "RECONCILIATION_FIELDS",
+    "EVENT_FIELDS",
+    "MAX_LINE_BYTES",
+]
+
+MAX_LINE_BYTES = 64 << 20  # one snapshot line holds a few hundred KiB of histograms; 64 MiB is corruption
+
+
+@dataclass
+class Interval:
+    """One snapshot line: a few seconds of the run."""
+
+    seq: int
+    t_start: float
+    t_end: float
+    users: int
+    workers: int
+    requests: list[dict[str, Any]]
+    business: dict[str, int]
+    arrivals: dict[str, int]
+    target_rate: float | None
+    cpu_warning: bool
+
+    @property
+    def seconds(self) -> float:
+        return max(self.t_end - self.t_start, 1e-9)
+
+    @property
+    def count(self) -> int:
+        return sum(r["count"] for r in self.requests)
+
+    @property
+    def failures(self) -> int:
+        return sum(r["failures"] for r in self.requests)
+
+
+# ---------------------------------------------------------------- scalar checks (bool is not a number here)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _count(v: Any, what: str) -> int:
+    if not _is_int(v) or v < 0:
+        raise ValueError(f"{what}: expected a non-negative whole number, got {_short(v)}")
+    return v
+
+
+def _number(v: Any, what: str, *, minimum: float | None = None) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{what}: expected a finite number, got {_short(v)}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{what}: expected a number >= {minimum:g}, got {v!r}")
+    return float(v)
+
+
+def _counts(v: Any, what: str) -> dict[str, int]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError(f"{what}: expected an object of counts, got {_short(v)}")
+    return {str(k): _count(c, f"{what}.{k}") for k, c in v.items()}
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+# ---------------------------------------------------------------- snapshot lines
+
+
+def clean_row(row: Any) -> dict[str, Any]:
+    """One request row of an interval, with every field checked (ValueError names the bad one)."""
+    if not isinstance(row, dict):
+        raise ValueError(f"request row: expected an object, got {_short(row)}")
+    name, method = row.get("name"), row.get("method", "")
+    if not isinstance(name, str) or not isinstance(method, str):
+        raise ValueError("request row: name and method must be strings")
+    count = _count(row.get("count", 0), f"{method} {name} count")
+    failures = _count(row.get("failures", 0), f"{method} {name} failures")
+    if failures > count:
+        raise ValueError(f"{method} {name}: failures ({failures}) exceed count ({count})")
+    hdr = row.get("hdr")
+    if hdr is not None and not isinstance(hdr, str):
+        raise ValueError(f"{method} {name} hdr: expected a base64 string")
+    return {"name": name, "method": method, "count": count, "failures": failures,
+            "sum_s": _number(row.get("sum_s", 0.0), f"{method} {name} sum_s", minimum=0),
+            "status": _counts(row.get("status"), f"{method} {name} status"),
+            "errors": _counts(row.get("errors"), f"{method} {name} errors"), "hdr": hdr}
+
+
+def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, source: str = "snapshots.jsonl") -> Interval:
+    """An interval from one snapshot line. Raises ValueError when its times are unusable;
+    a bad request row is dropped (and listed in ``problems``) while the rest of the interval stays."""
+    seq = obj.get("seq", 0)
+    if not _is_int(seq):
+        raise ValueError(f"seq: expected a whole number, got {_short(seq)}")
+    if "t_start" not in obj or "t_end" not in obj:
+        raise ValueError("lacks t_start/t_end")
+    t_start = _number(obj["t_start"], "t_start")
+    t_end = _number(obj["t_end"], "t_end")
+    if t_end < t_start:
+        raise ValueError(f"t_end ({t_end}) is before t_start ({t_start})")
+    raw_rows = obj.get("requests") or []
+    if not isinstance(raw_rows, list):
+        raise ValueError(f"requests: expected a list, got {_short(raw_rows)}")
+    rows = []
+    for raw in raw_rows:
+        try:
+            rows.append(clean_row(raw))
+        except ValueError as exc:
+            if problems is None:
+                raise
+            problems.append(f"{source}: interval {seq}: {exc}; row skipped")
+    target_rate = obj.get("target_rate")
+    return Interval(
+        seq=seq, t_start=t_start, t_end=t_end,
+        users=_count(obj.get("users") or 0, "users"),
+        workers=_count(obj.get("workers") or 0, "workers"),
+        requests=rows,
+        business=_counts(obj.get("business"), "business"),
+        arrivals=_counts(obj.get("arrivals"), "arrivals"),
+        target_rate=None if target_rate is None else _number(target_rate, "target_rate", minimum=0),
+        cpu_warning=obj.get("cpu_warning") is True,
+    )
+
+
+# ---------------------------------------------------------------- whole files
+
+
+def read_json_lines(path: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
+    """Stream the JSON objects of a ``.jsonl`` file; bad, truncated or over-long lines become problems."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator keeps memory flat on long runs
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        problems.append(f"{path.name}: unreadable ({exc.strerror or exc}); ignored")
+        return
+    with fh:
+        lineno = 0
+        pending: tuple[int, bytes] | None = None  # hold one line back: only the last line can be "truncated"
+        while True:
+            line = fh.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                break
+            lineno += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                problems.append(f"{path.name} line {lineno}: longer than {MAX_LINE_BYTES >> 20} MiB; skipped")
+                continue
+            if pending is not None:
+                obj = _line(path, pending, problems, last=False)
+                if obj is not None:
+                    yield obj
+            pending = (lineno, line)
+        if pending is not None:
+            obj = _line(path, pending, problems, last=not pending[1].endswith(b"\n"))
+            if obj is not None:
+                yield obj
+
+
+def _line(path: Path, item: tuple[int, bytes], problems: list[str], *, last: bool) -> dict[str, Any] | None:
+    lineno, raw = item
+    if not raw.strip():
+        return None
+    try:
+        obj = parse_json_line(raw)
+    except ValueError:
+        what = "truncated last line (the run was probably killed while writing)" if last else "corrupt line"
+        problems.append(f"{path.name} line {lineno}: {what}; skipped")
+        return None
+    if not isinstance(obj, dict):
+        problems.append(f"{path.name} line {lineno}: expected a JSON object; skipped")
+        return None
+    return obj
+
+
+def read_json_object(path: Path, problems: list[str], *, max_bytes: int = 256 << 20) -> dict[str, Any] | None:
+    """A JSON object file, or None (missing) — unreadable, oversized or non-object files become problems."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        problems.append(f"{path.name}: unreadable ({exc.strerror or exc}); ignored")
+        return None
+    if not path.is_file() or size > max_bytes:
+        problems.append(f"{path.name}: not a regular file of at most {max_bytes >> 20} MiB; ignored")
+        return None
+    try:
+        data = parse_json_line(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path.name}: unreadable ({exc.__class__.__name__}); ignored")
+        return None
+    if not isinstance(data, dict):
+        problems.append(f"{path.name}: expected a JSON object; ignored")
+        return None
+    return data
+
+
+# ---------------------------------------------------------------- typed fields of the small files
+
+_STR, _OPT_STR = (str,), (str, type(None))
+_NUM = "number"  # finite int/float, not bool
+_CNT = "count"  # non-negative int, not bool
+_BOOL = (bool,)
+
+RUN_FIELDS: dict[str, Any] = {
+    "run_id": _STR, "profile": _OPT_STR, "profile_path": _OPT_STR, "target": _OPT_STR, "embedded": _BOOL,
+    "git_revision": _OPT_STR, "seed": _CNT, "scale": _NUM, "workers": _CNT, "planned_duration_s": _NUM,
+    "started_ts": _NUM, "ended_ts": _NUM, "thresholds": (list,),
+}
+OUTCOME_FIELDS: dict[str, Any] = {"aborted": _OPT_STR, "invalid": _OPT_STR, "cpu_warning": _BOOL,
+                                  "locust_exit_code": (int, type(None)), "reconciliation_url": _OPT_STR}
+RECONCILIATION_FIELDS: dict[str, Any] = {
+    "error": _STR, "books_ok": _BOOL, "orders_created": _CNT, "orders_paid": _CNT, "oversold_units": _CNT,
+    "duplicate_orders": _CNT, "duplicate_charges": _CNT, "payments_succeeded": _CNT,
+}
+EVENT_FIELDS: dict[str, Any] = {"t": _NUM, "kind": _STR, "name": _STR}
+
+
+def _field_ok(value: Any, kind: Any) -> bool:
+    if kind == _NUM:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == _CNT:
+        return _is_int(value) and value >= 0
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    return isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)
+
+
+def clean_fields(data: dict[str, Any] | None, fields: dict[str, Any], source: str, problems: list[str]) -> dict[str, Any] | None:
+    """Drop (and list) every known field whose type is wrong; unknown fields pass through untouched."""
+    if data is None:
+        return None
+    out = {}
+    for key, value in data.items():
+        kind = fields.get(key)
+        if kind is not None and not _field_ok(value, kind):
+            problems.append(f"{source}: {key}: unexpected value {_short(value)}; ignored")
+            continue
+        out[key] = value
+    return out
+
+
+def clean_capacity(data: dict[str, Any] | None, problems: list[str]) -> dict[str, Any] | None:
+    """capacity.json: its verdict decides the run, so a malformed one is ignored as a whole."""
+    if data is None:
+        return None
+    steps = data.get("steps")
+    ok = (isinstance(data.get("verdict"), str) and data.get("exit_code") in (0, 1, 3) and not isinstance(data.get("exit_code"), bool)
+          and isinstance(steps, list) and all(isinstance(s, dict) for s in steps))
+    if ok:
+        for st in steps:
+            for key in ("rps", "rate"):
+                if not _field_ok(st.get(key, 0), _NUM):
+                    ok = False
+            for key in ("p95_ms", "p99_ms"):
+                if st.get(key) is not None and not _field_ok(st[key], _NUM):
+                    ok = False
+            if not isinstance(st.get("messages", []), list):
+                ok = False
+    if not ok:
+        problems.append("capacity.json: malformed (verdict, exit_code 0/1/3 and a list of steps expected); ignored")
+        return None
+    return data
