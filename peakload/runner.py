@@ -82,7 +82,10 @@ def thresholds_for(profile: Profile) -> tuple[list[Threshold], SLOSpec | None]:
     out: dict[str, Threshold] = {}
     path = profile.slo_path()
     if path is not None:
-        slo = load_slo_spec(path)
+        try:
+            slo = load_slo_spec(path)
+        except ConfigError as exc:  # name the profile that points at the spec, and the spec
+            raise ConfigError(f"{profile.source or 'profile'}: slo: {exc}") from None
         for t in slo.gate_thresholds():
             out[t.id] = t
     for t in profile.profile_thresholds():
@@ -252,7 +255,7 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
     try:
         data = read_json(p, what="summary", max_bytes=MAX_RESULTS_BYTES)
     except ConfigError as exc:
-        raise ConfigError(f"{field}: {exc}") from None
+        raise ConfigError(f"{field}: {exc} (expected a results folder or its summary.json)") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID or not isinstance(data.get("requests"), dict):
         raise ConfigError(f"{field}: {p}: expected a peakload summary.json (schema {SCHEMA_ID})")
     return data

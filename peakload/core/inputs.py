@@ -59,7 +59,11 @@ _PATH_MAX = 4095  # bytes per path (Linux PATH_MAX - 1)
 
 def _fail(what: str, path: Path | str, problem: str) -> ConfigError:
     """``<path>: <problem>`` — the path first, like every config error (``what`` names the file's role)."""
-    return ConfigError(f"{path}: {problem.replace('a file', f'a {what} file') if what else problem}")
+    return ConfigError(f"{path}: {problem}")
+
+
+def _a_file(what: str) -> str:
+    return f"a {what} file" if what else "a file"
 
 
 def check_path(path: Path | str, *, what: str = "") -> Path:
@@ -90,9 +94,9 @@ def _stat_file(path: Path, what: str) -> os.stat_result:
     except OSError as exc:
         raise _fail(what, path, f"cannot read: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise _fail(what, path, "is a folder; expected a file")
+        raise _fail(what, path, f"is a folder; expected {_a_file(what)}")
     if not stat.S_ISREG(st.st_mode):
-        raise _fail(what, path, "is not a regular file (device, pipe or socket); expected a file")
+        raise _fail(what, path, f"is not a regular file (device, pipe or socket); expected {_a_file(what)}")
     return st
 
 
