@@ -25,7 +25,7 @@ MAX_WORKERS = 1024  # local worker processes; a fleet is several masters (shards
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
 
 
 def _arg(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
@@ -257,8 +257,6 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     tolerances = profile.compare if profile else CompareSpec()
     rows = compare(current, base, tolerances)
     for r in rows:
-        if r.metric == "requests" and r.verdict not in ("missing", "regression"):
-            continue
         ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
         print(f"{r.verdict:>10}  {r.key:<45} {r.metric:<12} {r.baseline!s:>10} -> {r.current!s:<10} {ch:>8} (tolerance {r.tolerance})")
     code, rule, reason = verdict_of(current, base, rows)
@@ -338,6 +336,11 @@ def _cmd_chaos(a: argparse.Namespace) -> int:
     return exp.exit_code or report.exit_code
 
 
+def _one_line(text: str) -> str:
+    """User text quoted inside a message (a name with a newline, a CR) must not break the one-line contract."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dashboards":
             return _cmd_dashboards(args)
     except PeakloadError as exc:
-        print(f"peakload {args.command}: error: {exc}", file=sys.stderr)
+        print(f"peakload {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"peakload {args.command}: interrupted", file=sys.stderr)

@@ -1,0 +1,144 @@
+"""Verdicts that cannot pass a broken run: each rule decides when its condition is planted, and says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from peakload.cli import main
+from peakload.config import parse_threshold
+from reports.build import write_reports
+from reports.summary import VERDICT_RULES
+from reports.synthetic import write_synthetic_run
+
+PROFILE = """\
+version: peakload/v1
+name: probe
+slo: {slo}
+shape: {{stages: [{{kind: steady, duration: 10s, users: 1}}]}}
+thresholds: {thresholds}
+compare: {{min_requests: 5{extra}}}
+"""
+
+
+def _run(tmp_path: Path, name: str, *, thresholds: str = "{all: [error_ratio < 60%]}", slo: str = "null", extra: str = "",
+         **kw) -> Path:
+    d = tmp_path / name
+    write_synthetic_run(d, names=2, seconds=10, rps_per_name=20, **kw)
+    (d / "profile.yaml").write_text(PROFILE.format(slo=slo, thresholds=thresholds, extra=extra))
+    return d
+
+
+def _gate(d: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["gate", str(d)])
+    out = capsys.readouterr().out
+    summary = json.loads((d / "summary.json").read_text())
+    assert f"decided by: {summary['decided_by']}" in out
+    return code, summary
+
+
+def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seen = {}
+    d = _run(tmp_path, "passed")
+    seen["thresholds-passed"] = _gate(d, capsys)
+    d = _run(tmp_path, "failed", fail_every=1)  # every request fails
+    seen["threshold-failed"] = _gate(d, capsys)
+    d = _run(tmp_path, "none", thresholds="{}")
+    seen["nothing-judged"] = _gate(d, capsys)
+    d = _run(tmp_path, "incomplete", end=False)
+    seen["incomplete"] = _gate(d, capsys)
+    d = _run(tmp_path, "invalid")
+    (d / "outcome.json").write_text(json.dumps({"invalid": "target unreachable"}))
+    seen["run-invalid"] = _gate(d, capsys)
+    d = _run(tmp_path, "aborted")
+    (d / "outcome.json").write_text(json.dumps({"aborted": "aborted: p99 breached"}))
+    seen["aborted"] = _gate(d, capsys)
+    d = _run(tmp_path, "cpu")
+    (d / "outcome.json").write_text(json.dumps({"cpu_warning": True}))
+    seen["generator-overloaded"] = _gate(d, capsys)
+    d = _run(tmp_path, "empty")
+    lines = (d / "snapshots.jsonl").read_text().splitlines()
+    (d / "snapshots.jsonl").write_text(lines[0] + "\n" + lines[-1] + "\n")  # header and end, no interval
+    seen["no-measurements"] = _gate(d, capsys)
+    expected = {"thresholds-passed": (0, "passed"), "threshold-failed": (1, "failed"), "nothing-judged": (3, "unjudged"),
+                "incomplete": (3, "invalid"), "run-invalid": (3, "invalid"), "aborted": (1, "failed"),
+                "generator-overloaded": (3, "invalid"), "no-measurements": (3, "invalid")}
+    for rule, (code, summary) in seen.items():
+        assert summary["decided_by"] == rule, (rule, summary["decided_by"], summary["reason"])
+        assert (code, summary["status"]) == expected[rule], rule
+        assert summary["exit_code"] == code and summary["reason"]
+    assert set(seen) | {"capacity-knee"} == set(VERDICT_RULES)
+
+
+def test_slo_thresholds_all_skipped_is_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The own-shop failure mode: an SLO spec naming requests the run never sent judges nothing."""
+    slo = tmp_path / "slo.yaml"
+    slo.write_text("version: peakload/v1\nslos: [{name: a, kind: availability, requests: ['GET /api/home'], objective: 99}]\n")
+    d = _run(tmp_path, "run", thresholds="{}", slo="slo.yaml")
+    (d / "slo.yaml").write_text(slo.read_text())
+    code, summary = _gate(d, capsys)
+    assert (code, summary["status"], summary["decided_by"]) == (3, "unjudged", "nothing-judged")
+    assert "skipped" in summary["reason"]
+    assert [t["passed"] for t in summary["thresholds"]] == [None]
+
+
+def test_business_figures_the_target_cannot_give_are_na_not_zero(tmp_path: Path) -> None:
+    d = _run(tmp_path, "run")
+    (d / "reconciliation.json").write_text(json.dumps({"orders_created": 3, "oversold_units": "zero"}))
+    report = write_reports(d, [parse_threshold("business", "oversold == 0"), parse_threshold("business", "duplicates == 0"),
+                               parse_threshold("all", "dropped_ratio < 1%")])
+    by_metric = {t["metric"]: t for t in report.summary["thresholds"]}
+    for metric, why in (("oversold", "oversold_units"), ("duplicates", "duplicate_orders"), ("dropped_ratio", "no arrivals")):
+        assert by_metric[metric]["observed"] is None and by_metric[metric]["passed"] is False, by_metric[metric]
+        assert why in by_metric[metric]["message"]
+    assert any("oversold_units" in p for p in report.summary["problems"])  # the wrongly typed field is listed
+
+
+def _compare(run: Path, base: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["compare", str(run), str(base)])
+    return code, capsys.readouterr().out
+
+
+def test_compare_refuses_to_call_an_empty_run_fine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _run(tmp_path, "base")
+    empty = _run(tmp_path, "empty")
+    lines = (empty / "snapshots.jsonl").read_text().splitlines()
+    (empty / "snapshots.jsonl").write_text(lines[0] + "\n" + lines[-1] + "\n")
+    for d in (base, empty):
+        assert main(["report", str(d)]) == 0
+    code, out = _compare(empty, base, capsys)
+    assert code == 3 and "decided by: current-unmeasured" in out
+    code, out = _compare(base, empty, capsys)
+    assert code == 3 and "decided by: baseline-unmeasured" in out
+    code, out = _compare(base, base, capsys)
+    assert code == 0 and "decided by: no-regression" in out
+
+
+def test_a_vanished_request_is_a_regression_unless_excused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _run(tmp_path, "base")
+    assert main(["report", str(base)]) == 0
+    summary = json.loads((base / "summary.json").read_text())
+    gone = sorted(summary["requests"])[0]
+    cur = _run(tmp_path, "cur")
+    assert main(["report", str(cur)]) == 0
+    s = json.loads((cur / "summary.json").read_text())
+    del s["requests"][gone]
+    (cur / "summary.json").write_text(json.dumps(s))
+    code, out = _compare(cur, base, capsys)
+    assert code == 1 and "missing" in out and gone in out and "decided by: regression" in out
+    excused = _run(tmp_path, "excused", extra=f", allow_missing: ['{gone}']")
+    (excused / "summary.json").write_text(json.dumps(s))
+    code, out = _compare(excused, base, capsys)
+    assert code == 0 and "missing (allowed)" in out
+
+
+def test_compare_with_nothing_comparable_is_not_a_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _run(tmp_path, "base")
+    (base / "profile.yaml").write_text((base / "profile.yaml").read_text().replace("min_requests: 5", "min_requests: 100000"))
+    assert main(["report", str(base)]) == 0
+    code, out = _compare(base, base, capsys)
+    assert code == 3 and "decided by: nothing-compared" in out
