@@ -29,10 +29,12 @@ from typing import Any
 import yaml
 
 from peakload.config import LATENCY_METRICS, Profile, Threshold, load_profile
+from peakload.core.inputs import read_yaml
 from peakload.errors import ConfigError, UsageError
 from peakload.runner import RunOptions, run, thresholds_for
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import evaluate, format_value
+from reports.records import read_json_lines
 from reports.results import Interval, RequestTotals, RunData, load_results
 
 __all__ = ["CapacityOptions", "CapacityResult", "StepResult", "StepJudge", "capacity", "capacity_profile", "schedule_start"]
@@ -112,17 +114,10 @@ def capacity_profile(profile: Profile, data: dict[str, Any]) -> dict[str, Any]:
 
 def schedule_start(run_dir: Path) -> float | None:
     """When the arrival schedule started (the ``arrivals start`` event), or None before it did."""
-    try:
-        lines = (run_dir / "events.jsonl").read_text().splitlines()
-    except FileNotFoundError:
-        return None
-    for line in lines:
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("kind") == "arrivals" and ev.get("name") == "arrivals start":
-            return float(ev["t"])
+    for ev in read_json_lines(run_dir / "events.jsonl", []):
+        t = ev.get("t")
+        if ev.get("kind") == "arrivals" and ev.get("name") == "arrivals start" and isinstance(t, (int, float)):
+            return float(t)
     return None
 
 
@@ -246,7 +241,7 @@ def _annotate(run_dir: Path, judge: StepJudge) -> None:
 def capacity(opts: CapacityOptions) -> CapacityResult:
     """Run the capacity steps and write the results folder (with its capacity section)."""
     profile = load_profile(opts.profile_path)
-    data = yaml.safe_load(opts.profile_path.read_text())
+    data = read_yaml(opts.profile_path, what="profile")  # already validated: the raw mapping the derived profile starts from
     derived = capacity_profile(profile, data)
     cap = profile.capacity
     assert cap is not None

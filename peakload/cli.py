@@ -8,7 +8,6 @@ overloaded, results incomplete).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path

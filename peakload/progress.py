@@ -7,11 +7,11 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from peakload.core.inputs import parse_json_line
 from reports.results import Interval, RequestTotals
 
 __all__ = ["SnapshotTail", "progress_line"]
@@ -38,9 +38,11 @@ class SnapshotTail:
         for line in lines:
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    obj = parse_json_line(line)
                 except ValueError:
                     continue
+                if isinstance(obj, dict):
+                    yield obj
 
 
 def progress_line(elapsed: float, total: float, iv: Interval) -> str:

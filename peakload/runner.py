@@ -28,7 +28,7 @@ from pathlib import Path
 
 from peakload.config import Profile, SLOSpec, Threshold, load_profile, load_slo_spec
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
-from peakload.errors import ConfigError, RunInvalid, UsageError
+from peakload.errors import ConfigError, UsageError
 from peakload.progress import SnapshotTail, progress_line, write_progress
 from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, free_port, preflight
 from reports.build import Report, write_atomic, write_reports
