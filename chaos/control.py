@@ -29,7 +29,7 @@ from chaos.measure import Measurement, measure
 from chaos.platform import postgres as pg
 from chaos.platform.core import current_primary
 from chaos.platform.health import haproxy_servers
-from chaos.platform.layout import Layout, load_spec
+from chaos.platform.layout import require_platform
 from chaos.prober import Prober
 from chaos.probes import product_paths
 
@@ -51,16 +51,12 @@ class MeasurementSession:
 
     def __init__(self, *, state_dir: str, results_dir: str, probe_rate: float = 20.0, canary_rate: float = 5.0,
                  latency_threshold_s: float = 0.3, slo_ratio: float = 0.95, max_seconds: float = 300.0) -> None:
-        self.lay = Layout(Path(state_dir))
-        spec = load_spec(self.lay)
-        if spec is None:
-            raise RuntimeError(f"no platform in {self.lay.root}; run `peakload platform up` first")
-        self.spec = spec
+        self.lay, self.spec = require_platform(state_dir)
         self.results = Path(results_dir)
         self.results.mkdir(parents=True, exist_ok=True)
         self.events = EventLog(self.results)
         self.latency_threshold_s, self.slo_ratio = latency_threshold_s, slo_ratio
-        base = f"http://127.0.0.1:{spec.ports.haproxy}"
+        base = f"http://127.0.0.1:{self.spec.ports.haproxy}"
         self.prober = Prober(base_url=base, paths=product_paths(state_dir), rate=probe_rate,
                              timeout=2.0, max_seconds=max_seconds)
         self.canary = CanaryWriter(base_url=base, log=self.results / "canary.jsonl", rate=canary_rate,

@@ -8,8 +8,10 @@ Usage::
 
 Same as ``chaos run --rollback-strategy=always --var state_dir=... --var results_dir=... FILE``
 (with the repo on ``PYTHONPATH``), plus: the journal is written to
-``<results>/journal.json`` and the platform's health is checked after the
-rollbacks (an experiment that leaves the platform unhealthy fails).
+``<results>/journal.json``, the platform's health is checked after the
+rollbacks (an experiment that leaves the platform unhealthy fails), and the
+measured RTO/RPO are judged against the budgets the file declares in its
+``peakload`` extension (see ``chaos.budgets``): over budget is not passed.
 """
 
 from __future__ import annotations
@@ -21,28 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXPERIMENTS_DIR", "ExperimentReport", "experiment_path", "list_experiments", "run_experiment",
-           "validate_experiment"]
+from chaos.budgets import Budgets, budgets_from_experiment, judge
+from chaos.errors import ChaosError, ExperimentFileError
+from chaos.experiment_file import EXPERIMENTS_DIR, experiment_path, list_experiments, load_experiment_file
+from chaos.measure import Measurement
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent / "experiments"
-
-
-def list_experiments() -> list[str]:
-    """Names of the bundled experiments (file stems)."""
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.json")) + sorted(
-        p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
-
-
-def experiment_path(name_or_path: str | Path) -> Path:
-    """A bundled experiment by name (``replica-kill``) or any experiment file by path."""
-    p = Path(name_or_path)
-    if p.exists():
-        return p
-    for ext in (".json", ".yaml", ".yml"):
-        candidate = EXPERIMENTS_DIR / f"{name_or_path}{ext}"
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"no experiment {name_or_path!r}; bundled ones: {', '.join(list_experiments())}")
+__all__ = ["EXPERIMENTS_DIR", "ExperimentReport", "experiment_path", "list_experiments", "load_checked",
+           "run_experiment", "validate_experiment"]
 
 
 @dataclass
@@ -62,10 +49,19 @@ class ExperimentReport:
     failed_activities: list[str] = field(default_factory=list)
     results_dir: str = ""
     duration_s: float = 0.0
+    budgets: dict[str, Any] | None = None
+
+    @property
+    def budget_failures(self) -> list[str]:
+        """Why the measured RTO/RPO break the file's budgets ([] when within them)."""
+        if self.budgets is None:
+            return ["no RTO/RPO budgets declared: nothing to judge the recovery against"]
+        return judge(Budgets(**self.budgets), Measurement(**self.measurement) if self.measurement else None)
 
     @property
     def passed(self) -> bool:
-        return self.status == "completed" and not self.deviated and self.platform_healthy_after
+        return (self.status == "completed" and not self.deviated and self.platform_healthy_after
+                and not self.budget_failures)
 
     @property
     def exit_code(self) -> int:
@@ -74,18 +70,23 @@ class ExperimentReport:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["passed"] = self.passed
+        d["budget_failures"] = self.budget_failures
         return d
 
     def summary(self) -> str:
-        from chaos.measure import Measurement
-
-        lines = [f"experiment {self.name}: {'PASSED' if self.passed else 'FAILED'} "
-                 f"(chaostoolkit status {self.status}{', deviated' if self.deviated else ''}, {self.duration_s:.0f}s)",
-                 f"  steady state before: {self.steady_state_before}, after: {self.steady_state_after}"]
+        over = self.budget_failures
+        why = "; ".join(over) + "; " if over else ""
+        head = (f"experiment {self.name}: {'PASSED' if self.passed else 'FAILED'} "
+                f"({why}chaostoolkit status {self.status}{', deviated' if self.deviated else ''}, "
+                f"{self.duration_s:.0f}s)")
+        lines = [head, f"  steady state before: {self.steady_state_before}, after: {self.steady_state_after}"]
         if self.failed_activities:
             lines.append("  failed activities: " + "; ".join(self.failed_activities))
         if self.measurement:
             lines.append("  " + Measurement(**self.measurement).summary())
+        if self.budgets is not None:
+            lines.append(f"  budgets {Budgets(**self.budgets).describe()}: "
+                         + ("OVER: " + "; ".join(over) if over else "within"))
         lines.append("  rollbacks: " + (", ".join(f"{r['name']} {r['status']}" for r in self.rollbacks) or "none"))
         lines.append("  platform healthy after rollbacks" if self.platform_healthy_after
                      else "  platform NOT healthy after rollbacks: " + "; ".join(self.unhealthy_after))
@@ -93,17 +94,42 @@ class ExperimentReport:
         return "\n".join(lines)
 
 
-def validate_experiment(path: str | Path) -> list[str]:
-    """Chaos Toolkit's validation of one file (activities resolved against our modules); [] when valid."""
+def _problems(experiment: dict[str, Any], source: str) -> list[str]:
     from chaoslib.exceptions import ChaosException
     from chaoslib.experiment import ensure_experiment_is_valid
-    from chaoslib.loader import load_experiment
 
+    problems = []
     try:
-        ensure_experiment_is_valid(load_experiment(str(experiment_path(path))))
+        ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
-        return [str(exc)]
-    return []
+        problems.append(str(exc))
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a JSON object of the wrong shape
+        problems.append(f"not an experiment Chaos Toolkit can read ({type(exc).__name__}: {exc})")
+    try:
+        budgets_from_experiment(experiment, source=source)
+    except ChaosError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def validate_experiment(path: str | Path) -> list[str]:
+    """Chaos Toolkit's validation of one file (activities resolved against our modules) plus its budgets.
+
+    Returns the problems ([] when valid); raises ExperimentNotFound / ExperimentFileError (exit 2)
+    when ``path`` cannot be read as an experiment at all.
+    """
+    p = experiment_path(path)
+    return _problems(load_experiment_file(p), p.name)
+
+
+def load_checked(name_or_path: str | Path) -> tuple[Path, dict[str, Any], Budgets]:
+    """Path, experiment and budgets of a valid experiment; ExperimentFileError naming its first problem otherwise."""
+    p = experiment_path(name_or_path)
+    experiment = load_experiment_file(p)
+    problems = _problems(experiment, p.name)
+    if problems:
+        raise ExperimentFileError(f"{p}: not a valid experiment: {problems[0]}")
+    return p, experiment, budgets_from_experiment(experiment, source=p.name)
 
 
 def _activity_failures(journal: dict[str, Any]) -> list[str]:
@@ -117,19 +143,18 @@ def _activity_failures(journal: dict[str, Any]) -> list[str]:
 
 def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Path,
                    verbose: bool = False) -> ExperimentReport:
-    """Run one experiment against the platform in ``state_dir``; results and journal into ``results_dir``."""
-    from chaoslib.experiment import ensure_experiment_is_valid
+    """Run one experiment against the platform in ``state_dir``; results and journal into ``results_dir``.
+
+    The file is checked (Chaos Toolkit validation and budgets) before anything is written.
+    """
     from chaoslib.experiment import run_experiment as ctk_run
-    from chaoslib.loader import load_experiment
 
     from chaos.platform.health import status
 
-    path = experiment_path(name_or_path)
+    path, experiment, budgets = load_checked(name_or_path)
     results_dir = Path(results_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("chaostoolkit").setLevel(logging.INFO if verbose else logging.WARNING)
-    experiment = load_experiment(str(path))
-    ensure_experiment_is_valid(experiment)
     t0 = time.monotonic()
     journal = ctk_run(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}},
                       experiment_vars=({"state_dir": str(Path(state_dir).resolve()),
@@ -147,4 +172,4 @@ def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Pa
         platform_healthy_after=all(c.healthy for c in health),
         unhealthy_after=[f"{c.name}: {c.detail}" for c in health if not c.healthy],
         failed_activities=_activity_failures(journal),
-        results_dir=str(results_dir), duration_s=round(time.monotonic() - t0, 1))
+        results_dir=str(results_dir), duration_s=round(time.monotonic() - t0, 1), budgets=budgets.to_dict())
