@@ -31,6 +31,7 @@ from chaos.platform.procs import as_postgres, port_open, read_pid, run, spawn, s
 __all__ = [
     "S3RVER",
     "S3RVER_CANDIDATES",
+    "S3_ENDPOINT",
     "BackupSite",
     "VerifyResult",
     "s3rver_path",
@@ -53,6 +54,7 @@ S3RVER_CANDIDATES = (_REPO / ".peakload" / "node" / "node_modules" / ".bin" / "s
 S3RVER = S3RVER_CANDIDATES[0]
 S3_KEY = "S3RVER"  # s3rver's fixed access key and secret (signatures are checked)
 BUCKET = "offsite"
+S3_ENDPOINT = "127.0.0.1"  # s3rver runs on this host: the "off-site" copy is simulated (see chaos.media)
 
 
 def s3rver_path() -> Path:
@@ -124,7 +126,7 @@ def start_s3(site: BackupSite) -> int:
         return pid
     key, cert = make_cert(site)
     site.s3_dir.mkdir(parents=True, exist_ok=True)
-    pid = spawn("s3rver", [str(s3rver_path()), "-d", str(site.s3_dir), "-a", "127.0.0.1", "-p", str(site.s3_port),
+    pid = spawn("s3rver", [str(s3rver_path()), "-d", str(site.s3_dir), "-a", S3_ENDPOINT, "-p", str(site.s3_port),
                            "--key", str(key), "--cert", str(cert), "--no-vhost-buckets", "--configure-bucket", BUCKET,
                            "--silent"],
                 pid_dir=site.run_dir, log=site.root / "logs" / "s3rver.log", cwd=site.s3_dir)
@@ -163,7 +165,7 @@ repo1-retention-full=2
 repo2-type=s3
 repo2-path=/{site.stanza}-repo
 repo2-s3-bucket={BUCKET}
-repo2-s3-endpoint=127.0.0.1
+repo2-s3-endpoint={S3_ENDPOINT}
 repo2-storage-port={site.s3_port}
 repo2-s3-region=us-east-1
 repo2-s3-key={S3_KEY}

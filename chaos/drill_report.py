@@ -1,10 +1,16 @@
-"""The result of a drill: named checks, RPO/RTO, step timings.
+"""The result of a drill: named checks, RPO/RTO, step timings, and the 3-2-1 policy verdict beside them.
 
 Usage::
 
     report = DrillReport(name="backup-3-2-1")
     report.check("manifest matches", ok, "12 tables equal")
     print(report.summary()); sys.exit(report.exit_code)
+
+Exit code: 0 when every check passed, 1 otherwise. The 3-2-1 policy (``policy``) is
+a verdict about where the copies live, not about whether the restore works; it only
+counts towards ``passed`` when ``require_policy`` is set (on a single host it can never
+be met: one disk, and the "off-site" S3 server runs on loopback). The summary says so
+in its first line either way.
 """
 
 from __future__ import annotations
@@ -43,10 +49,13 @@ class DrillReport:
     facts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     site_dir: str = ""
+    policy: Check | None = None
+    require_policy: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
+        ok = self.error is None and bool(self.checks) and all(c.passed for c in self.checks)
+        return ok and (not self.require_policy or (self.policy is not None and self.policy.passed))
 
     @property
     def exit_code(self) -> int:
@@ -63,13 +72,21 @@ class DrillReport:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["passed"] = self.passed
+        d["policy_met"] = None if self.policy is None else self.policy.passed
         return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str)
 
     def summary(self) -> str:
-        lines = [f"drill {self.name}: {'PASSED' if self.passed else 'FAILED'}"]
+        head = f"drill {self.name}: {'PASSED' if self.passed else 'FAILED'}"
+        if self.policy is not None:
+            counted = "required" if self.require_policy else "not counted in the exit code"
+            head += (f" (restore test); 3-2-1 policy {'met' if self.policy.passed else 'NOT MET here'} "
+                     f"({counted})")
+        lines = [head]
+        if self.policy is not None:
+            lines.append(f"  {'MET ' if self.policy.passed else 'NOT '} {self.policy.name}: {self.policy.detail}")
         lines += ["  " + c.line() for c in self.checks]
         if self.rpo is not None:
             r = self.rpo
