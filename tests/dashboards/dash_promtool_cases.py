@@ -1,11 +1,17 @@
 """Generate promtool unit tests (synthetic burns) for the burn-rate alerts of an SLO spec.
 
-For every SLO and alert condition there is a burn above the condition's rate
-(the alert must fire) and one below it (the alert must not fire), plus a burn
-that has already stopped (the 5m window resets the page). Expected alerts come
-from an independent oracle: exact error ratios of the scheduled traffic over
-each window, compared with the SRE Workbook factors. The oracle refuses cases
-that sit within a few percent of a threshold, so float rounding can't decide them.
+For every SLO and each of the four burn-rate conditions there is a burn 10 %
+above the condition's factor (the alert must fire) and one 10 % below it (the
+alert must not fire), plus a burn that has already stopped (the 5m window
+resets the page). A factor more than 10 % off either way in the rules fails a
+case: too high, the burn above it no longer fires that condition; too low, the
+burn below it does. Where another condition of the same alert also holds (a
+ticket's 1d&2h at 3.3x implies 3d&6h above 1x), the alert's ``$value`` — the
+long-window ratio of the first condition that holds — tells them apart, and
+the cases check it. Expected alerts come from an independent oracle: exact
+error ratios of the scheduled traffic over each window, compared with the SRE
+Workbook factors. The oracle refuses cases that sit within a few percent of a
+threshold, so float rounding can't decide them.
 
 Rules are evaluated per SLO (``promtool/rules/<slo>.rules.yaml``, the SLO's own
 groups rendered by the same renderer; a test checks they equal the groups of
@@ -33,7 +39,15 @@ if str(ROOT) not in sys.path:
 from peakload.config import SLOSpec, load_slo_spec  # noqa: E402
 
 from dashboards.rules import render_rules  # noqa: E402
-from dashboards.slo_model import PAGE_CONDITIONS, SLI_WINDOWS, TICKET_CONDITIONS, SLOModel, to_model, validate  # noqa: E402
+from dashboards.slo_model import (  # noqa: E402
+    PAGE_CONDITIONS,
+    SLI_WINDOWS,
+    TICKET_CONDITIONS,
+    BurnCondition,
+    SLOModel,
+    to_model,
+    validate,
+)
 
 OUT_DIR = Path(__file__).resolve().parent / "promtool"
 PER_MINUTE = 1000.0  # requests per minute across the SLO's routes
@@ -42,24 +56,43 @@ H, D = 60, 1440
 WINDOW_MIN = {"5m": 5, "30m": 30, "1h": H, "2h": 2 * H, "6h": 6 * H, "1d": D, "3d": 3 * D}
 
 
+BRACKET = 0.10  # burns at factor × (1 ± BRACKET)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
     phases: tuple[tuple[int, float], ...]  # (minutes, error ratio as a multiple of the budget)
     severity: str  # the alert under test
     fires: bool  # must it fire (True) or stay silent (False) at the end?
+    condition: BurnCondition | None = None  # the condition whose factor the case brackets
 
 
+def _bracket(severity: str, speed: str, cond: BurnCondition, lead: tuple[int, int], burn: int, burn_text: str) -> tuple[Case, Case]:
+    """A burn 10 % above ``cond.factor`` that fires and one 10 % below that does not (``lead`` clean minutes first)."""
+    above, below = cond.factor * (1 + BRACKET), cond.factor * (1 - BRACKET)
+    rule = f"{cond.long} & {cond.short} > {cond.factor:g}x"
+
+    def phases(clean: int, multiple: float) -> tuple[tuple[int, float], ...]:
+        return ((clean, 0.0), (burn, multiple)) if clean else ((burn, multiple),)
+
+    return (
+        Case(f"{severity} {speed} burn: {above:g}x budget for {burn_text} fires ({rule})",
+             phases(lead[0], above), severity, True, cond),
+        Case(f"{severity} {speed} burn: {below:g}x budget for {burn_text} does not {severity} (not {rule})",
+             phases(lead[1], below), severity, False, cond),
+    )
+
+
+_PAGE_FAST, _PAGE_SLOW = PAGE_CONDITIONS
+_TICKET_FAST, _TICKET_SLOW = TICKET_CONDITIONS
 CASES = (
-    Case("page fast burn: 20x budget for 65m fires (1h & 5m > 14.4x)", ((8 * H, 0), (65, 20)), "page", True),
-    Case("page fast burn: 12x budget for 65m does not page", ((8 * H, 0), (65, 12)), "page", False),
+    *_bracket("page", "fast", _PAGE_FAST, (8 * H, 8 * H), 65, "65m"),
     Case("page fast burn that stopped 10m ago does not page (5m window reset)", ((8 * H, 0), (H, 20), (10, 0)), "page", False),
-    Case("page slow burn: 8x budget for 6h5m fires (6h & 30m > 6x)", ((H, 0), (6 * H + 5, 8)), "page", True),
-    Case("page slow burn: 5x budget for 6h5m does not page", ((H, 0), (6 * H + 5, 5)), "page", False),
-    Case("ticket fast burn: 4x budget for 1d30m fires (1d & 2h > 3x)", ((2 * H, 0), (D + 30, 4)), "ticket", True),
-    Case("ticket fast burn: 2.5x budget for 1d30m after 2 clean days does not ticket", ((2 * D, 0), (D + 30, 2.5)), "ticket", False),
-    Case("ticket slow burn: 1.5x budget for 3d30m fires (3d & 6h > 1x)", ((3 * D + 30, 1.5),), "ticket", True),
-    Case("ticket slow burn: 0.8x budget for 3d30m does not ticket", ((3 * D + 30, 0.8),), "ticket", False),
+    *_bracket("page", "slow", _PAGE_SLOW, (H, H), 6 * H + 5, "6h5m"),
+    # below 3x over 1d, 2 clean days keep the 3d ratio under 1x too
+    *_bracket("ticket", "fast", _TICKET_FAST, (2 * H, 2 * D), D + 30, "1d30m"),
+    *_bracket("ticket", "slow", _TICKET_SLOW, (0, 0), 3 * D + 30, "3d30m"),
 )
 # severity → (sample interval, evaluation interval) in minutes
 TIMING = {"page": (1, 5), "ticket": (10, 30)}

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dashboards.promql import format_number
+from dashboards.slo_model import PAGE_CONDITIONS, TICKET_CONDITIONS, RulesModel, to_model, validate
 from peakload.config import SLOSpec, load_slo_spec
 
 import dash_promtool_cases as cases
@@ -92,17 +94,53 @@ def test_burn_rate_alerts_fire_above_and_stay_silent_below_their_rates(promtool:
     assert not failed, "\n".join(f"{n}:\n{o[:3000]}" for n, o in failed.items())
 
 
-def test_the_alert_tests_catch_a_wrong_factor(promtool: str, tmp_path: Path) -> None:
-    # Mutation check: page at 30x instead of 14.4x must make the fast-burn case fail.
-    slo = "checkout-availability"
-    (tmp_path / "rules").mkdir()
-    rules = (PROMTOOL_DIR / "rules" / f"{slo}.rules.yaml").read_text()
-    assert "(14.4 * 0.0005)" in rules
-    (tmp_path / "rules" / f"{slo}.rules.yaml").write_text(rules.replace("(14.4 * 0.0005)", "(30 * 0.0005)"))
-    (tmp_path / f"{slo}.page.test.yaml").write_text((PROMTOOL_DIR / f"{slo}.page.test.yaml").read_text())
-    result = _run(promtool, "test", "rules", f"{slo}.page.test.yaml", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "FAILED" in result.stdout + result.stderr and "page fast burn: 20x budget" in result.stdout + result.stderr
+MUTATIONS = (1.11, 0.89)  # just outside the cases' ±10 % brackets
+
+
+def write_mutants(model: RulesModel, out: Path, mutations: tuple[float, ...] = MUTATIONS) -> dict[str, str]:
+    """One rules file per SLO × burn-rate factor × mutation, with the one case that brackets it; test file → that case.
+
+    A factor raised must fail the burn above it (no longer fires that
+    condition), a factor lowered the burn below it (now fires). Only the
+    alert's expression changes: its description keeps the true factor.
+    """
+    (out / "rules").mkdir(parents=True, exist_ok=True)
+    expected: dict[str, str] = {}
+    for slo in model.slos:
+        rules = (PROMTOOL_DIR / "rules" / f"{slo.name}.rules.yaml").read_text()
+        for severity, conds in (("page", PAGE_CONDITIONS), ("ticket", TICKET_CONDITIONS)):
+            if severity == "page" and not slo.page:
+                continue
+            committed = yaml.safe_load((PROMTOOL_DIR / f"{slo.name}.{severity}.test.yaml").read_text())
+            for cond in conds:
+                threshold = f"({format_number(cond.factor)} * {slo.budget_text})"
+                assert rules.count(threshold) == 2, f"{slo.name}: {threshold} is not in the long and the short window"
+                for mutation in mutations:
+                    case = next(c for c in cases.CASES if c.condition == cond and c.fires == (mutation > 1))
+                    name = f"{slo.name}: {case.name}"
+                    stem = f"{slo.name}.{cond.long}-{cond.short}.x{mutation:g}"
+                    mutated = f"({format_number(cond.factor * mutation)} * {slo.budget_text})"
+                    (out / "rules" / f"{stem}.rules.yaml").write_text(rules.replace(threshold, mutated))
+                    tests = [t for t in committed["tests"] if t["name"] == name]
+                    assert len(tests) == 1, f"no case {name!r} in {slo.name}.{severity}.test.yaml"
+                    doc = {**committed, "rule_files": [f"rules/{stem}.rules.yaml"], "tests": tests}
+                    (out / f"{stem}.test.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, width=1_000_000, allow_unicode=True))
+                    expected[f"{stem}.test.yaml"] = name
+    return expected
+
+
+def test_the_alert_tests_catch_any_factor_more_than_10_percent_off(promtool: str, slo_spec: SLOSpec, tmp_path: Path) -> None:
+    # Mutation check: each of the four factors of every SLO, x1.11 and x0.89, must fail the case that brackets it.
+    expected = write_mutants(to_model(validate(slo_spec)), tmp_path)
+    assert len(expected) == 2 * sum(4 if slo.page else 2 for slo in slo_spec.slos)
+    results = _promtool_test(promtool, sorted(tmp_path.glob("*.test.yaml")), tmp_path)
+    assert set(results) == set(expected)
+    survivors = {
+        mutant: f"{case!r} did not fail:\n{results[mutant][:2000]}"
+        for mutant, case in expected.items()
+        if not ("FAILED" in results[mutant] and f"name: {case}," in results[mutant] and "got:" in results[mutant])
+    }
+    assert not survivors, "\n".join(f"{m}: {why}" for m, why in survivors.items())
 
 
 def test_route_regex_matches_templates_literally(promtool: str, root: Path, tmp_path: Path) -> None:
