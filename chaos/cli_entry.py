@@ -7,6 +7,14 @@ Usage::
     report = chaos_run("replica-kill"); print(report.summary()); exit(report.exit_code)
 
 Every returned object has ``summary() -> str``, ``to_dict() -> dict`` and ``exit_code`` (0 = good).
+Bad input raises a ``chaos.errors.ChaosError`` (a peakload error: one line, exit 2) before
+anything is written: an unreadable experiment file, an unknown experiment, a ``--state-dir``
+that is a file, no serving platform.
+
+Exit codes: ``chaos validate`` 0 valid, 1 a file Chaos Toolkit or the budgets reject, 2 a file
+that is not an experiment at all; ``chaos run`` 0 passed (within its RTO/RPO budgets), 1 not;
+``drill backup`` 0 when the restore from the off-site copy alone passed every check (the 3-2-1
+policy verdict is printed beside it and only counts with ``require_policy=True``), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from typing import Any
 
 from chaos.drill import run_backup_drill, run_corruption_drill
 from chaos.drill_report import DrillReport
-from chaos.experiment import ExperimentReport, experiment_path, list_experiments, run_experiment, validate_experiment
+from chaos.errors import NoPlatform, StateDirError
+from chaos.experiment import ExperimentReport, list_experiments, load_checked, run_experiment, validate_experiment
 from chaos.platform import ComponentHealth, DEFAULT_STATE_DIR, down, format_status, status, up
+from chaos.platform.layout import check_state_dir
 
 __all__ = [
     "DEFAULT_DRILL_DIR",
@@ -30,12 +40,31 @@ __all__ = [
     "platform_status",
     "drill_backup",
     "drill_corruption",
+    "chaos_check",
     "chaos_run",
     "chaos_validate",
     "chaos_list",
 ]
 
 DEFAULT_DRILL_DIR = Path(".peakload/drill")
+
+
+def _state_dir(state_dir: str | Path | None, default: Path, *, for_postgres: bool = False) -> Path:
+    """The state dir, refused (StateDirError) when it or a parent is a file, or, ``for_postgres`` (where
+    PostgreSQL will run from it), when the postgres user cannot reach it."""
+    sd = Path(state_dir or default)
+    for p in (sd, *sd.absolute().parents):
+        if p.exists():
+            if not p.is_dir():
+                found = "a file" if p == sd else f"{p} is a file"
+                raise StateDirError(f"--state-dir {sd}: expected a directory, found {found}")
+            break
+    try:
+        if for_postgres:
+            check_state_dir(sd)
+    except PermissionError as exc:
+        raise StateDirError(f"--state-dir: {exc}") from None
+    return sd
 
 
 def _results(name: str, results_dir: str | Path | None) -> Path:
@@ -78,7 +107,7 @@ def platform_up(state_dir: str | Path | None = None, *, replicas: int = 3, base_
                 rule_files: list[str] | None = None,
                 scrape_targets: dict[str, list[str]] | None = None) -> PlatformResult:
     """``peakload platform up``: start (or complete) the platform; the result lists every component's health."""
-    sd = Path(state_dir or DEFAULT_STATE_DIR)
+    sd = _state_dir(state_dir, DEFAULT_STATE_DIR, for_postgres=True)
     try:
         comps = up(sd, replicas=replicas, base_port=base_port, rule_files=rule_files or (),
                    scrape_targets=scrape_targets)
@@ -89,7 +118,7 @@ def platform_up(state_dir: str | Path | None = None, *, replicas: int = 3, base_
 
 def platform_down(state_dir: str | Path | None = None) -> PlatformResult:
     """``peakload platform down``: stop everything; data dirs stay for the next ``up``."""
-    sd = Path(state_dir or DEFAULT_STATE_DIR)
+    sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
     try:
         return PlatformResult("down", str(sd), stopped=down(sd))
     except RuntimeError as exc:
@@ -98,38 +127,48 @@ def platform_down(state_dir: str | Path | None = None) -> PlatformResult:
 
 def platform_status(state_dir: str | Path | None = None) -> PlatformResult:
     """``peakload platform status``: one line per component; exit code 1 when any is unhealthy."""
-    sd = Path(state_dir or DEFAULT_STATE_DIR)
+    sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
     return PlatformResult("status", str(sd), status(sd))
 
 
 def drill_backup(state_dir: str | Path | None = None, *, results_dir: str | Path | None = None,
-                 max_rpo_seconds: float = 10.0, keep_site: bool = False) -> DrillReport:
-    """``peakload drill backup``: the 3-2-1 drill on its own small site under ``state_dir`` (.peakload/drill)."""
-    sd = Path(state_dir or DEFAULT_DRILL_DIR)
+                 max_rpo_seconds: float = 10.0, keep_site: bool = False, require_policy: bool = False) -> DrillReport:
+    """``peakload drill backup``: the 3-2-1 drill on its own small site under ``state_dir`` (.peakload/drill).
+
+    ``require_policy``: a 3-2-1 policy that is not met (one device, simulated off-site) fails the drill too.
+    """
+    sd = _state_dir(state_dir, DEFAULT_DRILL_DIR, for_postgres=True)
     sd.mkdir(parents=True, exist_ok=True)
     return run_backup_drill(sd, results_dir=_results("drill-backup", results_dir), max_rpo_seconds=max_rpo_seconds,
-                            keep_site=keep_site)
+                            keep_site=keep_site, require_policy=require_policy)
 
 
 def drill_corruption(state_dir: str | Path | None = None, *, repo: int = 1,
                      results_dir: str | Path | None = None) -> DrillReport:
     """``peakload drill corruption``: corrupt one backup file and show verification catching it (exits 1 by design)."""
-    sd = Path(state_dir or DEFAULT_DRILL_DIR)
+    sd = _state_dir(state_dir, DEFAULT_DRILL_DIR, for_postgres=True)
     sd.mkdir(parents=True, exist_ok=True)
     return run_corruption_drill(sd, repo=repo, results_dir=_results("drill-corruption", results_dir))
+
+
+def chaos_check(experiment: str) -> Path:
+    """The experiment's file when it is valid (Chaos Toolkit + budgets); ExperimentNotFound / ExperimentFileError not."""
+    return load_checked(experiment)[0]
 
 
 def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
               results_dir: str | Path | None = None) -> ExperimentReport:
     """``peakload chaos run EXPERIMENT`` (a bundled name like ``replica-kill`` or a path) against a running platform.
 
-    Raises FileNotFoundError for an unknown experiment and RuntimeError when no platform runs in ``state_dir``.
+    Raises ExperimentNotFound / ExperimentFileError for a bad experiment and NoPlatform when no platform
+    serves in ``state_dir`` (all exit 2, before anything is written).
     """
-    path = experiment_path(experiment)
-    sd = Path(state_dir or DEFAULT_STATE_DIR)
+    path = chaos_check(experiment)
+    sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
     comps = status(sd)
     if not any(c.healthy for c in comps if c.name == "haproxy"):
-        raise RuntimeError(f"no serving platform in {sd} (run `peakload platform up` first):\n{format_status(comps)}")
+        bad = "; ".join(f"{c.name}: {c.detail}" for c in comps if not c.healthy)
+        raise NoPlatform(f"no serving platform in {sd} (run `peakload platform up` first): {bad}")
     return run_experiment(path, state_dir=sd,
                           results_dir=_results(f"chaos-{path.stem}", results_dir))
 
@@ -153,7 +192,10 @@ class ValidationResult:
 
 
 def chaos_validate(experiment: str | None = None) -> ValidationResult:
-    """``peakload chaos validate [EXPERIMENT]``: validate one experiment, or every bundled one."""
+    """``peakload chaos validate [EXPERIMENT]``: validate one experiment, or every bundled one.
+
+    Raises ExperimentNotFound / ExperimentFileError (exit 2) for a file that is not an experiment at all.
+    """
     names = [experiment] if experiment else list_experiments()
     return ValidationResult({n: validate_experiment(n) for n in names})
 

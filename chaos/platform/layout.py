@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaos.errors import NoPlatform, StateDirError
 from chaos.platform.postgres import PgNode
 from chaos.platform.procs import free_ports
 
@@ -145,19 +146,29 @@ class Layout:
 
 
 def load_spec(lay: Layout) -> PlatformSpec | None:
-    """The persisted spec, or None before the first ``up``."""
+    """The persisted spec, or None before the first ``up``; StateDirError when it is not what ``up`` wrote."""
     try:
-        return PlatformSpec.from_dict(json.loads(lay.spec_file.read_text()))
+        data = json.loads(lay.spec_file.read_text())
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        raise StateDirError(f"state dir {lay.root}: expected a directory, found a file") from None
+    except (OSError, ValueError) as exc:  # ValueError: corrupt JSON or not UTF-8
+        raise StateDirError(f"{lay.spec_file}: expected the platform spec `platform up` writes (JSON), "
+                            f"found: {str(exc)[:200]}") from None
+    try:
+        return PlatformSpec.from_dict(data)
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise StateDirError(f"{lay.spec_file}: expected the platform spec `platform up` writes, "
+                            f"found another shape ({type(exc).__name__}: {exc})") from None
 
 
 def require_platform(state_dir: str | Path) -> tuple[Layout, PlatformSpec]:
-    """The layout and spec of the platform in ``state_dir``; RuntimeError when none was brought up there."""
+    """The layout and spec of the platform in ``state_dir``; NoPlatform (a RuntimeError) when none was brought up there."""
     lay = Layout(Path(state_dir))
     spec = load_spec(lay)
     if spec is None:
-        raise RuntimeError(f"no platform in {lay.root}; run `peakload platform up` first")
+        raise NoPlatform(f"no platform in {lay.root}; run `peakload platform up` first")
     return lay, spec
 
 
