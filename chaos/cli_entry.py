@@ -30,6 +30,7 @@ from chaos.errors import NoPlatform, StateDirError
 from chaos.experiment import ExperimentReport, list_experiments, load_checked, run_experiment, validate_experiment
 from chaos.platform import ComponentHealth, DEFAULT_STATE_DIR, down, format_status, status, up
 from chaos.platform.layout import check_state_dir
+from peakload.errors import UsageError
 
 __all__ = [
     "DEFAULT_DRILL_DIR",
@@ -146,14 +147,24 @@ def drill_backup(state_dir: str | Path | None = None, *, results_dir: str | Path
 def drill_corruption(state_dir: str | Path | None = None, *, repo: int = 1,
                      results_dir: str | Path | None = None) -> DrillReport:
     """``peakload drill corruption``: corrupt one backup file and show verification catching it (exits 1 by design)."""
+    if repo not in (1, 2):
+        raise UsageError(f"--repo: expected 1 (posix) or 2 (s3), got {repo}")
     sd = _state_dir(state_dir, DEFAULT_DRILL_DIR, for_postgres=True)
     sd.mkdir(parents=True, exist_ok=True)
     return run_corruption_drill(sd, repo=repo, results_dir=_results("drill-corruption", results_dir))
 
 
-def chaos_check(experiment: str) -> Path:
-    """The experiment's file when it is valid (Chaos Toolkit + budgets); ExperimentNotFound / ExperimentFileError not."""
-    return load_checked(experiment)[0]
+def chaos_check(experiment: str, *, state_dir: str | Path | None = None) -> Path:
+    """The experiment's file when it is valid (Chaos Toolkit + budgets) and, given ``state_dir``, a platform
+    serves there; ExperimentNotFound / ExperimentFileError / NoPlatform (exit 2) otherwise."""
+    path = load_checked(experiment)[0]
+    if state_dir is not None:
+        sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
+        comps = status(sd)
+        if not any(c.healthy for c in comps if c.name == "haproxy"):
+            bad = "; ".join(f"{c.name}: {c.detail}" for c in comps if not c.healthy)
+            raise NoPlatform(f"no serving platform in {sd} (run `peakload platform up` first): {bad}")
+    return path
 
 
 def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
@@ -163,12 +174,8 @@ def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
     Raises ExperimentNotFound / ExperimentFileError for a bad experiment and NoPlatform when no platform
     serves in ``state_dir`` (all exit 2, before anything is written).
     """
-    path = chaos_check(experiment)
     sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
-    comps = status(sd)
-    if not any(c.healthy for c in comps if c.name == "haproxy"):
-        bad = "; ".join(f"{c.name}: {c.detail}" for c in comps if not c.healthy)
-        raise NoPlatform(f"no serving platform in {sd} (run `peakload platform up` first): {bad}")
+    path = chaos_check(experiment, state_dir=sd)
     return run_experiment(path, state_dir=sd,
                           results_dir=_results(f"chaos-{path.stem}", results_dir))
 

@@ -328,7 +328,8 @@ def _cmd_chaos(a: argparse.Namespace) -> int:
     from chaos.cli_entry import chaos_check
     from peakload.drills import chaos_under_load
 
-    chaos_check(a.experiment)  # a bad experiment file is refused before the load starts and writes a results folder
+    # a bad experiment file or a stopped platform is refused before the load starts and writes a results folder
+    chaos_check(a.experiment, state_dir=a.state_dir)
     if not a.profile.exists():
         raise UsageError(f"--profile: {a.profile}: file not found")
     exp, report = chaos_under_load(a.experiment, profile=a.profile, state_dir=a.state_dir, results_root=a.results)

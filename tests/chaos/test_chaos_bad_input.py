@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chaos.__main__ import main as chaos_main
+from chaos.platform.layout import Layout, new_spec, save_spec
 from peakload.cli import main as peakload_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,6 +112,23 @@ def test_chaos_run_without_a_platform_writes_nothing(workdir: Path, capsys: pyte
     code, out, err = _call(chaos_main, ["run", "replica-kill", "--state-dir", "state", "--results", "res"], capsys)
     _one_clean_line(code, out, err, "no serving platform in state", "platform up")
     assert _tree(workdir) == {"state"}
+
+
+def test_chaos_run_on_a_stopped_platform_starts_no_load(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What `platform up` then `platform down` leaves: the spec, nothing listening. The load must not start.
+    save_spec(Layout(workdir / "state"), new_spec(replicas=3))
+    before = _tree(workdir)
+    code, out, err = _call(peakload_main, ["chaos", "run", "replica-kill", "--profile",
+                                           str(REPO / "tests/chaos/profiles/short-load.yaml"), "--state-dir", "state",
+                                           "--results", "res"], capsys)
+    _one_clean_line(code, out, err, "no serving platform in state", "haproxy: 0/3 replicas UP")
+    assert _tree(workdir) == before
+
+
+def test_drill_corruption_refuses_an_unknown_repository(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _call(chaos_main, ["drill", "corruption", "--repo", "3", "--state-dir", "site"], capsys)
+    _one_clean_line(code, out, err, "--repo", "expected 1 (posix) or 2 (s3), got 3")
+    assert _tree(workdir) == set()
 
 
 @pytest.mark.parametrize("argv", [
