@@ -12,7 +12,7 @@ anything is written: an unreadable experiment file, an unknown experiment, a ``-
 that is a file, no serving platform.
 
 Exit codes: ``chaos validate`` 0 valid, 1 a file Chaos Toolkit or the budgets reject, 2 a file
-that is not an experiment at all; ``chaos run`` 0 passed (within its RTO/RPO budgets), 1 not;
+that is not an experiment at all; ``chaos run`` 0 passed (within its RTO/RPO budgets), 1 not, 3 nothing measured;
 ``drill backup`` 0 when the restore from the off-site copy alone passed every check (the 3-2-1
 policy verdict is printed beside it and only counts with ``require_policy=True``), 1 otherwise.
 """

@@ -65,7 +65,10 @@ class ExperimentReport:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.passed else 1
+        """0 passed; 3 nothing was measured (like an invalid run: no verdict can be trusted); 1 failed."""
+        if self.passed:
+            return 0
+        return 3 if self.measurement is None else 1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

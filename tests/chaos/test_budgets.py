@@ -103,7 +103,8 @@ def test_a_budget_that_cannot_be_checked_is_not_passed() -> None:
     m = _measured(3.0, 5.0)
     m.rpo = None  # the canary got nothing acknowledged
     assert judge(Budgets(rto_seconds=5, rpo_lost=0), m) == ["RPO unchecked: the canary got no order acknowledged"]
-    assert not _report(None, Budgets(rto_seconds=5, rpo_lost=0)).passed  # the control never reported
+    unmeasured = _report(None, Budgets(rto_seconds=5, rpo_lost=0))  # the control never reported
+    assert not unmeasured.passed and unmeasured.exit_code == 3  # no verdict to trust, like an invalid run
     assert not _report(_measured(3.0, 5.0), None).passed  # nothing declared to judge against
     assert "no RTO/RPO budgets declared" in _report(_measured(3.0, 5.0), None).summary()
 
