@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("--state-dir", type=_out, default=Path(".peakload/drill"), help="the drill's own small site (default: %(default)s)")
     drill.add_argument("--results", type=_out, help="folder for the drill's evidence (default: results/<stamp>-drill-KIND)")
     drill.add_argument("--max-rpo", type=_duration_or_zero, default=10.0, help="RPO the backup drill accepts (default: 10s)")
+    drill.add_argument("--require-321", action="store_true",
+                       help="fail the backup drill when the 3-2-1 policy is not met (media by device, a real off-site copy)")
 
     ch = sub.add_parser("chaos", help="chaos experiments on the running platform")
     ch_sub = ch.add_subparsers(dest="chaos_command", required=True, parser_class=_Parser)
@@ -308,7 +310,7 @@ def _cmd_drill(a: argparse.Namespace) -> int:
     from chaos.cli_entry import drill_backup, drill_corruption
 
     if a.kind == "backup":
-        report = drill_backup(a.state_dir, results_dir=a.results, max_rpo_seconds=a.max_rpo)
+        report = drill_backup(a.state_dir, results_dir=a.results, max_rpo_seconds=a.max_rpo, require_policy=a.require_321)
     else:
         report = drill_corruption(a.state_dir, results_dir=a.results)
     print(report.summary())
