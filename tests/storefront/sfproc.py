@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import json
 import os
 import signal
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,18 +180,45 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def metric_value(exposition: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels`` (0.0 when none)."""
-    total = 0.0
-    for line in exposition.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, _, value = line.rpartition(" ")
-        metric, _, label_text = series.partition("{")
-        if metric != name:
-            continue
-        got = dict(part.split("=", 1) for part in label_text.rstrip("}").split(",") if part) if label_text else {}
-        got = {k: v.strip('"') for k, v in got.items()}
-        if all(got.get(k) == v for k, v in labels.items()):
-            total += float(value)
-    return total
+class MissingSeries(AssertionError, LookupError):
+    """No exported sample matches the metric and labels asked for.
+
+    An AssertionError so a test reads it as the shop's failure, a LookupError
+    because that is what it is.
+    """
+
+
+def _samples(exposition: str) -> list[Sample]:
+    return [sample for family in text_string_to_metric_families(exposition) for sample in family.samples]
+
+
+def _near(samples: list[Sample], name: str) -> str:
+    """What was exported instead: the same metric's label sets, or similar metric names."""
+    same = [s.labels for s in samples if s.name == name]
+    if same:
+        shown = ", ".join("{" + ",".join(f'{k}="{v}"' for k, v in sorted(lbl.items())) + "}" for lbl in same[:8])
+        more = f" (+{len(same) - 8} more)" if len(same) > 8 else ""
+        return f"{name} is exported with: {shown}{more}"
+    names = sorted({s.name for s in samples})
+    close = difflib.get_close_matches(name, names, n=6, cutoff=0.6)
+    return f"similar names: {', '.join(close)}" if close else f"{len(names)} names exported, none similar"
+
+
+def metric_value(exposition: str, name: str, /, *, default: float | None = None, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``.
+
+    Raises :class:`MissingSeries` when no sample matches, so ``== 0`` cannot
+    pass on a figure the shop never exports. Pass ``default=0.0`` only where
+    absence is the expected state, e.g. a labelled counter whose child is
+    created on first use (no 5xx yet means no ``status_class="5xx"`` series).
+
+    Usage: ``assert metric_value(text, "storefront_orders_total", traffic="shadow") == 3``
+    """
+    samples = _samples(exposition)
+    matched = [s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    if matched:
+        return sum(s.value for s in matched)
+    if default is not None:
+        return default
+    wanted = "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+    raise MissingSeries(f"no series {name}{wanted} in the exposition; {_near(samples, name)}")

@@ -109,8 +109,11 @@ def test_reconcile_cli_matches_endpoint(tmp_path: Path) -> None:
         gateway.stop()
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == endpoint
-    assert json.loads(offline.stdout) == endpoint
     assert endpoint["orders_paid"] == endpoint["charges_at_gateway"] == 1 and endpoint["consistent"] is True
+    assert endpoint["gateway_checked"] is True
+    # Without the gateway's ledger nobody checked the charges: the same shop figures, but not "consistent".
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout) == {**endpoint, "gateway_checked": False, "consistent": False}
 
 
 def test_injected_latency_and_errors(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from storefront.cache import CachedLoader, MemoryCache
 from storefront.db import Database, products
 from storefront.metrics import DURATION_BUCKETS, StorefrontMetrics
 from storefront.seed import generate_catalogue, init_database
-from tests.storefront.sfproc import Client, run, start_shop
+from tests.storefront.sfproc import Client, MissingSeries, metric_value, run, start_shop
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -113,6 +113,23 @@ def test_histogram_buckets_include_slo_thresholds() -> None:
             'traffic="real"} 0.0') in text
     assert ('storefront_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/home",'
             'traffic="real"} 1.0') in text
+
+
+def test_metric_value_raises_on_a_series_that_is_not_exported() -> None:
+    """``stock == 0`` must not pass when the gauge was never set: a missing series is an error, not 0."""
+    m = StorefrontMetrics()
+    m.orders.labels(traffic="shadow").inc()
+    text = m.exposition().decode()
+    assert metric_value(text, "storefront_orders_total", traffic="shadow") == 1
+    assert metric_value(text, "storefront_orders_total", traffic="real") == 0  # exported, at 0
+    with pytest.raises(MissingSeries, match=r'storefront_flash_sale_stock\{sku="FLASH-0001"\}'):
+        metric_value(text, "storefront_flash_sale_stock", sku="FLASH-0001")
+    with pytest.raises(LookupError, match=r'exported with: .*traffic="real"'):
+        metric_value(text, "storefront_orders_total", traffic="canary")
+    with pytest.raises(AssertionError, match="similar names: storefront_orders_total"):
+        metric_value(text, "storefront_order_total")
+    # Absence is accepted only when the caller says so.
+    assert metric_value(text, "storefront_flash_sale_stock", sku="FLASH-0001", default=0.0) == 0.0
 
 
 def test_multi_host_postgresql_url_with_read_write_attrs(tmp_path: Path, pg_cluster) -> None:  # type: ignore[no-untyped-def]
