@@ -208,7 +208,8 @@ def _print_verdict(s: dict, path: Path) -> None:
         def n(key: str) -> str:
             v = rec.get(key)
             return "n/a" if not isinstance(v, int) or isinstance(v, bool) else str(v)
-        dups = "n/a" if "n/a" in (n("duplicate_orders"), n("duplicate_charges")) else str(rec["duplicate_orders"] + rec["duplicate_charges"])
+        unknown = "n/a" in (n("duplicate_orders"), n("duplicate_charges")) or rec.get("gateway_checked") is False
+        dups = "n/a" if unknown else str(rec["duplicate_orders"] + rec["duplicate_charges"])
         print(f"  reconciliation: {n('orders_created')} orders, {n('orders_paid')} paid, "
               f"oversold {n('oversold_units')}, duplicates {dups}")
     for t in s["thresholds"]:

@@ -265,7 +265,8 @@ def _drive(opts: RunOptions, profile: Profile, thresholds: list[Threshold], url:
            run_id: str, seed: int, scale: float, total: float) -> dict:
     env = {**os.environ, "PEAKLOAD_PROFILE": str(opts.profile_path), "PEAKLOAD_RUN_ID": run_id,
            "PEAKLOAD_RESULTS_DIR": str(run_dir), "PEAKLOAD_SEED": str(seed), "PEAKLOAD_SCALE": f"{scale:g}",
-           "PEAKLOAD_METRICS_PORT": str(opts.metrics_port), "PEAKLOAD_SNAPSHOT_INTERVAL": f"{opts.snapshot_interval:g}"}
+           "PEAKLOAD_METRICS_PORT": str(opts.metrics_port), "PEAKLOAD_SNAPSHOT_INTERVAL": f"{opts.snapshot_interval:g}",
+           "PEAKLOAD_WORKERS": str(max(opts.workers, 1))}
     if opts.duration is not None:
         env["PEAKLOAD_DURATION"] = f"{opts.duration:g}"
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115

@@ -120,6 +120,9 @@ def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
     fields = _RECONCILED[metric] if metric in _RECONCILED else None
     if fields is None:
         return None, f"{metric} is not a business metric"
+    if metric == "duplicates" and rec.get("gateway_checked") is False:
+        # duplicate_charges come from the payment gateway's own ledger; unasked, they are unknown, not 0
+        return None, "the payment gateway's ledger was not checked (gateway_checked: false): duplicate charges unknown"
     missing = [f for f in fields if not isinstance(rec.get(f), int) or isinstance(rec.get(f), bool)]
     if missing:
         # a figure the target cannot give is n/a, never 0

@@ -251,7 +251,7 @@ RUN_FIELDS: dict[str, Any] = {
 OUTCOME_FIELDS: dict[str, Any] = {"aborted": _OPT_STR, "invalid": _OPT_STR, "cpu_warning": _BOOL,
                                   "locust_exit_code": (int, type(None)), "reconciliation_url": _OPT_STR}
 RECONCILIATION_FIELDS: dict[str, Any] = {
-    "error": _STR, "books_ok": _BOOL, "orders_created": _CNT, "orders_paid": _CNT, "oversold_units": _CNT,
+    "error": _STR, "consistent": _BOOL, "gateway_checked": _BOOL, "orders_created": _CNT, "orders_paid": _CNT, "oversold_units": _CNT,
     "duplicate_orders": _CNT, "duplicate_charges": _CNT, "payments_succeeded": _CNT,
 }
 EVENT_FIELDS: dict[str, Any] = {"t": _NUM, "kind": _STR, "name": _STR}

@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import secrets
@@ -47,6 +48,7 @@ class RunSettings:
     results_dir: Path | None
     metrics_port: int
     snapshot_interval: float
+    workers: int = 1  # load-generating processes (PEAKLOAD_WORKERS): user accounts interleave across them
 
 
 def new_run_id(*, now: float | None = None) -> str:
@@ -67,6 +69,8 @@ def _number(env: Mapping[str, str], name: str, kind: type, *, positive: bool = F
     except ValueError:
         want = "an integer" if kind is int else "a number"
         raise ConfigError(f"{name}: expected {want}, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {raw!r}")
     if positive and (value < 0 or (value == 0 and not allow_zero)):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name}: expected a number {bound}, got {raw!r}")
@@ -95,6 +99,7 @@ def read_settings(env: Mapping[str, str] | None = None) -> RunSettings:
     duration = _number(env, "PEAKLOAD_DURATION", float, positive=True, allow_zero=False)
     port = _number(env, "PEAKLOAD_METRICS_PORT", int, positive=True)
     interval = _number(env, "PEAKLOAD_SNAPSHOT_INTERVAL", float, positive=True, allow_zero=False)
+    workers = _number(env, "PEAKLOAD_WORKERS", int, positive=True, allow_zero=False)
     results = env.get("PEAKLOAD_RESULTS_DIR", "").strip()
     run_id = env.get("PEAKLOAD_RUN_ID", "").strip()
     if not run_id:
@@ -113,6 +118,7 @@ def read_settings(env: Mapping[str, str] | None = None) -> RunSettings:
         results_dir=Path(results) if results else None,
         metrics_port=0 if port is None else int(port),
         snapshot_interval=2.0 if interval is None else float(interval),
+        workers=1 if workers is None else int(workers),
     )
 
 

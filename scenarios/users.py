@@ -95,9 +95,10 @@ class _ShopUser(FastHttpUser):
         worker = max(getattr(runner, "worker_index", 0), 0) if runner is not None else 0
         number = _next_user_number(environment)
         self.rng = user_rng(self.settings.seed, kind=self.kind, worker=worker, number=number)
-        # Distinct accounts per user (a shared account would share a cart);
-        # workers start far apart in the account space.
-        self.account = (worker * 9973 + number) % target.users + 1
+        # Distinct accounts per user (a shared account would share a cart, and two flash buyers on one
+        # account are a real duplicate order to the shop): accounts interleave across workers, so they
+        # stay distinct while the run's users do not outnumber target.users.
+        self.account = (number * self.settings.workers + worker) % target.users + 1
         self.username = target.user_format.format(n=self.account)
         self.shop = ShopClient(self.client, target=target, run_id=self.settings.run_id)
         self.signed_in = False
