@@ -20,7 +20,7 @@ from .db import Database
 from .errors import ApiError
 from .metrics import StorefrontMetrics
 from .seed import init_database
-from .state import STATE, State, json_response
+from .state import STATE, State, error_response, json_response
 
 __all__ = ["create_app"]
 
@@ -33,10 +33,6 @@ def _route_of(request: web.Request) -> str:
     # Canonical template ("/api/products/{sku}"), so the label set stays bounded.
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-def _error_response(exc: ApiError) -> web.Response:
-    return json_response({"error": exc.code, "detail": exc.detail}, status=exc.status)
 
 
 def _http_exception_response(exc: web.HTTPException) -> web.Response:
@@ -66,7 +62,7 @@ def _make_middleware(st: State, run_header: str) -> Callable[..., Awaitable[web.
                 await _inject(st, route)
             response = await handler(request)
         except ApiError as exc:
-            response = _error_response(exc)
+            response = error_response(exc)
         except web.HTTPException as exc:
             response = _http_exception_response(exc)
         except asyncio.CancelledError:
@@ -74,6 +70,11 @@ def _make_middleware(st: State, run_header: str) -> Callable[..., Awaitable[web.
             metrics.observe_request(route, request.method, 499, traffic, time.perf_counter() - start)
             raise
         except Exception as exc:
+            if isinstance(exc, ConnectionResetError) and request.transport is None:
+                # The client hung up mid-request (e.g. while its body was still arriving): nobody is
+                # left to answer, and it is not the database's fault. Counted like a cancellation.
+                metrics.observe_request(route, request.method, 499, traffic, time.perf_counter() - start)
+                return web.Response(status=499)
             if _database_unavailable(exc):
                 # The database is restarting, failing over or unreachable: retryable, not a bug.
                 log.warning("database unavailable on %s %s: %s", request.method, route, exc.__class__.__name__)

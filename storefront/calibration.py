@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .runner import ShopRunner
 from .server import _base_url, _bound_port, announce_and_wait
 
 __all__ = ["CalibrationConfig", "CalibrationTarget", "create_calibration_app", "latency_cdf", "truth_percentiles",
@@ -189,7 +190,7 @@ def create_calibration_app(config: CalibrationConfig) -> web.Application:
 async def calibrate_forever(config: CalibrationConfig, *, host: str, port: int, port_file: str | None,
                             exit_with_parent: bool = False) -> None:
     """CLI ``calibrate``: serve until SIGINT/SIGTERM (or the parent dies); announce the URL."""
-    runner = web.AppRunner(create_calibration_app(config), access_log=None)
+    runner = ShopRunner(create_calibration_app(config), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     url = _base_url(host, _bound_port(runner))

@@ -14,6 +14,7 @@ from aiohttp import web
 from .app import create_app
 from .config import GatewayConfig, StorefrontConfig
 from .gateway import create_gateway_app
+from .runner import ShopRunner
 
 __all__ = ["RunningStorefront", "start_storefront", "start_gateway", "serve_forever", "write_atomically"]
 
@@ -53,7 +54,7 @@ async def start_gateway(cfg: GatewayConfig, *, host: str = "127.0.0.1", port: in
 
     Usage: ``runner, url = await start_gateway(GatewayConfig(latency_ms=5))``
     """
-    runner = web.AppRunner(create_gateway_app(cfg), access_log=None)
+    runner = ShopRunner(create_gateway_app(cfg), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=1024).start()
     return runner, _base_url(host, _bound_port(runner))
@@ -74,7 +75,7 @@ async def start_storefront(
             gw_runner, gateway_url = await start_gateway(gateway or GatewayConfig())
             runners.append(gw_runner)
             config = dataclasses.replace(config, gateway_url=gateway_url)
-        runner = web.AppRunner(create_app(config), access_log=None)
+        runner = ShopRunner(create_app(config), access_log=None)
         await runner.setup()  # runs startup: schema + seed
         runners.append(runner)
         await web.TCPSite(runner, host, port, backlog=1024).start()

@@ -13,9 +13,11 @@ from aiohttp import web
 from .cache import CachedLoader
 from .config import StorefrontConfig
 from .db import Database
+from .errors import ApiError
 from .metrics import StorefrontMetrics
 
-__all__ = ["State", "STATE", "state_of", "traffic_of", "run_id_of", "json_response", "json_bytes_response"]
+__all__ = ["State", "STATE", "state_of", "traffic_of", "run_id_of", "json_response", "json_bytes_response",
+           "error_response"]
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -68,3 +70,8 @@ def json_bytes_response(body: bytes, *, status: int = 200, headers: dict[str, st
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return json_bytes_response(_dumps(data), status=status, headers=headers)
+
+
+def error_response(exc: ApiError, *, headers: dict[str, str] | None = None) -> web.Response:
+    """The error contract: ``{"error": code, "detail": one line}`` with ``exc.status``."""
+    return json_response({"error": exc.code, "detail": exc.detail}, status=exc.status, headers=headers)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import ApiError, bad_request
+from .runner import malformed_reason
 
 __all__ = [
     "MAX_QUANTITY",
@@ -38,7 +39,11 @@ def _reject_constant(name: str) -> Any:
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a 400 naming what was wrong."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:
+        # A body aiohttp could not decode (bad gzip/deflate, broken chunks): the client's fault.
+        raise bad_request("invalid_body", f"request body could not be read: {malformed_reason(exc)}") from None
     if not raw:
         raise bad_request("invalid_json", "request body must be a JSON object, got an empty body")
     try:
