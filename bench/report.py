@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peakload.config import parse_threshold  # noqa: E402
+from peakload.core import parse_threshold  # noqa: E402
 from reports.build import write_reports  # noqa: E402
 from reports.synthetic import write_synthetic_run  # noqa: E402
 

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.platform.postgres import PgNode, chown_postgres
-from chaos.platform.procs import as_postgres, port_open, read_pid, run, spawn, stop_named, wait_port
+from chaos.platform.procs import (
+    as_postgres,
+    port_open,
+    read_pid,
+    run,
+    spawn,
+    stop_named,
+    wait_port,
+)
 
 __all__ = [
     "S3RVER",

@@ -20,8 +20,18 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from reports.hdr import decode_add, nonzero, percentiles
-from reports.records import (EVENT_FIELDS, OUTCOME_FIELDS, RECONCILIATION_FIELDS, RUN_FIELDS, Interval, clean_capacity,
-                             clean_fields, interval_from, read_json_lines, read_json_object)
+from reports.records import (
+    EVENT_FIELDS,
+    OUTCOME_FIELDS,
+    RECONCILIATION_FIELDS,
+    RUN_FIELDS,
+    Interval,
+    clean_capacity,
+    clean_fields,
+    interval_from,
+    read_json_lines,
+    read_json_object,
+)
 
 __all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS", "SNAPSHOTS", "STATUS_CLASSES"]
 

@@ -7,7 +7,7 @@ Usage::
     out = check_out_dir(Path("out"), field="--out")                   # validated before anything is written
 
 A bad input is one line naming the file, field or flag and what was expected
-(exit 2 through :class:`~peakload.errors.PeakloadError`), never a traceback:
+(exit 2 through :class:`~peakload.core.errors.PeakloadError`), never a traceback:
 encodings other than UTF-8, binary data, huge or deeply nested documents,
 over-long names, special files, infinite numbers, out-of-range ports.
 """
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from peakload.errors import ConfigError, UsageError
+from peakload.core.errors import ConfigError, UsageError
 
 __all__ = [
     "MAX_CONFIG_BYTES",

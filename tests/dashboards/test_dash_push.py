@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dashboards import DASHBOARD_FILES, GrafanaAuthError, GrafanaUnreachableError, PushError, push_dashboards
+from dashboards import (
+    DASHBOARD_FILES,
+    GrafanaAuthError,
+    GrafanaUnreachableError,
+    PushError,
+    push_dashboards,
+)
 from dashboards.push import main
 
 TOKEN = "glsa_test-token-5f3a9c"

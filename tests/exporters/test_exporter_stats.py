@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 
 from exporters.classify import classify_error
-from exporters.histogram import HDR_HIGHEST_US, HdrCounts, bucket_edges, decode_hdr, new_hdr
+from exporters.histogram import (
+    HDR_HIGHEST_US,
+    HdrCounts,
+    bucket_edges,
+    decode_hdr,
+    new_hdr,
+)
 from exporters.settings import ExporterSettings
 from exporters.stats import BUSINESS_KEYS, StatsStore
-from peakload.config import load_profile
-from peakload.errors import ConfigError
+from peakload.core import ConfigError, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTES = [("/api/home", "GET"), ("/api/products/{sku}", "GET"), ("/api/orders", "POST")]
