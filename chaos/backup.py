@@ -94,7 +94,7 @@ class BackupSite:
     s3_dir: Path = field(default=Path())
 
     @classmethod
-    def under(cls, root: Path, *, pg: PgNode, s3_port: int, stanza: str = "peakload") -> "BackupSite":
+    def under(cls, root: Path, *, pg: PgNode, s3_port: int, stanza: str = "peakload") -> BackupSite:
         """Default layout: repo1 in ``root/media-posix`` (a tree apart from the data dir), S3 data in ``root/offsite-s3``."""
         root = Path(root).resolve()
         return cls(root=root, pg=pg, s3_port=s3_port, stanza=stanza, repo1=root / "media-posix" / "repo1",

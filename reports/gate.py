@@ -12,8 +12,9 @@ A threshold's scope is ``all``, ``business``, a request key
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from peakload.core import BUSINESS_METRICS, Threshold, format_value, unit_of
 from reports.results import Interval, RequestTotals, RunData

@@ -85,7 +85,7 @@ class RequestTotals:
         below = sum(c for v, c in nonzero(self.hdr) if v <= limit)
         return below / total
 
-    def merge(self, other: "RequestTotals") -> None:
+    def merge(self, other: RequestTotals) -> None:
         self.count += other.count
         self.failures += other.failures
         self.sum_s += other.sum_s

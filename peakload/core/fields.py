@@ -71,12 +71,7 @@ class Range(Model):
     max: float = Field(ge=0, le=86_400)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Range":
+    def _ordered(self) -> Range:
         if self.max < self.min:
             raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
         return self
-
-
-Ratio = Annotated[float, Field(ge=0, le=1)]
-
-

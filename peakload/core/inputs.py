@@ -231,7 +231,7 @@ def check_port(port: Any, *, field: str, allow_zero: bool = False) -> int:
     lo = 0 if allow_zero else 1
     if isinstance(port, bool) or not isinstance(port, int) or not lo <= port <= 65535:
         raise UsageError(f"{field}: expected a port {lo}..65535, got {port!r}")
-    return port
+    return int(port)
 
 
 def check_url(url: Any, *, field: str) -> str:

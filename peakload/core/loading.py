@@ -12,7 +12,7 @@ what was expected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -55,7 +55,10 @@ def _shown(got: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
-def _validate(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], path: Path, data: dict[str, Any]) -> M:
     try:
         return model.model_validate({**data, "source": str(path)})
     except ValidationError as exc:

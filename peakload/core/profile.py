@@ -236,7 +236,7 @@ class ArrivalsSpec(Model):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ArrivalsSpec":
+    def _consistent(self) -> ArrivalsSpec:
         if self.kind == "constant" and self.curve == "linear":
             raise ValueError("kind constant holds each stage's rate (curve step); use kind ramping for a linear curve")
         if self.kind == "ramping" and self.curve == "step":
@@ -300,7 +300,7 @@ class CapacitySpec(Model):
     journey: Literal["shopper", "single_request"] | None = None  # default: arrivals.journey or shopper
 
     @model_validator(mode="after")
-    def _bounded(self) -> "CapacitySpec":
+    def _bounded(self) -> CapacitySpec:
         # log space: start_rate × factor**(max_steps-1) must not overflow nor pass the rate ceiling
         top = math.log10(self.start_rate) + (self.max_steps - 1) * math.log10(self.factor)
         if top > math.log10(MAX_RATE):
@@ -367,7 +367,7 @@ class Profile(Model):
         return v
 
     @model_validator(mode="after")
-    def _one_model(self) -> "Profile":
+    def _one_model(self) -> Profile:
         if self.shape is None and self.arrivals is None:
             raise ValueError("expected a shape (closed model: users) or an arrivals section (open model: journeys/s)")
         if self.shape is not None and self.arrivals is not None:
@@ -380,7 +380,7 @@ class Profile(Model):
         return self.shape.total_seconds if self.shape is not None else self.arrivals.total_seconds  # type: ignore[union-attr]
 
     @model_validator(mode="after")
-    def _flash(self) -> "Profile":
+    def _flash(self) -> Profile:
         if self.users.get("flash_buyer", 0) > 0 and self.flash_sale is None:
             raise ValueError("users.flash_buyer > 0 needs a flash_sale section")
         return self

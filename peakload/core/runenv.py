@@ -59,7 +59,8 @@ def _number(env: Mapping[str, str], name: str, kind: type, *, lo: float, hi: flo
         raise ConfigError(f"{name}: expected a number {'>' if lo_open else '>='} {lo:g}, got {raw[:40]!r}")
     if value > hi:
         raise ConfigError(f"{name}: expected a number <= {hi:g}, got {raw[:40]!r}")
-    return value
+    result: float | int = value
+    return result
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,7 +47,7 @@ class SLO(Model):
         return v
 
     @model_validator(mode="after")
-    def _threshold(self) -> "SLO":
+    def _threshold(self) -> SLO:
         if self.kind == "latency" and not self.threshold:
             raise ValueError("a latency SLO needs threshold (e.g. 300ms)")
         if self.kind == "availability" and self.threshold is not None:
@@ -67,7 +67,7 @@ class SLOSpec(Model):
     source: str = ""
 
     @model_validator(mode="after")
-    def _unique(self) -> "SLOSpec":
+    def _unique(self) -> SLOSpec:
         seen: set[str] = set()
         for slo in self.slos:
             if slo.name in seen:
@@ -87,6 +87,7 @@ class SLOSpec(Model):
                 if slo.kind == "availability":
                     t = Threshold(scope=req, metric="error_ratio", op="<=", value=round(slo.error_budget, 10), source=f"slo:{slo.name}")
                 else:
+                    assert slo.threshold is not None  # a latency SLO has one (validated)
                     t = Threshold(scope=req, metric=f"p{slo.objective:g}", op="<=", value=slo.threshold, source=f"slo:{slo.name}")
                 out.append(t)
         return out

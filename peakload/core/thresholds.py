@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import Field
 
@@ -27,6 +27,9 @@ LATENCY_METRICS = re.compile(r"^(p\d+(?:\.\d+)?|avg|max|min)$")
 RATIO_METRICS = {"error_ratio", "dropped_ratio", "payment_success_ratio"}
 COUNT_METRICS = {"oversold", "duplicates", "payments_mismatch", "requests", "failures", "dropped"}
 RATE_METRICS = {"rps", "orders_per_s"}
+
+
+Op = Literal["<", "<=", ">", ">=", "=="]
 
 
 class Threshold(Model):
@@ -86,7 +89,7 @@ def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float 
     else:
         known = ["p50", "p95", "p99", "avg", "max", *sorted(RATIO_METRICS | COUNT_METRICS | RATE_METRICS)]
         raise ValueError(f"unknown metric {metric!r} in {expr!r}; expected one of {known}")
-    return Threshold(scope=scope, metric=metric, op=op, value=value, abort=abort, grace=grace, source=source)
+    return Threshold(scope=scope, metric=metric, op=cast(Op, op), value=value, abort=abort, grace=grace, source=source)
 
 
 class ThresholdEntry(Model):
