@@ -12,7 +12,10 @@ Usage::
 """
 
 import scenarios.instrumentation  # noqa: F401  (registers the exporter/snapshot listeners)
-from scenarios.arrival_users import ArrivalRequester, ArrivalShopper  # open model (profiles with `arrivals`)
+from scenarios.arrival_users import (  # open model (profiles with `arrivals`)
+    ArrivalRequester,
+    ArrivalShopper,
+)
 from scenarios.loadshape import ProfileShape
 from scenarios.users import FlashBuyer, Shopper
 

@@ -44,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from exporters.snapshots import read_snapshots, split_snapshots  # noqa: E402
+from peakload.core.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "bench" / "exporter_locustfile.py"
@@ -84,10 +85,6 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pin(cpu: int) -> list[str]:

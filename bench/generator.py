@@ -48,7 +48,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from peakload.core.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -117,10 +118,6 @@ arrivals:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def nginx_requests(port: int) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peakload.config import parse_threshold  # noqa: E402
+from peakload.core import parse_threshold  # noqa: E402
 from reports.build import write_reports  # noqa: E402
 from reports.synthetic import write_synthetic_run  # noqa: E402
 
@@ -47,8 +47,12 @@ def main() -> None:
         thresholds = [parse_threshold("all", "p95 < 100ms"), parse_threshold("all", "error_ratio < 1%")]
         raw, rep = [], []
         for _ in range(3):
-            t = time.perf_counter(); rows = read_raw(run); raw.append(time.perf_counter() - t)
-            t = time.perf_counter(); write_reports(run, thresholds); rep.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            rows = read_raw(run)
+            raw.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            write_reports(run, thresholds)
+            rep.append(time.perf_counter() - t)
         r, b = min(raw), min(rep)
         print(f"synthetic run: {a.seconds / 3600:g} h, {a.names} request names, {a.interval:g} s intervals, "
               f"{rows} histogram rows, {size / 1e6:.1f} MB of snapshots")

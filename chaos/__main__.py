@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from chaos import cli_entry as ce
-from peakload.errors import PeakloadError
+from peakload.core import PeakloadError
 
 __all__ = ["main"]
 

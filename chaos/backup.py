@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.platform.postgres import PgNode, chown_postgres
-from chaos.platform.procs import as_postgres, port_open, read_pid, run, spawn, stop_named, wait_port
+from chaos.platform.procs import (
+    as_postgres,
+    port_open,
+    read_pid,
+    run,
+    spawn,
+    stop_named,
+    wait_port,
+)
 
 __all__ = [
     "S3RVER",
@@ -86,7 +94,7 @@ class BackupSite:
     s3_dir: Path = field(default=Path())
 
     @classmethod
-    def under(cls, root: Path, *, pg: PgNode, s3_port: int, stanza: str = "peakload") -> "BackupSite":
+    def under(cls, root: Path, *, pg: PgNode, s3_port: int, stanza: str = "peakload") -> BackupSite:
         """Default layout: repo1 in ``root/media-posix`` (a tree apart from the data dir), S3 data in ``root/offsite-s3``."""
         root = Path(root).resolve()
         return cls(root=root, pg=pg, s3_port=s3_port, stanza=stanza, repo1=root / "media-posix" / "repo1",

@@ -125,7 +125,7 @@ class CanaryWriter:
         self._skus: list[str] = []
 
     # -- control
-    def start(self) -> "CanaryWriter":
+    def start(self) -> CanaryWriter:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._loop, name="canary-writer", daemon=True)
         self._thread.start()

@@ -27,10 +27,23 @@ from typing import Any
 from chaos.drill import run_backup_drill, run_corruption_drill
 from chaos.drill_report import DrillReport
 from chaos.errors import NoPlatform, StateDirError
-from chaos.experiment import ExperimentReport, list_experiments, load_checked, run_experiment, validate_experiment
-from chaos.platform import ComponentHealth, DEFAULT_STATE_DIR, down, format_status, status, up
+from chaos.experiment import (
+    ExperimentReport,
+    list_experiments,
+    load_checked,
+    run_experiment,
+    validate_experiment,
+)
+from chaos.platform import (
+    DEFAULT_STATE_DIR,
+    ComponentHealth,
+    down,
+    format_status,
+    status,
+    up,
+)
 from chaos.platform.layout import check_state_dir
-from peakload.errors import UsageError
+from peakload.core import UsageError
 
 __all__ = [
     "DEFAULT_DRILL_DIR",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,7 @@ class MeasurementSession:
 
 def _run_end(state: Any) -> float | None:
     """When the activity itself ended (the journal's ``end``, before any ``pauses.after``)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     end = state.get("end") if isinstance(state, dict) else None
     if not isinstance(end, str):
@@ -145,7 +146,7 @@ def _run_end(state: Any) -> float | None:
         stamp = datetime.fromisoformat(end)
     except ValueError:
         return None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 # Chaos Toolkit calls the control's module functions; one experiment runs per process at a time.

@@ -76,7 +76,7 @@ class DrillSite:
     seed_users: int = 20
 
     @classmethod
-    def create(cls, root: Path, *, seed_skus: int = 500) -> "DrillSite":
+    def create(cls, root: Path, *, seed_skus: int = 500) -> DrillSite:
         """A fresh site dir with free ports (the dir must not hold a previous site)."""
         root = Path(root).resolve()
         root.mkdir(parents=True, exist_ok=True)

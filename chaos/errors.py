@@ -13,7 +13,7 @@ Two of them keep the builtin type they replace as a second base (``FileNotFoundE
 
 from __future__ import annotations
 
-from peakload.errors import ConfigError, PeakloadError, UsageError
+from peakload.core import ConfigError, PeakloadError, UsageError
 
 __all__ = ["ChaosError", "ExperimentNotFound", "ExperimentFileError", "StateDirError", "NoPlatform"]
 

@@ -25,7 +25,12 @@ from typing import Any
 
 from chaos.budgets import Budgets, budgets_from_experiment, judge
 from chaos.errors import ChaosError, ExperimentFileError
-from chaos.experiment_file import EXPERIMENTS_DIR, experiment_path, list_experiments, load_experiment_file
+from chaos.experiment_file import (
+    EXPERIMENTS_DIR,
+    experiment_path,
+    list_experiments,
+    load_experiment_file,
+)
 from chaos.measure import Measurement
 
 __all__ = ["EXPERIMENTS_DIR", "ExperimentReport", "experiment_path", "list_experiments", "load_checked",

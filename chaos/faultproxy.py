@@ -68,7 +68,7 @@ class Toxic:
 class _Conn:
     """One client connection and its upstream connection."""
 
-    def __init__(self, proxy: "Proxy", cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+    def __init__(self, proxy: Proxy, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         self.proxy = proxy
         self.cr, self.cw = cr, cw
         self.uw: asyncio.StreamWriter | None = None
@@ -116,7 +116,7 @@ class _Conn:
         up = self.proxy.upstream.rsplit(":", 1)
         try:
             ur, self.uw = await asyncio.wait_for(asyncio.open_connection(up[0], int(up[1])), timeout=5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             self.reset()  # the client sees "connection reset", like a refused upstream behind a proxy
             return
         tasks = [asyncio.create_task(self._pump(self.cr, self.uw, "upstream")),

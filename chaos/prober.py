@@ -55,7 +55,7 @@ class Prober:
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None
 
-    def start(self) -> "Prober":
+    def start(self) -> Prober:
         self.started_at = time.time()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="prober", daemon=True)
         self._thread.start()
@@ -79,7 +79,7 @@ class Prober:
             async with session.get(self.base + path) as resp:
                 await resp.read()
                 status = resp.status
-        except asyncio.TimeoutError:
+        except TimeoutError:
             err = "timeout"
         except aiohttp.ClientError as exc:
             err = type(exc).__name__

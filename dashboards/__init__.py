@@ -17,9 +17,20 @@ from dashboards.errors import (
     PushError,
     RulesGenerationError,
 )
-from dashboards.grafana import DASHBOARD_FILES, GENERATED_DIR, build_dashboards, write_dashboards
+from dashboards.grafana import (
+    DASHBOARD_FILES,
+    GENERATED_DIR,
+    build_dashboards,
+    write_dashboards,
+)
 from dashboards.push import push_dashboards
-from dashboards.rules import build_rules, generate_rules, load_spec, render_rules, write_rules
+from dashboards.rules import (
+    build_rules,
+    generate_rules,
+    load_spec,
+    render_rules,
+    write_rules,
+)
 
 __all__ = [
     "build_rules",

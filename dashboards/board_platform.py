@@ -11,7 +11,16 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as db
 
 from dashboards import metric_names as m
-from dashboards.grafana_kit import bar_gauge, custom_variable, new_dashboard, q, query_variable, row, stat_panel, timeseries
+from dashboards.grafana_kit import (
+    bar_gauge,
+    custom_variable,
+    new_dashboard,
+    q,
+    query_variable,
+    row,
+    stat_panel,
+    timeseries,
+)
 
 __all__ = ["UID", "platform_dashboard"]
 

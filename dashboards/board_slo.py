@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
 
-from dashboards.grafana_kit import bar_gauge, new_dashboard, q, row, stat_panel, timeseries
+from dashboards.grafana_kit import (
+    bar_gauge,
+    new_dashboard,
+    q,
+    row,
+    stat_panel,
+    timeseries,
+)
 from dashboards.promql import format_number
-from dashboards.slo_model import PAGE_CONDITIONS, SLI_WINDOWS, TICKET_CONDITIONS, RulesModel, SLOModel
+from dashboards.slo_model import (
+    PAGE_CONDITIONS,
+    SLI_WINDOWS,
+    TICKET_CONDITIONS,
+    RulesModel,
+    SLOModel,
+)
 
 __all__ = ["UID", "slo_dashboard"]
 

@@ -10,7 +10,7 @@ Usage::
 
 from __future__ import annotations
 
-from peakload.errors import PeakloadError
+from peakload.core import PeakloadError
 
 __all__ = [
     "DashboardsError",

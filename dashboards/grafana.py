@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peakload.config import SLOSpec
-
 from dashboards.board_load_test import load_test_dashboard
 from dashboards.board_platform import platform_dashboard
 from dashboards.board_slo import slo_dashboard
 from dashboards.errors import DashboardBuildError, RulesGenerationError
 from dashboards.grafana_kit import render_dashboard
 from dashboards.slo_model import to_model, validate
+from peakload.core import SLOSpec
 
 __all__ = ["DASHBOARD_FILES", "GENERATED_DIR", "build_dashboards", "write_dashboards"]
 

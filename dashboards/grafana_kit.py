@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from grafana_foundation_sdk.builders import bargauge, stat, timeseries as ts
+from grafana_foundation_sdk.builders import bargauge, stat
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.builders import timeseries as ts
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm

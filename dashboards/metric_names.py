@@ -41,19 +41,41 @@ __all__ = [
 # --- load generator (labels: name, method, status_class / error_type): owned by exporters/
 from exporters.prometheus import (  # noqa: E402  (one spelling: the exporter's own constants)
     ARRIVALS_TOTAL as ARRIVALS,
+)
+from exporters.prometheus import (
     CART_ADDS_TOTAL as CART_ADDS,
+)
+from exporters.prometheus import (
     DROPPED_ARRIVALS_TOTAL as DROPPED_ARRIVALS,
+)
+from exporters.prometheus import (
     FLASH_SALE_ATTEMPTS_TOTAL as FLASH_SALE_ATTEMPTS,  # outcome: won|sold_out|error
+)
+from exporters.prometheus import (
     ORDERS_TOTAL as ORDERS,
+)
+from exporters.prometheus import (
     PAYMENTS_TOTAL as PAYMENTS,  # outcome: success|declined|error
+)
+from exporters.prometheus import (
     PRODUCT_VIEWS_TOTAL as PRODUCT_VIEWS,
+)
+from exporters.prometheus import (
     REQUEST_DURATION_SECONDS as DURATION,  # histogram: _bucket, _count, _sum
+)
+from exporters.prometheus import (
     REQUEST_FAILURES_TOTAL as FAILURES,
+)
+from exporters.prometheus import (
     REQUESTS_TOTAL as REQUESTS,
+)
+from exporters.prometheus import (
     RUN_INFO,  # run_id, profile
-    TARGET_ARRIVALS_PER_SECOND as TARGET_ARRIVAL_RATE,
     USERS,
     WORKERS,
+)
+from exporters.prometheus import (
+    TARGET_ARRIVALS_PER_SECOND as TARGET_ARRIVAL_RATE,
 )
 
 # --- storefront (labels: route, method, status_class, traffic)

@@ -20,7 +20,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -34,6 +33,7 @@ from typing import Any
 import yaml
 
 from dashboards.errors import DashboardBuildError, PrometheusError
+from peakload.core.net import free_port, http_get
 
 __all__ = [
     "PrometheusProcess",
@@ -100,20 +100,6 @@ def write_config(
     return path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, *, timeout: float) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback URL we built)
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
 def start_prometheus(
     work_dir: str | Path,
     *,
@@ -138,7 +124,7 @@ def start_prometheus(
     log_path = folder / "prometheus.log"
     last_error = ""
     for _attempt in range(3):  # the free port can be taken between probe and bind
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
@@ -163,7 +149,7 @@ def start_prometheus(
                 last_error = f"prometheus exited with code {proc.returncode}: {prom.log_tail(5)}"
                 break
             try:
-                status, _ = _get(f"{url}/-/ready", timeout=1.0)
+                status, _ = http_get(f"{url}/-/ready", timeout=1.0)
                 if status == 200:
                     return prom
             except (urllib.error.URLError, OSError):
@@ -232,7 +218,7 @@ def query(url: str, promql: str, *, at: float | None = None, timeout: float = 10
     if at is not None:
         params["time"] = f"{at:.3f}"
     try:
-        status, body = _get(f"{url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=timeout)
+        status, body = http_get(f"{url}/api/v1/query?{urllib.parse.urlencode(params)}", timeout=timeout)
     except (urllib.error.URLError, OSError) as exc:
         raise PrometheusError(f"cannot reach Prometheus at {url}: {exc}") from None
     try:

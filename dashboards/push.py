@@ -22,9 +22,19 @@ from urllib.parse import urlsplit
 
 import niquests
 from grafana_client import GrafanaApi
-from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaTimeoutError, GrafanaUnauthorizedError
+from grafana_client.client import (
+    GrafanaClientError,
+    GrafanaException,
+    GrafanaTimeoutError,
+    GrafanaUnauthorizedError,
+)
 
-from dashboards.errors import DashboardsError, GrafanaAuthError, GrafanaUnreachableError, PushError
+from dashboards.errors import (
+    DashboardsError,
+    GrafanaAuthError,
+    GrafanaUnreachableError,
+    PushError,
+)
 
 __all__ = ["FOLDER_UID", "FOLDER_TITLE", "TOKEN_ENV", "push_dashboards", "main"]
 

@@ -31,9 +31,6 @@ from typing import Any
 
 import yaml
 
-from peakload.config import SLOSpec, load_slo_spec
-from peakload.errors import ConfigError
-
 from dashboards.errors import RulesGenerationError
 from dashboards.promql import format_number
 from dashboards.slo_model import (
@@ -46,6 +43,7 @@ from dashboards.slo_model import (
     to_model,
     validate,
 )
+from peakload.core import ConfigError, SLOSpec, load_slo_spec
 
 __all__ = ["HEADER", "RULES_FILENAME", "load_spec", "render_rules", "build_rules", "write_rules", "generate_rules"]
 

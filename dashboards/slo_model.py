@@ -15,11 +15,10 @@ import math
 import re
 from dataclasses import dataclass
 
-from peakload.config import SLOSpec
-
 from dashboards import metric_names as m
 from dashboards.errors import RulesGenerationError
 from dashboards.promql import format_duration, format_le, format_number, selector
+from peakload.core import SLOSpec
 
 __all__ = [
     "SLI_WINDOWS",

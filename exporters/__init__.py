@@ -9,10 +9,27 @@ the bridge from Locust events lives in ``scenarios/instrumentation.py``.
 """
 
 from exporters.classify import ERROR_TYPES, STATUS_CLASSES, classify_error, status_index
-from exporters.histogram import DEFAULT_BUCKETS, HdrCounts, bucket_edges, decode_hdr, new_hdr
-from exporters.prometheus import METRIC_NAMES, PeakloadCollector, metrics_app, start_metrics_server
+from exporters.histogram import (
+    DEFAULT_BUCKETS,
+    HdrCounts,
+    bucket_edges,
+    decode_hdr,
+    new_hdr,
+)
+from exporters.prometheus import (
+    METRIC_NAMES,
+    PeakloadCollector,
+    metrics_app,
+    start_metrics_server,
+)
 from exporters.settings import ExporterSettings
-from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter, interval_line, read_snapshots, split_snapshots
+from exporters.snapshots import (
+    SNAPSHOT_FILE,
+    SnapshotWriter,
+    interval_line,
+    read_snapshots,
+    split_snapshots,
+)
 from exporters.stats import ARRIVAL_KEYS, BUSINESS_KEYS, SeriesTotals, StatsStore
 
 __all__ = [

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from hdrh.histogram import HdrHistogram
 
 if TYPE_CHECKING:
-    from peakload.config import SLOSpec
+    from peakload.core import SLOSpec
 
 __all__ = [
     "HDR_LOWEST_US",

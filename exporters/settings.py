@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exporters.histogram import bucket_edges
-from peakload.config import Profile, load_slo_spec
-from peakload.errors import ConfigError
+from peakload.core import ConfigError, Profile, load_slo_spec
 
 __all__ = ["ExporterSettings"]
 

@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporters.classify import ERROR_TYPES, STATUS_CLASSES
-from exporters.histogram import HALF_COUNT, HALF_MAG, HDR_HIGHEST_US, MASK, SHIFT, UNIT_MAG, HdrCounts
+from exporters.histogram import (
+    HALF_COUNT,
+    HALF_MAG,
+    HDR_HIGHEST_US,
+    MASK,
+    SHIFT,
+    UNIT_MAG,
+    HdrCounts,
+)
 
 __all__ = [
     "DELTA_VERSION",

@@ -13,9 +13,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from peakload.config import MAX_USERS, CompareSpec, parse_duration
-from peakload.core.inputs import check_finite, check_host, check_out_dir, check_path, check_url
-from peakload.errors import PeakloadError, UsageError
+from peakload.core import (
+    MAX_USERS,
+    CompareSpec,
+    PeakloadError,
+    UsageError,
+    parse_duration,
+)
+from peakload.core.inputs import (
+    check_finite,
+    check_host,
+    check_out_dir,
+    check_path,
+    check_url,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -163,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
-    from peakload.runner import RunOptions, run
+    from peakload.app.runner import RunOptions, run
 
     report = run(RunOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target, duration=a.duration,
                             users=a.users, scale=a.scale, results_root=a.results, seed=a.seed, workers=a.workers,
@@ -174,7 +185,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_capacity(a: argparse.Namespace) -> int:
-    from peakload.capacity import CapacityOptions, capacity
+    from peakload.app.capacity import CapacityOptions, capacity
 
     result = capacity(CapacityOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target,
                                       results_root=a.results, seed=a.seed, workers=a.workers,
@@ -235,7 +246,7 @@ def _results_dir(path: Path, *, field: str = "results folder") -> Path:
 
 
 def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
-    from peakload.runner import _load_baseline, thresholds_from_results
+    from peakload.app.runner import _load_baseline, thresholds_from_results
     from reports.build import write_reports
 
     d = _results_dir(a.results_dir)
@@ -250,7 +261,7 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
 
 
 def _cmd_compare(a: argparse.Namespace) -> int:
-    from peakload.runner import _load_baseline, thresholds_from_results
+    from peakload.app.runner import _load_baseline, thresholds_from_results
     from reports.compare import compare, verdict_of
 
     current = _load_baseline(_results_dir(a.run, field="run") if a.run.is_dir() else a.run, field="run")
@@ -268,7 +279,7 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 
 def _cmd_slo(a: argparse.Namespace) -> int:
     from dashboards import write_rules
-    from peakload.config import load_slo_spec
+    from peakload.core import load_slo_spec
 
     path = write_rules(load_slo_spec(a.spec), a.out)
     print(f"wrote {path}")
@@ -279,7 +290,7 @@ def _cmd_dashboards(a: argparse.Namespace) -> int:
     import os
 
     from dashboards import GENERATED_DIR, push_dashboards, write_dashboards
-    from peakload.config import load_slo_spec
+    from peakload.core import load_slo_spec
 
     if a.dash_command == "build":
         for path in write_dashboards(load_slo_spec(a.spec), a.out):
@@ -329,7 +340,7 @@ def _cmd_chaos(a: argparse.Namespace) -> int:
         print(result.summary())
         return result.exit_code
     from chaos.cli_entry import chaos_check
-    from peakload.drills import chaos_under_load
+    from peakload.app.drills import chaos_under_load
 
     # a bad experiment file or a stopped platform is refused before the load starts and writes a results folder
     chaos_check(a.experiment, state_dir=a.state_dir)

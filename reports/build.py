@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from peakload.config import CompareSpec, Threshold
+from peakload.core import CompareSpec, Threshold
 from reports.compare import CompareRow, compare, verdict_of
 from reports.gate import evaluate
 from reports.html import render_html

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from peakload.config import CompareSpec
+from peakload.core import CompareSpec
 
 __all__ = ["CompareRow", "compare", "verdict_of", "measured", "COMPARE_RULES"]
 

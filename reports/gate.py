@@ -12,13 +12,14 @@ A threshold's scope is ``all``, ``business``, a request key
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from peakload.config import LATENCY_METRICS, RATIO_METRICS, Threshold
+from peakload.core import BUSINESS_METRICS, Threshold, format_value, unit_of
 from reports.results import Interval, RequestTotals, RunData
 
-__all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate", "format_value"]
+__all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
@@ -39,29 +40,6 @@ class ThresholdResult:
             "unit": unit_of(t.metric), "observed": self.observed, "passed": self.passed,
             "abort": t.abort, "source": t.source, "message": self.message,
         }
-
-
-def unit_of(metric: str) -> str:
-    if LATENCY_METRICS.match(metric):
-        return "s"
-    if metric in RATIO_METRICS:
-        return "ratio"
-    if metric in ("rps", "orders_per_s"):
-        return "1/s"
-    return "count"
-
-
-def format_value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    unit = unit_of(metric)
-    if unit == "s":
-        return f"{value * 1000:.1f}ms"
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    if unit == "1/s":
-        return f"{value:.2f}/s"
-    return f"{value:g}"
 
 
 def _scope_rows(scope: str, totals: dict[str, RequestTotals]) -> list[RequestTotals]:
@@ -142,7 +120,7 @@ _RECONCILED: dict[str, tuple[str, ...]] = {
 
 def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:
     """The observed value for one threshold (seconds / ratio / count), and why it is None."""
-    if t.scope == "business" or t.metric in ("orders_per_s", "payment_success_ratio", "oversold", "duplicates", "payments_mismatch", "dropped", "dropped_ratio"):
+    if t.scope == "business" or t.metric in BUSINESS_METRICS:
         return _business_metric(t.metric, data)
     rows = _scope_rows(t.scope, data.totals)
     if not rows:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import base64
 import ctypes
-from itertools import compress
 import zlib
 from array import array
+from itertools import compress
 
 import pyhdrh
-from hdrh.codec import ExternalHeader, PayloadHeader, ext_header_size, payload_header_size
+from hdrh.codec import (
+    ExternalHeader,
+    PayloadHeader,
+    ext_header_size,
+    payload_header_size,
+)
 from hdrh.histogram import HdrHistogram
 
 __all__ = ["nonzero", "percentiles", "decode_add"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from reports.gate import format_value
+from peakload.core import format_value
 
 __all__ = ["render_junit"]
 

@@ -20,8 +20,18 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from reports.hdr import decode_add, nonzero, percentiles
-from reports.records import (EVENT_FIELDS, OUTCOME_FIELDS, RECONCILIATION_FIELDS, RUN_FIELDS, Interval, clean_capacity,
-                             clean_fields, interval_from, read_json_lines, read_json_object)
+from reports.records import (
+    EVENT_FIELDS,
+    OUTCOME_FIELDS,
+    RECONCILIATION_FIELDS,
+    RUN_FIELDS,
+    Interval,
+    clean_capacity,
+    clean_fields,
+    interval_from,
+    read_json_lines,
+    read_json_object,
+)
 
 __all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS", "SNAPSHOTS", "STATUS_CLASSES"]
 
@@ -75,7 +85,7 @@ class RequestTotals:
         below = sum(c for v, c in nonzero(self.hdr) if v <= limit)
         return below / total
 
-    def merge(self, other: "RequestTotals") -> None:
+    def merge(self, other: RequestTotals) -> None:
         self.count += other.count
         self.failures += other.failures
         self.sum_s += other.sum_s

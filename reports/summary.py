@@ -10,20 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
 
-__all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "VERDICT_RULES", "EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INVALID"]
+__all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "VERDICT_RULES"]
 
 SCHEMA_ID = "peakload/summary/v1"
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 PERCENTILES = (50, 90, 95, 99, 99.9)
 
 
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _ms(v: float | None) -> float | None:

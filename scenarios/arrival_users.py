@@ -18,7 +18,11 @@ from typing import Any
 
 from locust import User
 from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
-from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
+from locust.user.users import (
+    LOCUST_STATE_RUNNING,
+    LOCUST_STATE_STOPPING,
+    LOCUST_STATE_WAITING,
+)
 
 from scenarios.arrivals import arrival_state
 from scenarios.instrumentation import SERVICE_TIME_KEY

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlencode
 
 from locust.contrib.fasthttp import FastHttpSession, ResponseContextManager
 
-from peakload.config import TargetSpec
+from peakload.core import TargetSpec
 
 __all__ = [
     "ShopClient",

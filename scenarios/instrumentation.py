@@ -65,8 +65,9 @@ from exporters.prometheus import PeakloadCollector, metrics_app
 from exporters.settings import ExporterSettings
 from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from exporters.stats import BUSINESS_KEYS, StatsStore
-from peakload.errors import ConfigError
-from scenarios.settings import RunSettings, get_settings, new_run_id
+from peakload.core import ConfigError
+from peakload.core.runenv import RunEnv, ensure_run_id
+from scenarios.settings import RunSettings, get_settings
 
 __all__ = [
     "Instrumentation",
@@ -90,15 +91,8 @@ _ATTR = "peakload_instrumentation"
 
 
 def resolve_run_id() -> str:
-    """``PEAKLOAD_RUN_ID``, or a new id stored back into ``os.environ``.
-
-    Called at import (before ``--processes`` forks), so the master, every
-    forked worker and :func:`scenarios.settings.get_settings` agree on one id.
-    """
-    run_id = os.environ.get("PEAKLOAD_RUN_ID", "").strip()
-    if not run_id:
-        run_id = os.environ["PEAKLOAD_RUN_ID"] = new_run_id()
-    return run_id
+    """``PEAKLOAD_RUN_ID``, or a new id stored back into ``os.environ`` (before ``--processes`` forks)."""
+    return ensure_run_id()
 
 
 def settings_from_run(run: RunSettings | None = None) -> ExporterSettings:
@@ -190,7 +184,7 @@ class Instrumentation:
             return inner(environ, start_response)
 
         port = self.settings.metrics_port
-        host = os.environ.get("PEAKLOAD_METRICS_HOST", "").strip() or "127.0.0.1"  # loopback unless asked (a pod)
+        host = RunEnv.from_environ(os.environ).metrics_host or "127.0.0.1"  # loopback unless asked (a pod)
         self.server = WSGIServer((host, port), app, log=None, error_log=logger)
         try:
             self.server.start()

@@ -25,7 +25,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from geventhttpclient import HTTPClient
-from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, LocustBadStatusCode, LocustUserAgent
+from locust.contrib.fasthttp import (
+    FAILURE_EXCEPTIONS,
+    LocustBadStatusCode,
+    LocustUserAgent,
+)
 
 __all__ = ["Probe"]
 

@@ -37,7 +37,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from peakload.config import ArrivalsSpec
+from peakload.core import ArrivalsSpec
 
 __all__ = ["Segment", "RateCurve", "ArrivalCursor", "arrival_times", "count_until"]
 

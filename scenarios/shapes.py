@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from peakload.config import Stage
+from peakload.core import Stage
 
 __all__ = ["users_at", "level_at", "ShapePlan", "StageWindow", "MIN_SPAWN_RATE", "TICK_SECONDS"]
 

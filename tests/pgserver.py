@@ -20,7 +20,6 @@ import dataclasses
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from peakload.core.net import free_port as _free_port
 
 __all__ = ["PG_BIN", "PgCluster", "pg_binaries_missing", "start_cluster", "pg_cluster", "pg_url"]
 
@@ -54,10 +55,6 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(cmd: list[str], *, what: str, timeout: float = 120) -> None:

@@ -11,8 +11,20 @@ Usage::
 
 from chaos.platform.configs import db_url, gateway_url, redis_url, shop_url
 from chaos.platform.core import current_primary, down, ensure_postgres, up
-from chaos.platform.health import ComponentHealth, format_status, haproxy_servers, primary_index, status
-from chaos.platform.layout import DEFAULT_STATE_DIR, Layout, PlatformSpec, Ports, load_spec
+from chaos.platform.health import (
+    ComponentHealth,
+    format_status,
+    haproxy_servers,
+    primary_index,
+    status,
+)
+from chaos.platform.layout import (
+    DEFAULT_STATE_DIR,
+    Layout,
+    PlatformSpec,
+    Ports,
+    load_spec,
+)
 
 __all__ = [
     "DEFAULT_STATE_DIR",

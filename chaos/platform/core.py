@@ -21,8 +21,21 @@ from pathlib import Path
 from chaos.platform import postgres as pg
 from chaos.platform import services as svc
 from chaos.platform.health import ComponentHealth, status
-from chaos.platform.layout import Layout, PlatformSpec, check_state_dir, load_spec, new_spec, save_spec
-from chaos.platform.procs import is_our_program, processes_under, stop_named, stop_pid, wait_http
+from chaos.platform.layout import (
+    Layout,
+    PlatformSpec,
+    check_state_dir,
+    load_spec,
+    new_spec,
+    save_spec,
+)
+from chaos.platform.procs import (
+    is_our_program,
+    processes_under,
+    stop_named,
+    stop_pid,
+    wait_http,
+)
 
 __all__ = ["up", "down", "ensure_postgres", "current_primary", "STOP_ORDER"]
 

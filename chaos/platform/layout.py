@@ -70,7 +70,7 @@ class PlatformSpec:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PlatformSpec":
+    def from_dict(cls, data: dict) -> PlatformSpec:
         data = dict(data)
         data["ports"] = Ports(**data["ports"])
         known = {f.name for f in dataclasses.fields(cls)}

@@ -20,12 +20,12 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
+
+from peakload.core.net import free_ports, http_get, http_request  # noqa: F401 - re-exported for the platform
 
 __all__ = [
     "spawn",
@@ -161,20 +161,6 @@ def stop_named(pid_dir: Path, name: str, *, timeout: float = 10.0) -> bool:
     return ok
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct loopback ports that are free right now (held open together while choosing)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:
@@ -196,28 +182,10 @@ def wait_port(port: int, *, timeout: float = 20.0, pid: int | None = None, what:
     raise TimeoutError(f"{what or 'process'} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-def http_get(url: str, *, timeout: float = 2.0) -> tuple[int, bytes]:
-    """GET ``url``; (status, body). Connection problems give status 0 and the error text as body."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs we build
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (OSError, urllib.error.URLError) as exc:
-        return 0, str(exc).encode()
-
-
 def http_post(url: str, body: bytes = b"", *, timeout: float = 5.0, method: str = "POST",
               headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     """POST (or PUT with ``method``) ``body`` to ``url``; (status, body), status 0 on connection problems."""
-    req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URLs we build
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (OSError, urllib.error.URLError) as exc:
-        return 0, str(exc).encode()
+    return http_request(url, body, method=method, timeout=timeout, headers=headers)
 
 
 def wait_http(url: str, *, timeout: float = 20.0, pid: int | None = None, what: str = "", expect: int = 200) -> None:

@@ -7,7 +7,7 @@ Usage::
     out = check_out_dir(Path("out"), field="--out")                   # validated before anything is written
 
 A bad input is one line naming the file, field or flag and what was expected
-(exit 2 through :class:`~peakload.errors.PeakloadError`), never a traceback:
+(exit 2 through :class:`~peakload.core.errors.PeakloadError`), never a traceback:
 encodings other than UTF-8, binary data, huge or deeply nested documents,
 over-long names, special files, infinite numbers, out-of-range ports.
 """
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from peakload.errors import ConfigError, UsageError
+from peakload.core.errors import ConfigError, UsageError
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -231,7 +231,7 @@ def check_port(port: Any, *, field: str, allow_zero: bool = False) -> int:
     lo = 0 if allow_zero else 1
     if isinstance(port, bool) or not isinstance(port, int) or not lo <= port <= 65535:
         raise UsageError(f"{field}: expected a port {lo}..65535, got {port!r}")
-    return port
+    return int(port)
 
 
 def check_url(url: Any, *, field: str) -> str:

@@ -14,7 +14,12 @@ import pytest
 from chaos.budgets import Budgets, budgets_from_experiment, judge
 from chaos.canary import Ack, compute_rpo
 from chaos.errors import ExperimentFileError
-from chaos.experiment import EXPERIMENTS_DIR, ExperimentReport, list_experiments, validate_experiment
+from chaos.experiment import (
+    EXPERIMENTS_DIR,
+    ExperimentReport,
+    list_experiments,
+    validate_experiment,
+)
 from chaos.measure import Measurement, measure
 from chaos.prober import Sample
 

@@ -14,7 +14,12 @@ import pytest
 
 from chaos import probes
 from chaos.budgets import budgets_from_experiment
-from chaos.experiment import EXPERIMENTS_DIR, ExperimentReport, list_experiments, run_experiment
+from chaos.experiment import (
+    EXPERIMENTS_DIR,
+    ExperimentReport,
+    list_experiments,
+    run_experiment,
+)
 from chaos.platform import status
 
 ROOT = Path(__file__).resolve().parents[2]

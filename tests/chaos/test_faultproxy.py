@@ -73,7 +73,7 @@ def _how_it_ends(s: socket.socket, within: float = 5.0) -> str:
             del data  # bytes still in flight before the end are not the end
     except ConnectionResetError:
         return "reset"
-    except socket.timeout:
+    except TimeoutError:
         return "open"
     return "eof"
 

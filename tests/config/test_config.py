@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from peakload.config import load_profile, load_slo_spec, parse_duration, parse_threshold
-from peakload.errors import ConfigError
+from peakload.core import (
+    ConfigError,
+    load_profile,
+    load_slo_spec,
+    parse_duration,
+    parse_threshold,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from peakload.config import SLOSpec, load_slo_spec  # noqa: E402
+from peakload.core import SLOSpec, load_slo_spec  # noqa: E402
 
 UPDATE = os.environ.get("PEAKLOAD_UPDATE_GOLDEN") == "1"
 

@@ -174,7 +174,7 @@ class FakeTargets:
         for runner in self._runners:
             await runner.cleanup()
 
-    def __enter__(self) -> "FakeTargets":
+    def __enter__(self) -> FakeTargets:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self

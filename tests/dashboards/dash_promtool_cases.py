@@ -36,8 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from peakload.config import SLOSpec, load_slo_spec  # noqa: E402
-
 from dashboards.rules import render_rules  # noqa: E402
 from dashboards.slo_model import (  # noqa: E402
     PAGE_CONDITIONS,
@@ -48,6 +46,7 @@ from dashboards.slo_model import (  # noqa: E402
     to_model,
     validate,
 )
+from peakload.core import SLOSpec, load_slo_spec  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "promtool"
 PER_MINUTE = 1000.0  # requests per minute across the SLO's routes

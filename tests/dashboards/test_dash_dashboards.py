@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from peakload.config import SLOSpec
-
-from dashboards import DASHBOARD_FILES, DashboardBuildError, build_dashboards, write_dashboards
-from dashboards import metric_names
+from dashboards import (
+    DASHBOARD_FILES,
+    DashboardBuildError,
+    build_dashboards,
+    metric_names,
+    write_dashboards,
+)
 from dashboards.grafana_kit import DATASOURCE_UID, RUN_JOIN
 from dashboards.prometheus import panel_queries
+from peakload.core import SLOSpec
 
 
 def _panels(board: dict) -> list[dict]:

@@ -8,12 +8,16 @@ import shutil
 import time
 from pathlib import Path
 
+import dash_fake_targets as fake
 import pytest
 
 from dashboards import DASHBOARD_FILES, PrometheusError
-from dashboards.prometheus import panel_queries, query, running_prometheus, wait_for_data
-
-import dash_fake_targets as fake
+from dashboards.prometheus import (
+    panel_queries,
+    query,
+    running_prometheus,
+    wait_for_data,
+)
 
 VARIABLES = {"run_id": ".*", "name": ".*", "route": ".*", "traffic": ".*"}
 KNOWN_PREFIXES = ("peakload_", "storefront_")

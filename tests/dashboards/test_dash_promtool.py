@@ -6,14 +6,19 @@ import re
 import subprocess
 from pathlib import Path
 
+import dash_promtool_cases as cases
 import pytest
 import yaml
 
 from dashboards.promql import format_number
-from dashboards.slo_model import PAGE_CONDITIONS, TICKET_CONDITIONS, RulesModel, to_model, validate
-from peakload.config import SLOSpec, load_slo_spec
-
-import dash_promtool_cases as cases
+from dashboards.slo_model import (
+    PAGE_CONDITIONS,
+    TICKET_CONDITIONS,
+    RulesModel,
+    to_model,
+    validate,
+)
+from peakload.core import SLOSpec, load_slo_spec
 
 PROMTOOL_DIR = Path(__file__).resolve().parent / "promtool"
 

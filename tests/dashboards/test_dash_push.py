@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from dashboards import DASHBOARD_FILES, GrafanaAuthError, GrafanaUnreachableError, PushError, push_dashboards
+from dashboards import (
+    DASHBOARD_FILES,
+    GrafanaAuthError,
+    GrafanaUnreachableError,
+    PushError,
+    push_dashboards,
+)
 from dashboards.push import main
 
 TOKEN = "glsa_test-token-5f3a9c"
@@ -75,7 +81,7 @@ class FakeGrafana:
         await site.start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
-    def __enter__(self) -> "FakeGrafana":
+    def __enter__(self) -> FakeGrafana:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
         return self

@@ -8,11 +8,10 @@ import pytest
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from peakload.config import SLO, SLOSpec, load_slo_spec
-
 from dashboards import RulesGenerationError, build_rules, generate_rules, write_rules
 from dashboards.promql import format_duration, format_le, quote_meta, selector
 from dashboards.rules import HEADER
+from peakload.core import SLO, SLOSpec, load_slo_spec
 
 WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
 

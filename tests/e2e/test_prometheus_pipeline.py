@@ -15,13 +15,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from dashboards import DASHBOARD_FILES
-from dashboards.prometheus import panel_queries, query, running_prometheus, wait_for_data
-from peakload.target import free_port
+from dashboards.prometheus import (
+    panel_queries,
+    query,
+    running_prometheus,
+    wait_for_data,
+)
+from peakload.core.net import free_port
 from tests.e2e.conftest import REPO
 
 pytestmark = [pytest.mark.load, pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (make test installs it)")]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from peakload.config import SLOSpec, load_slo_spec
+from peakload.core import SLOSpec, load_slo_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,10 +25,6 @@ def slo_spec() -> SLOSpec:
     return load_slo_spec(REPO / "profiles" / "slo.yaml")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CountingServer:

@@ -23,18 +23,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.histogram import decode_hdr
 from exporters.snapshots import SNAPSHOT_FILE, read_snapshots, split_snapshots
+from peakload.core.net import free_port as _free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("locustfile_counting.py")
 PRODUCT = "/api/products/{sku}"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:

@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 from exporters.histogram import bucket_edges, decode_hdr
-from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter, read_snapshots, split_snapshots
+from exporters.snapshots import (
+    SNAPSHOT_FILE,
+    SnapshotWriter,
+    read_snapshots,
+    split_snapshots,
+)
 from exporters.stats import StatsStore
 
 CONTRACT_KEYS = ["v", "seq", "t_start", "t_end", "users", "workers", "target_rate", "requests", "business", "arrivals", "cpu_warning"]

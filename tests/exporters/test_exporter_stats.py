@@ -12,11 +12,16 @@ from pathlib import Path
 import pytest
 
 from exporters.classify import classify_error
-from exporters.histogram import HDR_HIGHEST_US, HdrCounts, bucket_edges, decode_hdr, new_hdr
+from exporters.histogram import (
+    HDR_HIGHEST_US,
+    HdrCounts,
+    bucket_edges,
+    decode_hdr,
+    new_hdr,
+)
 from exporters.settings import ExporterSettings
 from exporters.stats import BUSINESS_KEYS, StatsStore
-from peakload.config import load_profile
-from peakload.errors import ConfigError
+from peakload.core import ConfigError, load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTES = [("/api/home", "GET"), ("/api/products/{sku}", "GET"), ("/api/orders", "POST")]
@@ -164,12 +169,12 @@ class RetriesExceeded(ConnectionError):
         (404, RuntimeError("404 Client Error"), "http_4xx"),
         (409, CatchResponseError("sold out"), "http_4xx"),
         (503, CatchResponseError("HTTP 503"), "http_5xx"),
-        (0, socket.timeout("timed out"), "timeout"),
+        (0, TimeoutError("timed out"), "timeout"),
         (None, ReadTimeout("read timed out"), "timeout"),
         (0, ConnectionRefusedError(111, "Connection refused"), "connection"),
         (0, ConnectionResetError(104, "reset by peer"), "connection"),
         (0, socket.gaierror(-2, "Name or service not known"), "connection"),
-        (0, RetriesExceeded("http://x/", socket.timeout("timed out")), "timeout"),
+        (0, RetriesExceeded("http://x/", TimeoutError("timed out")), "timeout"),
         (0, RetriesExceeded("http://x/", ConnectionRefusedError(111, "refused")), "connection"),
         (200, CatchResponseError("orderId missing"), "body_check"),
         (200, "orderId missing", "body_check"),

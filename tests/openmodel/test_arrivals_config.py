@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peakload.config import load_profile
-from peakload.errors import ConfigError
+from peakload.core import ConfigError, load_profile
 
 
 def write(tmp_path: Path, body: str) -> Path:

@@ -6,7 +6,12 @@ import random
 
 import pytest
 
-from storefront.calibration import CalibrationConfig, CalibrationTarget, latency_cdf, truth_percentiles
+from storefront.calibration import (
+    CalibrationConfig,
+    CalibrationTarget,
+    latency_cdf,
+    truth_percentiles,
+)
 
 
 def simulate(*, a: float, b: float, stall: float, period: float, n: int = 400_000, seed: int = 5) -> list[float]:

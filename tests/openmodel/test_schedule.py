@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from peakload.config import ArrivalsSpec
+from peakload.core import ArrivalsSpec
 from scenarios.schedule import RateCurve, arrival_times, count_until
 
 

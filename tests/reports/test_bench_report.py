@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peakload.config import parse_threshold
+from peakload.core import parse_threshold
 from reports.build import write_reports
 from reports.synthetic import write_synthetic_run
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from peakload.config import parse_threshold
+from peakload.core import parse_threshold
 from reports.build import write_reports
 from reports.synthetic import write_synthetic_run
 

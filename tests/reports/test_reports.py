@@ -11,7 +11,7 @@ import pytest
 from junitparser import JUnitXml
 
 from peakload.cli import main
-from peakload.config import parse_threshold
+from peakload.core import parse_threshold
 from reports.build import write_reports
 from reports.gate import LiveGate
 from reports.results import _interval

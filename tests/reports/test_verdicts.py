@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from peakload.cli import main
-from peakload.config import parse_threshold
+from peakload.core import parse_threshold
 from reports.build import write_reports
 from reports.summary import VERDICT_RULES
 from reports.synthetic import write_synthetic_run

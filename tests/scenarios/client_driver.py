@@ -13,7 +13,7 @@ import sys
 from locust.contrib.fasthttp import FastHttpSession
 from locust.event import Events
 
-from peakload.config import TargetSpec
+from peakload.core import TargetSpec
 from scenarios.client import ShopClient
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from peakload.errors import ConfigError
+from peakload.core import ConfigError
 from scenarios.settings import read_settings, user_rng
-
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 

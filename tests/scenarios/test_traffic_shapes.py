@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from peakload.config import Stage, load_profile
+from peakload.core import Stage, load_profile
 from scenarios.shapes import ShapePlan, level_at, users_at
-
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 

@@ -13,7 +13,12 @@ if str(_ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) from a
     sys.path.insert(0, str(_ROOT))
 
 from tests.pgserver import pg_cluster, pg_url  # noqa: E402,F401  (fixtures re-exported for this folder)
-from tests.storefront.sfproc import FAST_ARGS, ShopProcess, start_gateway_process, start_shop  # noqa: E402
+from tests.storefront.sfproc import (  # noqa: E402
+    FAST_ARGS,
+    ShopProcess,
+    start_gateway_process,
+    start_shop,
+)
 
 
 @pytest.fixture(scope="session")

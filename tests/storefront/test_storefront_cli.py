@@ -12,7 +12,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.storefront.sfproc import ROOT, Client, metric_value, run, start_gateway_process, start_shop
+from tests.storefront.sfproc import (
+    ROOT,
+    Client,
+    metric_value,
+    run,
+    start_gateway_process,
+    start_shop,
+)
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

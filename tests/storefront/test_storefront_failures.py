@@ -9,7 +9,14 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.storefront.sfproc import Client, ShopProcess, metric_value, run, start_gateway_process, start_shop
+from tests.storefront.sfproc import (
+    Client,
+    ShopProcess,
+    metric_value,
+    run,
+    start_gateway_process,
+    start_shop,
+)
 
 
 async def _set_outage(gateway: ShopProcess, outage: bool) -> None:

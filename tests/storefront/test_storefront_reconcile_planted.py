@@ -20,7 +20,13 @@ import sqlalchemy as sa
 
 from storefront import db as schema
 from storefront.db import Database
-from tests.storefront.sfproc import Client, ShopProcess, run, start_gateway_process, start_shop
+from tests.storefront.sfproc import (
+    Client,
+    ShopProcess,
+    run,
+    start_gateway_process,
+    start_shop,
+)
 
 FLASH = "FLASH-0001"
 

@@ -1,97 +1,41 @@
-"""Typed configuration: traffic profiles and the SLO spec.
+"""The traffic profile (``version: peakload/v1``): shape or arrivals, target, journey, flash sale, thresholds.
 
 Usage::
 
-    profile = load_profile("profiles/smoke.yaml")
-    slo = load_slo_spec("profiles/slo.yaml")
+    profile = load_profile("profiles/smoke.yaml")      # peakload.core.loading
+    profile.total_seconds, profile.profile_thresholds()
 
-Both files are versioned YAML (``version: peakload/v1``). Any problem raises
-:class:`~peakload.errors.ConfigError` with one line naming the file, the field
-path and what was expected.
+Every field is typed and bounded; a violation is one line naming the file and field.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from peakload.core.inputs import check_host, check_url, read_yaml
-from peakload.errors import ConfigError, UsageError
+from peakload.core.errors import UsageError
+from peakload.core.fields import (
+    MAX_RATE,
+    MAX_USERS,
+    Duration,
+    Model,
+    Name,
+    Range,
+    Ratio,
+)
+from peakload.core.inputs import check_host, check_url
+from peakload.core.thresholds import Threshold, ThresholdEntry, parse_threshold
 
-__all__ = [
-    "VERSION",
-    "Duration",
-    "parse_duration",
-    "Stage",
-    "ArrivalStage",
-    "ArrivalsSpec",
-    "CapacitySpec",
-    "TargetSpec",
-    "JourneySpec",
-    "FlashSaleSpec",
-    "EmbeddedSpec",
-    "Threshold",
-    "CompareSpec",
-    "Profile",
-    "SLO",
-    "SLOSpec",
-    "load_profile",
-    "load_slo_spec",
-    "parse_threshold",
-]
-
-VERSION = "peakload/v1"
-
-MAX_DURATION_S = 366 * 86400.0  # one year: anything longer is a typo, not a load test
-_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$")
-
-
-def parse_duration(value: Any) -> float:
-    """``"1m30s"`` / ``"250ms"`` / ``"2h"`` / ``45`` → seconds (float), finite and at most a year."""
-    seconds: float | None = None
-    if isinstance(value, bool):
-        seconds = None
-    elif isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and len(value) <= 64:
-        m = _DURATION_RE.match(value)
-        if m and any(m.groups()):
-            d, h, mi, s, ms = (float(g) if g else 0.0 for g in m.groups())
-            seconds = d * 86400 + h * 3600 + mi * 60 + s + ms / 1000
-    if seconds is None:
-        shown = value if not isinstance(value, str) or len(value) <= 64 else value[:60] + "…"
-        raise ValueError(f"expected a duration like '30s', '2m' or '250ms', got {shown!r}")
-    if not math.isfinite(seconds):
-        raise ValueError(f"expected a finite duration, got {value!r}")
-    if seconds < 0:
-        raise ValueError(f"expected a non-negative duration, got {value!r}")
-    if seconds > MAX_DURATION_S:
-        raise ValueError(f"expected a duration of at most 366d, got {value!r}")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-class _Model(BaseModel):
-    # allow_inf_nan=False: `.inf`/`.nan` in YAML are refused by every float field, naming the field
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-Name = Annotated[str, Field(max_length=200)]
-# Sane ceilings: far above any real test on one fleet, low enough to catch a typo'd exponent.
-MAX_USERS = 10_000_000
-MAX_RATE = 10_000_000.0  # journeys (or requests) per second
-
+__all__ = ["Stage", "ShapeSpec", "DEFAULT_PATHS", "TargetSpec", "EmbeddedSpec", "FunnelRatios", "JourneySpec",
+           "FlashSaleSpec", "ArrivalStage", "ArrivalsSpec", "CapacitySpec", "CompareSpec", "Profile"]
 
 # ---------------------------------------------------------------- traffic shape
 
 
-class Stage(_Model):
+class Stage(Model):
     """One stage of a traffic shape.
 
     ``ramp``: linear from the previous level to ``users`` over ``duration``;
@@ -109,7 +53,7 @@ class Stage(_Model):
     spawn_rate: float | None = Field(default=None, gt=0, le=MAX_USERS)
 
 
-class ShapeSpec(_Model):
+class ShapeSpec(Model):
     stages: list[Stage] = Field(min_length=1, max_length=10_000)
 
     @property
@@ -138,7 +82,7 @@ DEFAULT_PATHS: dict[str, str] = {
 }
 
 
-class TargetSpec(_Model):
+class TargetSpec(Model):
     """Where the traffic goes and what the target's URLs look like."""
 
     url: str | None = None  # None = the embedded storefront
@@ -199,7 +143,7 @@ class TargetSpec(_Model):
         return self.paths.get(key, DEFAULT_PATHS[key])
 
 
-class EmbeddedSpec(_Model):
+class EmbeddedSpec(Model):
     """Options for the embedded storefront (ignored for external targets)."""
 
     skus: int = Field(default=10_000, ge=100, le=10_000_000)
@@ -220,21 +164,7 @@ class EmbeddedSpec(_Model):
 # ---------------------------------------------------------------- journeys
 
 
-class Range(_Model):
-    min: float = Field(ge=0, le=86_400)
-    max: float = Field(ge=0, le=86_400)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "Range":
-        if self.max < self.min:
-            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
-        return self
-
-
-Ratio = Annotated[float, Field(ge=0, le=1)]
-
-
-class FunnelRatios(_Model):
+class FunnelRatios(Model):
     search: Ratio = 0.3  # share of browse steps that start with a search
     view_to_cart: Ratio = 0.3  # product views that add to cart
     cart_edit: Ratio = 0.1  # cart adds followed by an update/removal
@@ -243,7 +173,7 @@ class FunnelRatios(_Model):
     coupon: Ratio = 0.2  # checkouts with a coupon
 
 
-class JourneySpec(_Model):
+class JourneySpec(Model):
     think_time: Range = Range(min=0.5, max=2.0)
     session_actions: Range = Range(min=3, max=10)  # product views per session
     zipf_exponent: float = Field(default=1.1, gt=0, le=10)
@@ -251,7 +181,7 @@ class JourneySpec(_Model):
     login_ratio: Ratio = 1.0  # sessions that log in (needed for cart)
 
 
-class FlashSaleSpec(_Model):
+class FlashSaleSpec(Model):
     """A flash sale (秒杀): buyers race for one hot SKU at ``at`` seconds into the run."""
 
     sku: str = Field(default="FLASH-0001", min_length=1, max_length=200)
@@ -263,7 +193,7 @@ class FlashSaleSpec(_Model):
 # ---------------------------------------------------------------- open model (arrivals)
 
 
-class ArrivalStage(_Model):
+class ArrivalStage(Model):
     """One stage of an arrival-rate schedule: ``rate`` journeys/s for ``duration`` (sub-second allowed: ``500ms``).
 
     With a ``linear`` curve the rate moves linearly from the previous stage's
@@ -276,7 +206,7 @@ class ArrivalStage(_Model):
     rate: float = Field(ge=0, le=MAX_RATE)
 
 
-class ArrivalsSpec(_Model):
+class ArrivalsSpec(Model):
     """Open workload model: journeys start at a target rate, independent of response times.
 
     ``kind``: ``constant`` (evenly spaced arrivals, step curve), ``ramping``
@@ -306,7 +236,7 @@ class ArrivalsSpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ArrivalsSpec":
+    def _consistent(self) -> ArrivalsSpec:
         if self.kind == "constant" and self.curve == "linear":
             raise ValueError("kind constant holds each stage's rate (curve step); use kind ramping for a linear curve")
         if self.kind == "ramping" and self.curve == "step":
@@ -355,7 +285,7 @@ class ArrivalsSpec(_Model):
         return max(1, min(self.max_pool, int(wanted + 0.999999)))
 
 
-class CapacitySpec(_Model):
+class CapacitySpec(Model):
     """``peakload capacity``: arrival-rate steps ``start_rate × factor**k`` of ``step`` seconds each, up to ``max_steps``.
 
     The knee is the first step where a threshold breaks or arrivals drop; the
@@ -370,7 +300,7 @@ class CapacitySpec(_Model):
     journey: Literal["shopper", "single_request"] | None = None  # default: arrivals.journey or shopper
 
     @model_validator(mode="after")
-    def _bounded(self) -> "CapacitySpec":
+    def _bounded(self) -> CapacitySpec:
         # log space: start_rate × factor**(max_steps-1) must not overflow nor pass the rate ceiling
         top = math.log10(self.start_rate) + (self.max_steps - 1) * math.log10(self.factor)
         if top > math.log10(MAX_RATE):
@@ -382,82 +312,7 @@ class CapacitySpec(_Model):
         return [self.start_rate * self.factor**k for k in range(self.max_steps)]
 
 
-# ---------------------------------------------------------------- thresholds
-
-_THRESHOLD_RE = re.compile(r"^\s*([a-z_]+(?:\d+(?:\.\d+)?)?)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?)\s*(ms|s|%)?\s*$")
-LATENCY_METRICS = re.compile(r"^(p\d+(?:\.\d+)?|avg|max|min)$")
-RATIO_METRICS = {"error_ratio", "dropped_ratio", "payment_success_ratio"}
-COUNT_METRICS = {"oversold", "duplicates", "payments_mismatch", "requests", "failures", "dropped"}
-RATE_METRICS = {"rps", "orders_per_s"}
-
-
-class Threshold(_Model):
-    """``p95 < 300ms`` on one request name (``scope``), all requests (``all``) or the run (``business``)."""
-
-    scope: str  # "all", "business", or "METHOD /route/template"
-    metric: str
-    op: Literal["<", "<=", ">", ">=", "=="]
-    value: float  # seconds for latency, 0..1 for ratios
-    abort: bool = False
-    grace: float = 0.0
-    source: str = "profile"  # or "slo:<name>"
-
-    @property
-    def expr(self) -> str:
-        if LATENCY_METRICS.match(self.metric):
-            shown = f"{self.value * 1000:g}ms"
-        elif self.metric in RATIO_METRICS:
-            shown = f"{self.value * 100:g}%"
-        else:
-            shown = f"{self.value:g}"
-        return f"{self.metric} {self.op} {shown}"
-
-    @property
-    def id(self) -> str:
-        return f"{self.scope}: {self.expr}"
-
-
-def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float = 0.0, source: str = "profile") -> Threshold:
-    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`."""
-    m = _THRESHOLD_RE.match(expr)
-    if not m:
-        raise ValueError(f"expected '<metric> <op> <value>' like 'p95 < 300ms', got {expr!r}")
-    metric, op, number, unit = m.groups()
-    value = float(number)
-    if not math.isfinite(value) or len(number) > 30:
-        raise ValueError(f"expected a finite number of at most 30 digits in {expr!r}")
-    if value < 0:
-        raise ValueError(f"{metric} cannot be negative; got {number} in {expr!r}")
-    if LATENCY_METRICS.match(metric):
-        if unit not in ("ms", "s"):
-            raise ValueError(f"latency threshold {expr!r} needs a unit: ms or s")
-        value = value / 1000 if unit == "ms" else value
-        if metric.startswith("p") and not 0 < float(metric[1:]) < 100:
-            raise ValueError(f"percentile in {expr!r} must be between 0 and 100")
-        if value > 3600:
-            raise ValueError(f"latency limit in {expr!r} is above 1h, the longest latency the histograms record")
-    elif metric in RATIO_METRICS:
-        if unit not in (None, "%"):
-            raise ValueError(f"{metric} is a ratio: give a plain number 0..1 or a percentage, not {unit!r} in {expr!r}")
-        value = value / 100 if unit == "%" else value
-        if not 0 <= value <= 1:
-            raise ValueError(f"ratio in {expr!r} must be within 0..1 (or 0%..100%)")
-    elif metric in COUNT_METRICS | RATE_METRICS:
-        if unit:
-            raise ValueError(f"{metric} takes a plain number, got unit {unit!r} in {expr!r}")
-    else:
-        known = ["p50", "p95", "p99", "avg", "max", *sorted(RATIO_METRICS | COUNT_METRICS | RATE_METRICS)]
-        raise ValueError(f"unknown metric {metric!r} in {expr!r}; expected one of {known}")
-    return Threshold(scope=scope, metric=metric, op=op, value=value, abort=abort, grace=grace, source=source)
-
-
-class _ThresholdEntry(_Model):
-    expr: str = Field(max_length=200)
-    abort: bool = False
-    grace: Annotated[Duration, Field(le=86_400)] = 0.0
-
-
-class CompareSpec(_Model):
+class CompareSpec(Model):
     """Regression tolerances for ``peakload compare`` (relative changes)."""
 
     p95_increase: Ratio = 0.10
@@ -469,10 +324,11 @@ class CompareSpec(_Model):
     allow_missing: list[str] = []
 
 
+
 # ---------------------------------------------------------------- profile
 
 
-class Profile(_Model):
+class Profile(Model):
     version: Literal["peakload/v1"]
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = Field(default="", max_length=10_000)
@@ -486,7 +342,7 @@ class Profile(_Model):
     journey: JourneySpec = JourneySpec()
     flash_sale: FlashSaleSpec | None = None
     slo: str | None = Field(default="slo.yaml", min_length=1, max_length=1000)  # relative to the profile's folder; null = none
-    thresholds: dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | _ThresholdEntry]] = {}
+    thresholds: dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | ThresholdEntry]] = {}
     compare: CompareSpec = CompareSpec()
     # set by the loader, not the YAML
     source: str = ""
@@ -511,7 +367,7 @@ class Profile(_Model):
         return v
 
     @model_validator(mode="after")
-    def _one_model(self) -> "Profile":
+    def _one_model(self) -> Profile:
         if self.shape is None and self.arrivals is None:
             raise ValueError("expected a shape (closed model: users) or an arrivals section (open model: journeys/s)")
         if self.shape is not None and self.arrivals is not None:
@@ -524,7 +380,7 @@ class Profile(_Model):
         return self.shape.total_seconds if self.shape is not None else self.arrivals.total_seconds  # type: ignore[union-attr]
 
     @model_validator(mode="after")
-    def _flash(self) -> "Profile":
+    def _flash(self) -> Profile:
         if self.users.get("flash_buyer", 0) > 0 and self.flash_sale is None:
             raise ValueError("users.flash_buyer > 0 needs a flash_sale section")
         return self
@@ -545,148 +401,3 @@ class Profile(_Model):
         base = Path(self.source).parent if self.source else Path("profiles")
         return base / self.slo
 
-
-# ---------------------------------------------------------------- SLO spec
-
-
-class SLO(_Model):
-    """One service-level objective.
-
-    ``availability``: share of successful requests ≥ ``objective`` %;
-    ``latency``: share of requests faster than ``threshold`` ≥ ``objective`` %.
-    ``requests`` are request names (``"METHOD /route/template"``).
-    """
-
-    name: str = Field(max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    description: str = Field(default="", max_length=10_000)
-    journey: str = Field(default="", max_length=200)
-    kind: Literal["availability", "latency"]
-    requests: list[Annotated[str, Field(max_length=500)]] = Field(min_length=1)
-    objective: float = Field(gt=0, lt=100)
-    threshold: Annotated[Duration, Field(gt=0, le=3600)] | None = None
-    page: bool = True  # page or only ticket
-
-    @field_validator("requests")
-    @classmethod
-    def _request_names(cls, v: list[str]) -> list[str]:
-        for name in v:
-            method, _, path = name.partition(" ")
-            if method not in {"GET", "POST", "PUT", "DELETE", "PATCH"} or not path.startswith("/"):
-                raise ValueError(f"expected 'METHOD /route/template' like 'GET /api/home', got {name!r}")
-        return v
-
-    @model_validator(mode="after")
-    def _threshold(self) -> "SLO":
-        if self.kind == "latency" and not self.threshold:
-            raise ValueError("a latency SLO needs threshold (e.g. 300ms)")
-        if self.kind == "availability" and self.threshold is not None:
-            raise ValueError("an availability SLO takes no threshold")
-        return self
-
-    @property
-    def error_budget(self) -> float:
-        return 1 - self.objective / 100
-
-
-class SLOSpec(_Model):
-    version: Literal["peakload/v1"]
-    service: str = Field(default="storefront", max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    window: Annotated[Duration, Field(ge=3600)] = 30 * 86400.0
-    slos: list[SLO] = Field(min_length=1)
-    source: str = ""
-
-    @model_validator(mode="after")
-    def _unique(self) -> "SLOSpec":
-        seen: set[str] = set()
-        for slo in self.slos:
-            if slo.name in seen:
-                raise ValueError(f"duplicate SLO name {slo.name!r}")
-            seen.add(slo.name)
-        return self
-
-    def latency_thresholds(self) -> list[float]:
-        """Every latency threshold in seconds (histogram bucket edges must include these)."""
-        return sorted({s.threshold for s in self.slos if s.threshold})
-
-    def gate_thresholds(self) -> list[Threshold]:
-        """Each SLO as a gate threshold over its requests."""
-        out = []
-        for slo in self.slos:
-            for req in slo.requests:
-                if slo.kind == "availability":
-                    t = Threshold(scope=req, metric="error_ratio", op="<=", value=round(slo.error_budget, 10), source=f"slo:{slo.name}")
-                else:
-                    t = Threshold(scope=req, metric=f"p{slo.objective:g}", op="<=", value=slo.threshold, source=f"slo:{slo.name}")
-                out.append(t)
-        return out
-
-
-# ---------------------------------------------------------------- loading
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith(("function-", "str", "_ThresholdEntry", "list[")):
-            continue  # pydantic union/validator branch names are noise to a user
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _read_yaml(path: Path, what: str) -> dict[str, Any]:
-    data = read_yaml(path, what=what)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'version: {VERSION}' at the top, got {type(data).__name__}")
-    if data.get("version") != VERSION:
-        got = data.get("version")
-        shown = got if not isinstance(got, str) or len(got) <= 40 else got[:40] + "…"
-        raise ConfigError(f"{path}: version: expected {VERSION!r}, got {shown!r}")
-    return data
-
-
-def _shown(got: Any) -> str:
-    text = repr(got)
-    return text if len(text) <= 80 else text[:77] + "…"
-
-
-def _validate(model: type[BaseModel], path: Path, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate({**data, "source": str(path)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        suffix = ""
-        if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)):
-            suffix = f", got {_shown(got)}"
-        raise ConfigError(f"{path}: {_format_loc(err['loc'])}: {msg}{suffix}") from None
-
-
-def load_profile(path: str | Path) -> Profile:
-    """Read and validate a traffic profile. Raises ConfigError (one line)."""
-    p = Path(path)
-    return _validate(Profile, p, _read_yaml(p, "profile"))
-
-
-def load_slo_spec(path: str | Path) -> SLOSpec:
-    """Read and validate the SLO spec. Raises ConfigError naming the SLO and field."""
-    p = Path(path)
-    data = _read_yaml(p, "SLO spec")
-    try:
-        return SLOSpec.model_validate({**data, "source": str(p)})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = err["loc"]
-        where = _format_loc(loc)
-        if len(loc) >= 2 and loc[0] == "slos" and isinstance(loc[1], int):
-            slos = data.get("slos") or []
-            name = slos[loc[1]].get("name") if loc[1] < len(slos) and isinstance(slos[loc[1]], dict) else None
-            rest = _format_loc(loc[2:]) if len(loc) > 2 else "(slo)"
-            where = f'SLO "{name}": {rest}' if name else where
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        suffix = f", got {_shown(got)}" if err["type"] not in ("value_error", "missing") and not isinstance(got, (dict, list)) else ""
-        raise ConfigError(f"{p}: {where}: {msg}{suffix}") from None

@@ -28,12 +28,19 @@ from typing import Any
 
 import yaml
 
-from peakload.config import LATENCY_METRICS, Profile, Threshold, load_profile
+from peakload.app.runner import RunOptions, run, thresholds_for
+from peakload.core import (
+    LATENCY_METRICS,
+    ConfigError,
+    Profile,
+    Threshold,
+    UsageError,
+    format_value,
+    load_profile,
+)
 from peakload.core.inputs import read_yaml
-from peakload.errors import ConfigError, UsageError
-from peakload.runner import RunOptions, run, thresholds_for
 from reports.build import Report, write_atomic, write_reports
-from reports.gate import evaluate, format_value
+from reports.gate import evaluate
 from reports.records import read_json_lines
 from reports.results import Interval, RequestTotals, RunData, load_results
 
@@ -126,7 +133,7 @@ def _step_thresholds(thresholds: list[Threshold]) -> list[Threshold]:
 
 
 class StepJudge:
-    """Judges each step from its own snapshot lines; the live callback for :func:`peakload.runner.run`."""
+    """Judges each step from its own snapshot lines; the live callback for :func:`peakload.app.runner.run`."""
 
     def __init__(self, *, rates: list[float], step: float, thresholds: list[Threshold], stop_on_drop: bool) -> None:
         self.rates = rates

@@ -8,11 +8,8 @@ Usage::
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,39 +18,23 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from peakload.config import EmbeddedSpec
+from peakload.core import EmbeddedSpec, RunInvalid, UsageError
 from peakload.core.inputs import check_url
-from peakload.errors import RunInvalid, UsageError
+from peakload.core.net import is_loopback
 
-__all__ = ["check_allowed", "preflight", "fetch_json", "EmbeddedStorefront"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+__all__ = ["check_allowed", "preflight", "EmbeddedStorefront"]
 
 
 def check_allowed(url: str, *, allow: list[str]) -> None:
     """Refuse any target outside loopback unless its host is allowlisted."""
     check_url(url, field="--target")
     host = urlsplit(url).hostname or ""
-    if _is_loopback(host) or host in allow:
+    if is_loopback(host) or host in allow:
         return
     raise UsageError(
         f"--target: refusing to load {host!r}: only loopback targets are allowed unless the host is "
         f"allowlisted (--allow-target {host} or target.allow in the profile)"
     )
-
-
-def fetch_json(url: str, *, timeout: float = 5.0, headers: dict[str, str] | None = None) -> dict:
-    """GET a JSON document (blocking)."""
-    req = urllib.request.Request(url, headers={"Accept": "application/json", **(headers or {})})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - URL is allowlisted
-        return json.loads(resp.read().decode("utf-8"))
 
 
 def preflight(base_url: str, health_path: str, *, timeout: float = 5.0) -> None:
@@ -126,9 +107,3 @@ class EmbeddedStorefront:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -12,10 +12,8 @@ this process follows the snapshot stream for live progress and the live gate.
 from __future__ import annotations
 
 import ctypes
-import datetime as dt
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -26,19 +24,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peakload.config import Profile, SLOSpec, Threshold, load_profile, load_slo_spec
+from peakload.app.progress import SnapshotTail, progress_line, write_progress
+from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
+from peakload.core import (
+    ConfigError,
+    Profile,
+    SLOSpec,
+    Threshold,
+    UsageError,
+    load_profile,
+    load_slo_spec,
+)
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
-from peakload.errors import ConfigError, UsageError
-from peakload.progress import SnapshotTail, progress_line, write_progress
-from peakload.target import EmbeddedStorefront, check_allowed, fetch_json, free_port, preflight
+from peakload.core.net import fetch_json, free_port
+from peakload.core.runenv import RunEnv, new_run_id
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import SNAPSHOTS, _interval
 from reports.summary import SCHEMA_ID
 
-__all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "new_run_id", "REPO_ROOT"]
+__all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "locustfile.py"
 _PR_SET_PDEATHSIG = 1
 
@@ -62,10 +69,6 @@ class RunOptions:
     with_prometheus: bool = False
     # called with every snapshot interval and the run folder; a returned string aborts the run (peakload capacity)
     on_interval: Callable[..., str | None] | None = None
-
-
-def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def _die_with_parent(sig: int) -> None:
@@ -263,12 +266,9 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
 
 def _drive(opts: RunOptions, profile: Profile, thresholds: list[Threshold], url: str, run_dir: Path,
            run_id: str, seed: int, scale: float, total: float) -> dict:
-    env = {**os.environ, "PEAKLOAD_PROFILE": str(opts.profile_path), "PEAKLOAD_RUN_ID": run_id,
-           "PEAKLOAD_RESULTS_DIR": str(run_dir), "PEAKLOAD_SEED": str(seed), "PEAKLOAD_SCALE": f"{scale:g}",
-           "PEAKLOAD_METRICS_PORT": str(opts.metrics_port), "PEAKLOAD_SNAPSHOT_INTERVAL": f"{opts.snapshot_interval:g}",
-           "PEAKLOAD_WORKERS": str(max(opts.workers, 1))}
-    if opts.duration is not None:
-        env["PEAKLOAD_DURATION"] = f"{opts.duration:g}"
+    env = {**os.environ, **RunEnv(profile_path=str(opts.profile_path), run_id=run_id, results_dir=str(run_dir), seed=seed,
+                                  scale=scale, duration=opts.duration, metrics_port=opts.metrics_port,
+                                  snapshot_interval=opts.snapshot_interval, workers=max(opts.workers, 1)).to_environ()}
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
     proc = subprocess.Popen(_locust_command(url, run_dir, opts.workers), env=env, stdout=out, stderr=subprocess.STDOUT,
                             cwd=REPO_ROOT, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))

@@ -15,8 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from peakload.errors import RunInvalid, UsageError
-from peakload.runner import RunOptions, new_run_id, run, thresholds_from_results
+from peakload.app.runner import RunOptions, run, thresholds_from_results
+from peakload.core import RunInvalid, UsageError
+from peakload.core.runenv import new_run_id
 from reports.build import Report, write_reports
 
 __all__ = ["platform_url", "chaos_under_load"]

@@ -8,8 +8,9 @@ Usage::
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from peakload.core.inputs import parse_json_line
 from reports.results import Interval, RequestTotals
