@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from exporters.snapshots import read_snapshots, split_snapshots  # noqa: E402
 from peakload.core.net import free_port
+from peakload.core.records import read_snapshots, split_snapshots  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "bench" / "exporter_locustfile.py"

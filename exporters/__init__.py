@@ -2,7 +2,7 @@
 
 Usage::
 
-    from exporters import StatsStore, PeakloadCollector, bucket_edges, read_snapshots
+    from exporters import StatsStore, PeakloadCollector, bucket_edges
 
 This package never imports ``locust`` (that would monkey-patch the process);
 the bridge from Locust events lives in ``scenarios/instrumentation.py``.
@@ -23,13 +23,6 @@ from exporters.prometheus import (
     start_metrics_server,
 )
 from exporters.settings import ExporterSettings
-from exporters.snapshots import (
-    SNAPSHOT_FILE,
-    SnapshotWriter,
-    interval_line,
-    read_snapshots,
-    split_snapshots,
-)
 from exporters.stats import ARRIVAL_KEYS, BUSINESS_KEYS, SeriesTotals, StatsStore
 
 __all__ = [
@@ -39,21 +32,16 @@ __all__ = [
     "ERROR_TYPES",
     "ExporterSettings",
     "METRIC_NAMES",
-    "SNAPSHOT_FILE",
     "STATUS_CLASSES",
     "HdrCounts",
     "PeakloadCollector",
     "SeriesTotals",
-    "SnapshotWriter",
     "StatsStore",
     "bucket_edges",
     "classify_error",
     "decode_hdr",
-    "interval_line",
     "metrics_app",
     "new_hdr",
-    "read_snapshots",
-    "split_snapshots",
     "start_metrics_server",
     "status_index",
 ]

@@ -16,7 +16,8 @@ from __future__ import annotations
 __all__ = ["STATUS_CLASSES", "ERROR_TYPES", "status_index", "classify_error"]
 
 # index = status // 100 for 100..599, 0 when there was no HTTP response
-STATUS_CLASSES: tuple[str, ...] = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+from peakload.core.records import STATUS_CLASSES  # noqa: E402 - the one definition (results format)
+
 ERROR_TYPES: tuple[str, ...] = ("http_4xx", "http_5xx", "timeout", "connection", "body_check", "other")
 
 _TIMEOUT_WORDS = ("timeout",)

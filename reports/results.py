@@ -19,25 +19,25 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from reports.hdr import decode_add, nonzero, percentiles
-from reports.records import (
+from peakload.core.records import (
     EVENT_FIELDS,
+    LATENCY_BASES,
     OUTCOME_FIELDS,
     RECONCILIATION_FIELDS,
     RUN_FIELDS,
+    SNAPSHOTS,
     Interval,
     clean_capacity,
     clean_fields,
     interval_from,
     read_json_lines,
     read_json_object,
+    read_snapshots,
 )
+from reports.hdr import decode_add, nonzero, percentiles
 
-__all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS", "SNAPSHOTS", "STATUS_CLASSES"]
+__all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS"]
 
-SNAPSHOTS = "snapshots.jsonl"
-STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
-LATENCY_BASES = ("response", "intended-start", "service")
 # Contract (docs/contracts.md §5): microseconds, 1 µs .. 1 h, 3 significant digits.
 _HDR_ARGS = (1, 3_600_000_000, 3)
 
@@ -237,9 +237,13 @@ def load_results(path: Path) -> RunData:
     data.reconciliation = clean_fields(read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS,
                                        "reconciliation.json", problems)
     data.capacity = clean_capacity(read_json_object(path / "capacity.json", problems), problems)
-    if not (path / SNAPSHOTS).exists():
+    lines: list[dict[str, Any]] = []
+    if (path / SNAPSHOTS).exists():
+        lines, snapshot_problems = read_snapshots(path / SNAPSHOTS)
+        problems.extend(snapshot_problems)
+    else:
         problems.append(f"{SNAPSHOTS}: missing; no measurements")
-    for obj in read_json_lines(path / SNAPSHOTS, problems):
+    for obj in lines:
         kind = obj.get("kind")
         if kind == "header":
             basis = obj.get("latency_basis", "response")

@@ -30,7 +30,7 @@ def write_synthetic_run(path: Path, *, names: int = 3, seconds: float = 60, inte
     keys = [("GET", f"/api/synthetic/{i}/{{id}}") for i in range(names)]
     samples: dict[str, list[float]] = {f"{m} {n}": [] for m, n in keys}
     per_interval = max(1, int(rps_per_name * interval))
-    seq = 0
+    seq = 1  # contracts §5: interval lines count from 1
     with open(path / SNAPSHOTS, "w") as fh:
         fh.write(json.dumps({"v": 1, "kind": "header", "run_id": path.name, "latency_basis": "response"}) + "\n")
         t = 0.0

@@ -63,10 +63,10 @@ from exporters.classify import classify_error
 from exporters.histogram import HDR_HIGHEST_US, HDR_LOWEST_US, HDR_SIGNIFICANT_FIGURES
 from exporters.prometheus import PeakloadCollector, metrics_app
 from exporters.settings import ExporterSettings
-from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from exporters.stats import BUSINESS_KEYS, StatsStore
 from peakload.core import ConfigError
 from peakload.core.runenv import RunEnv, ensure_run_id
+from peakload.core.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from scenarios.settings import RunSettings, get_settings
 
 __all__ = [

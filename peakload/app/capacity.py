@@ -39,9 +39,9 @@ from peakload.core import (
     load_profile,
 )
 from peakload.core.inputs import read_yaml
+from peakload.core.records import EVENTS, read_json_lines
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import evaluate
-from reports.records import read_json_lines
 from reports.results import Interval, RequestTotals, RunData, load_results
 
 __all__ = ["CapacityOptions", "CapacityResult", "StepResult", "StepJudge", "capacity", "capacity_profile", "schedule_start"]
@@ -121,7 +121,7 @@ def capacity_profile(profile: Profile, data: dict[str, Any]) -> dict[str, Any]:
 
 def schedule_start(run_dir: Path) -> float | None:
     """When the arrival schedule started (the ``arrivals start`` event), or None before it did."""
-    for ev in read_json_lines(run_dir / "events.jsonl", []):
+    for ev in read_json_lines(run_dir / EVENTS, []):
         t = ev.get("t")
         if ev.get("kind") == "arrivals" and ev.get("name") == "arrivals start" and isinstance(t, (int, float)):
             return float(t)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from peakload.app.runner import RunOptions, run, thresholds_from_results
 from peakload.core import RunInvalid, UsageError
+from peakload.core.records import SNAPSHOTS, SnapshotTail
 from peakload.core.runenv import new_run_id
 from reports.build import Report, write_reports
 
@@ -57,8 +58,10 @@ def chaos_under_load(experiment: str, *, profile: Path, state_dir: Path, results
     worker = threading.Thread(target=_load, name="peakload-load", daemon=True)
     worker.start()
     deadline = time.monotonic() + 120
-    snap = run_dir / "snapshots.jsonl"
-    while not (snap.exists() and snap.read_text().count('"seq"') >= 2):  # two intervals of load before the fault
+    tail = SnapshotTail(run_dir / SNAPSHOTS)
+    while tail.intervals_seen < 2:  # two intervals of load before the fault
+        for _ in tail.poll():
+            pass
         if "error" in outcome or not worker.is_alive():
             break
         if time.monotonic() > deadline:

@@ -8,42 +8,10 @@ Usage::
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-from peakload.core.inputs import parse_json_line
 from reports.results import Interval, RequestTotals
 
-__all__ = ["SnapshotTail", "progress_line"]
-
-
-class SnapshotTail:
-    """Yields complete JSON lines appended since the last poll (partial lines wait)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._buf = b""
-
-    def poll(self) -> Iterator[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return
-        self._offset += len(chunk)
-        self._buf += chunk
-        *lines, self._buf = self._buf.split(b"\n")
-        for line in lines:
-            if line.strip():
-                try:
-                    obj = parse_json_line(line)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict):
-                    yield obj
+__all__ = ["progress_line", "write_progress"]
 
 
 def progress_line(elapsed: float, total: float, iv: Interval) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peakload.app.progress import SnapshotTail, progress_line, write_progress
+from peakload.app.progress import progress_line, write_progress
 from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
 from peakload.core import (
     ConfigError,
@@ -37,10 +37,11 @@ from peakload.core import (
 )
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
 from peakload.core.net import fetch_json, free_port
+from peakload.core.records import SNAPSHOTS, SnapshotTail
 from peakload.core.runenv import RunEnv, new_run_id
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
-from reports.results import SNAPSHOTS, _interval
+from reports.results import _interval
 from reports.summary import SCHEMA_ID
 
 __all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]

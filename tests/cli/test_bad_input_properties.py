@@ -214,7 +214,7 @@ def test_every_spoiled_line_is_listed_as_a_problem(tmp_path: Path, cli) -> None:
     summary = json.loads((run / "summary.json").read_text())
     problems = "\n".join(summary["problems"])
     # NaN is not JSON: the whole line is corrupt (strict parse), not a number to be judged
-    assert "t_start" in problems and "line 4: corrupt line" in problems and "count" in problems and "expected a JSON object" in problems
+    assert "t_start" in problems and "line 4: not valid JSON" in problems and "count" in problems and "expected a JSON object" in problems
     good = [x for x in lines if "t_start" in x]
     # lines 2 and 3 have unusable times: skipped; line 4 keeps its interval but its only (bad) row is dropped
     expected = sum(r["count"] for x in good for r in x["requests"]) - sum(r["count"] for x in lines[2:5] for r in x["requests"])

@@ -22,8 +22,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.histogram import decode_hdr
-from exporters.snapshots import SNAPSHOT_FILE, read_snapshots, split_snapshots
 from peakload.core.net import free_port as _free_port
+from peakload.core.records import read_snapshots, split_snapshots
+from peakload.core.snapshots import SNAPSHOT_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("locustfile_counting.py")

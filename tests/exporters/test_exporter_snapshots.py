@@ -6,13 +6,9 @@ import json
 from pathlib import Path
 
 from exporters.histogram import bucket_edges, decode_hdr
-from exporters.snapshots import (
-    SNAPSHOT_FILE,
-    SnapshotWriter,
-    read_snapshots,
-    split_snapshots,
-)
 from exporters.stats import StatsStore
+from peakload.core.records import read_snapshots, split_snapshots
+from peakload.core.snapshots import SNAPSHOT_FILE, SnapshotWriter
 
 CONTRACT_KEYS = ["v", "seq", "t_start", "t_end", "users", "workers", "target_rate", "requests", "business", "arrivals", "cpu_warning"]
 
@@ -78,7 +74,7 @@ def test_reader_skips_corrupt_lines_and_reports_gaps(tmp_path: Path) -> None:
     assert end is not None and end["reason"] == "completed"
     assert problems[0].startswith(f"{SNAPSHOT_FILE} line 3: not valid JSON")
     assert "truncated" not in problems[0]
-    assert problems[1] == f"{SNAPSHOT_FILE} line 4: expected a JSON object, got list"
+    assert problems[1] == f"{SNAPSHOT_FILE} line 4: expected a JSON object, got list; skipped"
     assert problems[2] == f"{SNAPSHOT_FILE} line 5: expected seq 2, got 4 (lines missing or out of order)"
 
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from exporters.histogram import HDR_HIGHEST_US, HdrCounts, bucket_edges
-from exporters.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from exporters.stats import StatsStore
+from peakload.core.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from reports.results import load_results
 
 PERCENTILES = (1, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100)

@@ -1,11 +1,14 @@
-"""Typed, tolerant reading of the files in a results folder.
+"""The results folder (``results/<run-id>/``): its file names, and the one typed, tolerant reader.
 
 Usage::
 
-    problems: list[str] = []
-    for obj in read_json_lines(path / "snapshots.jsonl", problems): ...
-    iv = interval_from(obj)            # an Interval, or ValueError naming the bad field
-    meta = clean_fields(raw, RUN_FIELDS, "run.json", problems)
+    lines, problems = read_snapshots(run_dir / SNAPSHOTS)    # header, intervals and end lines, checked
+    header, intervals, end = split_snapshots(lines)
+    iv = interval_from(intervals[0])                           # an Interval, or ValueError naming the bad field
+    for obj in SnapshotTail(run_dir / SNAPSHOTS).poll(): ...   # live: complete lines appended since the last poll
+    meta = clean_fields(raw, RUN_FIELDS, RUN_JSON, problems)
+
+The writer is :mod:`peakload.core.snapshots`.
 
 The documented rule (docs/contracts.md): a line or field that cannot be read
 is skipped and listed in ``problems``; it never sinks the report, the gate or
@@ -23,6 +26,9 @@ from typing import Any
 from peakload.core.inputs import parse_json_line
 
 __all__ = [
+    "SNAPSHOTS", "EVENTS", "RUN_JSON", "OUTCOME_JSON", "RECONCILIATION_JSON", "CAPACITY_JSON", "SUMMARY_JSON",
+    "PROFILE_COPY", "SLO_COPY", "SNAPSHOT_VERSION", "STATUS_CLASSES", "LATENCY_BASES",
+    "read_snapshots", "split_snapshots", "SnapshotTail",
     "Interval",
     "interval_from",
     "clean_row",
@@ -36,6 +42,22 @@ __all__ = [
     "EVENT_FIELDS",
     "MAX_LINE_BYTES",
 ]
+
+# file names of a results folder (docs/contracts.md §5)
+SNAPSHOTS = "snapshots.jsonl"
+EVENTS = "events.jsonl"
+RUN_JSON = "run.json"
+OUTCOME_JSON = "outcome.json"
+RECONCILIATION_JSON = "reconciliation.json"
+CAPACITY_JSON = "capacity.json"
+SUMMARY_JSON = "summary.json"
+PROFILE_COPY = "profile.yaml"
+SLO_COPY = "slo.yaml"
+
+SNAPSHOT_VERSION = 1
+# HTTP status classes of a request row ("none" = no response at all)
+STATUS_CLASSES: tuple[str, ...] = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
+LATENCY_BASES = ("response", "intended-start", "service")
 
 MAX_LINE_BYTES = 64 << 20  # one snapshot line holds a few hundred KiB of histograms; 64 MiB is corruption
 
@@ -78,7 +100,7 @@ def _is_int(v: Any) -> bool:
 def _count(v: Any, what: str) -> int:
     if not _is_int(v) or v < 0:
         raise ValueError(f"{what}: expected a non-negative whole number, got {_short(v)}")
-    return v
+    return int(v)
 
 
 def _number(v: Any, what: str, *, minimum: float | None = None) -> float:
@@ -166,6 +188,12 @@ def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, sou
 
 def read_json_lines(path: Path, problems: list[str]) -> Iterator[dict[str, Any]]:
     """Stream the JSON objects of a ``.jsonl`` file; bad, truncated or over-long lines become problems."""
+    for _, obj in numbered_json_lines(path, problems):
+        yield obj
+
+
+def numbered_json_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`read_json_lines` with each object's line number."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below; a generator keeps memory flat on long runs
     except FileNotFoundError:
@@ -189,12 +217,12 @@ def read_json_lines(path: Path, problems: list[str]) -> Iterator[dict[str, Any]]
             if pending is not None:
                 obj = _line(path, pending, problems, last=False)
                 if obj is not None:
-                    yield obj
+                    yield pending[0], obj
             pending = (lineno, line)
         if pending is not None:
             obj = _line(path, pending, problems, last=not pending[1].endswith(b"\n"))
             if obj is not None:
-                yield obj
+                yield pending[0], obj
 
 
 def _line(path: Path, item: tuple[int, bytes], problems: list[str], *, last: bool) -> dict[str, Any] | None:
@@ -204,11 +232,11 @@ def _line(path: Path, item: tuple[int, bytes], problems: list[str], *, last: boo
     try:
         obj = parse_json_line(raw)
     except ValueError:
-        what = "truncated last line (the run was probably killed while writing)" if last else "corrupt line"
-        problems.append(f"{path.name} line {lineno}: {what}; skipped")
+        what = "truncated last line: the run was probably killed while writing" if last else "corrupt line"
+        problems.append(f"{path.name} line {lineno}: not valid JSON ({what}); skipped")
         return None
     if not isinstance(obj, dict):
-        problems.append(f"{path.name} line {lineno}: expected a JSON object; skipped")
+        problems.append(f"{path.name} line {lineno}: expected a JSON object, got {type(obj).__name__}; skipped")
         return None
     return obj
 
@@ -288,7 +316,7 @@ def clean_capacity(data: dict[str, Any] | None, problems: list[str]) -> dict[str
     steps = data.get("steps")
     ok = (isinstance(data.get("verdict"), str) and data.get("exit_code") in (0, 1, 3) and not isinstance(data.get("exit_code"), bool)
           and isinstance(steps, list) and all(isinstance(s, dict) for s in steps))
-    if ok:
+    if ok and isinstance(steps, list):
         for st in steps:
             for key in ("rps", "rate"):
                 if not _field_ok(st.get(key, 0), _NUM):
@@ -302,3 +330,79 @@ def clean_capacity(data: dict[str, Any] | None, problems: list[str]) -> dict[str
         problems.append("capacity.json: malformed (verdict, exit_code 0/1/3 and a list of steps expected); ignored")
         return None
     return data
+
+
+# ---------------------------------------------------------------- the snapshot stream
+
+
+def read_snapshots(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every readable line of a snapshot file, and one message per problem; never raises for bad content.
+
+    A missing file, an undecodable or truncated line, a non-object or wrong-version line, or a gap in
+    ``seq`` become problems (``"snapshots.jsonl line 7: ..."``); the other lines are returned in file
+    order (header and end lines included; see :func:`split_snapshots`).
+    """
+    p = Path(path)
+    problems: list[str] = []
+    if not p.exists():
+        return [], [f"{p}: file not found"]
+    lines: list[dict[str, Any]] = []
+    expected_seq = 1
+    for lineno, obj in numbered_json_lines(p, problems):
+        where = f"{p.name} line {lineno}"
+        if obj.get("v") != SNAPSHOT_VERSION:
+            problems.append(f"{where}: expected \"v\": {SNAPSHOT_VERSION}, got {_short(obj.get('v'))}; skipped")
+            continue
+        if obj.get("kind") == "header":
+            expected_seq = 1  # a reused results folder holds one run after another
+        elif "kind" not in obj:
+            raw_seq = obj.get("seq")
+            if not _is_int(raw_seq):
+                problems.append(f"{where}: interval line without an integer seq; skipped")
+                continue
+            seq: int = raw_seq  # type: ignore[assignment]  # _is_int checked it
+            if seq != expected_seq:
+                problems.append(f"{where}: expected seq {expected_seq}, got {seq} (lines missing or out of order)")
+            expected_seq = seq + 1
+        lines.append(obj)
+    return lines, problems
+
+
+def split_snapshots(lines: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any] | None]:
+    """``(header, intervals, end)`` from :func:`read_snapshots` lines; header/end None when absent."""
+    header = next((o for o in lines if o.get("kind") == "header"), None)
+    end = next((o for o in reversed(lines) if o.get("kind") == "end"), None)
+    intervals = [o for o in lines if "kind" not in o]
+    return header, intervals, end
+
+
+class SnapshotTail:
+    """Live reading: yields complete JSON object lines appended since the last poll (partial lines wait)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._buf = b""
+        self.intervals_seen = 0  # interval lines yielded so far
+
+    def poll(self) -> Iterator[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(chunk)
+        self._buf += chunk
+        *complete, self._buf = self._buf.split(b"\n")
+        for line in complete:
+            if not line.strip():
+                continue
+            try:
+                obj = parse_json_line(line)
+            except ValueError:
+                continue  # the final reader lists it; the live view only skips it
+            if isinstance(obj, dict):
+                if "kind" not in obj:
+                    self.intervals_seen += 1
+                yield obj
