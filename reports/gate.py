@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from peakload.core import BUSINESS_METRICS, Threshold, format_value, unit_of
@@ -155,7 +156,7 @@ class LiveGate:
 
     def __init__(self, thresholds: list[Threshold]) -> None:
         self.thresholds = [t for t in thresholds if t.abort]
-        self.data = RunData(path=None)  # type: ignore[arg-type]
+        self.data = RunData(path=Path("."))  # a live window: nothing is read from disk
         self._breached_since: dict[str, float] = {}
 
     def feed(self, interval: Interval) -> str | None:
@@ -163,14 +164,7 @@ class LiveGate:
         if not self.thresholds:
             return None
         d = self.data
-        d.intervals.append(interval)
-        for row in interval.requests:
-            key = f"{row.get('method', '')} {row.get('name', '')}"
-            d.totals.setdefault(key, RequestTotals(name=str(row.get("name", "")), method=str(row.get("method", "")))).add(row)
-        for k, v in interval.business.items():
-            d.business[k] = d.business.get(k, 0) + v
-        for k, v in interval.arrivals.items():
-            d.arrivals[k] = d.arrivals.get(k, 0) + v
+        d.add_interval(interval)
         now = interval.t_end
         for t in self.thresholds:
             value, _ = observe(t, d)

@@ -36,7 +36,7 @@ from peakload.core.records import (
 )
 from reports.hdr import decode_add, nonzero, percentiles
 
-__all__ = ["RequestTotals", "Interval", "RunData", "load_results", "new_histogram", "MAX_POINTS"]
+__all__ = ["RequestTotals", "Interval", "RunData", "accumulate", "load_results", "new_histogram", "MAX_POINTS"]
 
 # Contract (docs/contracts.md §5): microseconds, 1 µs .. 1 h, 3 significant digits.
 _HDR_ARGS = (1, 3_600_000_000, 3)
@@ -149,6 +149,24 @@ class RunData:
     def cpu_warning(self) -> bool:
         return any(i.cpu_warning for i in self.intervals) or bool(self.outcome.get("cpu_warning"))
 
+    @classmethod
+    def from_intervals(cls, intervals: list[Interval], *, path: Path | None = None) -> RunData:
+        """A RunData holding just these intervals (a capacity step, a live window)."""
+        data = cls(path=path or Path("."))
+        for iv in intervals:
+            data.add_interval(iv)
+        return data
+
+    def add_interval(self, iv: Interval) -> None:
+        """The one interval accumulator: rows into per-name totals, business and arrival counters."""
+        self.intervals.append(iv)
+        accumulate(self.totals, iv, self.problems)
+        for k, v in iv.business.items():
+            self.business[k] = self.business.get(k, 0) + v
+        for k, v in iv.arrivals.items():
+            self.arrivals[k] = self.arrivals.get(k, 0) + v
+        self._all = None
+
     def all_requests(self) -> RequestTotals:
         """Every request name merged into one row (``all``)."""
         if self._all is None:
@@ -156,6 +174,20 @@ class RunData:
             for t in self.totals.values():
                 self._all.merge(t)
         return self._all
+
+
+def accumulate(totals: dict[str, RequestTotals], iv: Interval, problems: list[str] | None = None) -> None:
+    """Add an interval's request rows to ``totals`` (keyed ``"METHOD name"``); a corrupt histogram keeps its counts."""
+    for row in iv.requests:
+        key = f"{row['method']} {row['name']}"
+        tot = totals.get(key)
+        if tot is None:
+            tot = totals[key] = RequestTotals(name=row["name"], method=row["method"])
+        try:
+            tot.add(row)
+        except Exception as exc:  # a corrupt histogram must not sink the report
+            if problems is not None:
+                problems.append(f"{SNAPSHOTS}: interval {iv.seq} {key}: unreadable histogram ({exc.__class__.__name__}); counts kept")
 
 
 def _interval(obj: dict[str, Any]) -> Interval:
@@ -194,15 +226,7 @@ def _aggregate(data: RunData) -> None:
             tl["target_rate"].append((x, float(ivs[-1].target_rate or 0.0)))
         group: dict[str, RequestTotals] = {}
         for iv in ivs:
-            for row in iv.requests:
-                key = f"{row.get('method', '')} {row.get('name', '')}"
-                tot = group.get(key)
-                if tot is None:
-                    tot = group[key] = RequestTotals(name=str(row.get("name", "")), method=str(row.get("method", "")))
-                try:
-                    tot.add(row)
-                except Exception as exc:  # a corrupt histogram must not sink the report
-                    data.problems.append(f"{SNAPSHOTS}: interval {iv.seq} {key}: unreadable histogram ({exc.__class__.__name__}); counts kept")
+            accumulate(group, iv, data.problems)
             for k, v in iv.business.items():
                 data.business[k] = data.business.get(k, 0) + v
             for k, v in iv.arrivals.items():

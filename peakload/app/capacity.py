@@ -42,7 +42,7 @@ from peakload.core.inputs import read_yaml
 from peakload.core.records import EVENTS, read_json_lines
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import evaluate
-from reports.results import Interval, RequestTotals, RunData, load_results
+from reports.results import Interval, RunData, load_results
 
 __all__ = ["CapacityOptions", "CapacityResult", "StepResult", "StepJudge", "capacity", "capacity_profile", "schedule_start"]
 
@@ -170,14 +170,7 @@ class StepJudge:
         assert self.t0 is not None
         start, end = self.t0 + k * self.step, self.t0 + (k + 1) * self.step
         mine = [iv for iv in self.intervals if start <= iv.t_start + iv.seconds / 2 < end]
-        data = RunData(path=Path("."))
-        data.intervals = mine
-        for iv in mine:
-            for row in iv.requests:
-                key = f"{row.get('method', '')} {row.get('name', '')}"
-                data.totals.setdefault(key, RequestTotals(name=str(row.get("name", "")), method=str(row.get("method", "")))).add(row)
-            for name, v in iv.arrivals.items():
-                data.arrivals[name] = data.arrivals.get(name, 0) + v
+        data = RunData.from_intervals(mine)
         res = StepResult(step=k + 1, rate=self.rates[k], start=start, end=end, complete=complete)
         allreq = data.all_requests()
         res.requests, res.failures = allreq.count, allreq.failures

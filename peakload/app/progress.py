@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from reports.results import Interval, RequestTotals
+from reports.results import Interval, RunData
 
 __all__ = ["progress_line", "write_progress"]
 
 
 def progress_line(elapsed: float, total: float, iv: Interval) -> str:
-    merged = RequestTotals(name="all", method="")
-    for row in iv.requests:
-        try:
-            merged.add(row)
-        except Exception:  # progress is best effort; the report says what was unreadable
-            continue
+    merged = RunData.from_intervals([iv]).all_requests()
     p95 = merged.percentile(95)
     rps = iv.count / iv.seconds
     err = 100.0 * iv.failures / iv.count if iv.count else 0.0
