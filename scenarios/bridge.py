@@ -1,0 +1,138 @@
+"""The request bridge (shared by every role) and the worker's side of a distributed run.
+
+:class:`Instrumentation` turns Locust's ``events.request`` into
+``StatsStore.record`` (milliseconds → seconds here, once) and owns the one
+background greenlet a role may run. With no runner (``run_single_user``,
+library use) it is all there is: a store that counts.
+
+:class:`WorkerBridge` is what a ``WorkerRunner`` gets: it records into its store
+and, while the test runs, pushes ``store.drain_delta()`` to the master at every
+wall-clock multiple of the snapshot interval (custom message
+:data:`DELTA_MESSAGE`); whatever is left when it stops rides in Locust's final
+report (``data["peakload"]`` via ``report_to_master``). The master's side is
+:class:`scenarios.aggregator.MasterAggregator`; :mod:`scenarios.instrumentation`
+picks the class by runner type.
+
+Usage: ``install(environment)`` from :mod:`scenarios.instrumentation` (the
+``events.init`` listener does it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from exporters.classify import classify_error
+from exporters.settings import ExporterSettings
+from exporters.stats import StatsStore
+
+__all__ = ["Instrumentation", "WorkerBridge", "SERVICE_TIME_KEY", "DELTA_MESSAGE", "next_boundary"]
+
+logger = logging.getLogger("scenarios.instrumentation")  # one logger name for the whole plugin
+
+SERVICE_TIME_KEY = "peakload_service_ms"
+DELTA_MESSAGE = "peakload_delta"  # worker → master custom message
+
+
+class Instrumentation:
+    """Per-environment recorder: owns the store and records every request event into it."""
+
+    role = "none"  # run_single_user / library use without a runner
+
+    def __init__(self, environment: Environment, *, settings: ExporterSettings) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.store = StatsStore(edges=settings.edges)
+        self._record = self.store.record  # bound once: saves two lookups per request
+        self._loop: gevent.Greenlet | None = None  # aggregator: snapshot lines; worker: delta pushes
+
+    def start(self) -> None:
+        """Attach the request listener (subclasses add their role's listeners after it)."""
+        self.environment.events.request.add_listener(self.on_request)
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        context: dict[str, Any] | None = None,
+        exception: Any = None,
+        start_time: float | None = None,
+        url: str | None = None,
+        **_kwargs: Any,
+    ) -> None:
+        """``events.request``: milliseconds → seconds here, once; then ``store.record``."""
+        status = getattr(response, "status_code", None)
+        if exception is None and not context:  # the common case, kept short
+            self._record(name, request_type, response_time / 1000.0, status)
+            return
+        error_type = None if exception is None else classify_error(status, exception)
+        service = context.get(SERVICE_TIME_KEY) if context else None
+        self._record(name, request_type, response_time / 1000.0, status, error_type, None if service is None else service / 1000.0)
+
+    def _start_loop(self, body: Callable[[], None]) -> None:
+        if not self._loop_running():
+            self._loop = gevent.spawn(body)
+
+    def _loop_running(self) -> bool:
+        return self._loop is not None and not self._loop.dead
+
+    def _stop_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.kill(block=True)
+            self._loop = None
+
+
+class WorkerBridge(Instrumentation):
+    """A worker: records, and ships per-interval deltas to the master."""
+
+    role = "worker"
+
+    def start(self) -> None:
+        super().start()
+        ev = self.environment.events
+        ev.test_start.add_listener(self.on_test_start)
+        ev.test_stop.add_listener(self.on_test_stop)
+        ev.report_to_master.add_listener(self.on_report_to_master)
+
+    def on_test_start(self, environment: Environment, **_kw: Any) -> None:
+        self._start_loop(self._push_loop)
+
+    def on_test_stop(self, environment: Environment, **_kw: Any) -> None:
+        self._stop_loop()
+
+    def _push_loop(self) -> None:
+        """Ship a delta at every wall-clock multiple of the interval (the master writes between them)."""
+        interval = self.settings.snapshot_interval
+        while True:
+            boundary = next_boundary(time.time(), interval)
+            gevent.sleep(max(0.0, boundary - time.time()))
+            delta = self.store.drain_delta()
+            try:
+                self.environment.runner.send_message(DELTA_MESSAGE, {"delta": delta, "t_end": boundary})  # type: ignore[union-attr]
+            except Exception as exc:  # RPCError and friends: keep the numbers for the next report
+                logger.warning("peakload: could not send metrics delta to the master (%s); keeping it for the next report", exc)
+                self.store.merge_delta(delta)
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
+        """Locust's periodic/final report carries what the push loop has not sent.
+
+        While the push loop runs it owns the cadence (so master intervals hold
+        one push each); once the test stopped — the final report on quit — the
+        remainder goes here. A delta, never cumulative.
+        """
+        if not self._loop_running():
+            data["peakload"] = self.store.drain_delta()
+
+
+def next_boundary(now: float, interval: float) -> float:
+    """The next wall-clock multiple of ``interval`` strictly after ``now`` (shared by all processes)."""
+    return (math.floor(now / interval) + 1) * interval
