@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from peakload.app.progress import progress_line, write_progress
 from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
@@ -37,14 +39,14 @@ from peakload.core import (
 )
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
 from peakload.core.net import fetch_json, free_port
-from peakload.core.records import SNAPSHOTS, SnapshotTail
+from peakload.core.records import OUTCOME_JSON, PROFILE_COPY, RECONCILIATION_JSON, RUN_JSON, SLO_COPY, SNAPSHOTS, SnapshotTail
 from peakload.core.runenv import RunEnv, new_run_id
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import _interval
 from reports.summary import SCHEMA_ID
 
-__all__ = ["RunOptions", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
+__all__ = ["RunOptions", "RunContext", "plan", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "locustfile.py"
@@ -159,10 +161,27 @@ def _reconcile(url: str, profile: Profile, run_id: str) -> dict:
         return {"error": f"GET {profile.target.path('reconcile')} failed: {getattr(exc, 'reason', exc)}"}
 
 
-def run(opts: RunOptions) -> Report:
-    """Run one load test and write its results folder. Raises PeakloadError before anything is written on bad input."""
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """Everything one run decided before any side effect: built once by :func:`plan`, never mutated."""
+
+    opts: RunOptions
+    profile: Profile
+    thresholds: list[Threshold]
+    slo: SLOSpec | None
+    target: str | None  # None = start the embedded storefront
+    run_id: str
+    seed: int
+    scale: float
+    total: float  # planned seconds of load
+    metrics_port: int
+    baseline: dict | None
+
+
+def plan(opts: RunOptions) -> RunContext:
+    """Validate every input (profile, flags, target, baseline, output folder); raises before anything is written."""
     profile = load_profile(opts.profile_path)
-    thresholds, _slo = thresholds_for(profile)
+    thresholds, slo = thresholds_for(profile)
     scale = _scale(profile, opts)
     if opts.duration is not None and opts.duration <= 0:
         raise UsageError(f"--duration: expected a positive duration, got {opts.duration:g}")
@@ -171,67 +190,79 @@ def run(opts: RunOptions) -> Report:
     target = opts.target or profile.target.url
     if target:
         check_allowed(target, allow=[*profile.target.allow, *opts.allow_targets])
-    baseline = None
-    if opts.baseline is not None:
-        baseline = _load_baseline(opts.baseline)
+    baseline = _load_baseline(opts.baseline) if opts.baseline is not None else None
     check_out_dir(opts.results_root, field="--results")
-    total = min(profile.total_seconds, opts.duration or float("inf"))
-    run_id = opts.run_id or new_run_id()
-    seed = opts.seed if opts.seed is not None else profile.seed
-
+    metrics_port = opts.metrics_port
     if opts.with_prometheus:
         if shutil.which("prometheus") is None:
             raise UsageError("--with-prometheus: the prometheus binary is not installed (Debian: apt-get install --no-install-recommends prometheus)")
-        if opts.metrics_port == 0:
-            opts.metrics_port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="peakload-"))
-    embedded = None
-    prom = None
-    try:
+        metrics_port = metrics_port or free_port()  # Prometheus needs the generator's /metrics
+    return RunContext(opts=opts, profile=profile, thresholds=thresholds, slo=slo, target=target,
+                      run_id=opts.run_id or new_run_id(), seed=opts.seed if opts.seed is not None else profile.seed,
+                      scale=scale, total=min(profile.total_seconds, opts.duration or float("inf")),
+                      metrics_port=metrics_port, baseline=baseline)
+
+
+def run(opts: RunOptions) -> Report:
+    """Run one load test and write its results folder. Raises PeakloadError before anything is written on bad input."""
+    ctx = plan(opts)
+    profile = ctx.profile
+    run_dir = opts.results_root / ctx.run_id
+    created: list[Path] = []  # the run folder, once this run made it (the storefront log is copied there)
+    with ExitStack() as stack:  # unwinds in reverse: Prometheus, then the storefront, then the work folder
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="peakload-")))
+        target = ctx.target
+        embedded = None
         if not target:
-            embedded = EmbeddedStorefront(workdir, options=profile.embedded, seed=seed, log_path=workdir / "storefront.log")
+            embedded = EmbeddedStorefront(workdir, options=profile.embedded, seed=ctx.seed, log_path=workdir / "storefront.log")
+            stack.callback(_stop_embedded, embedded, created)
             target = embedded.start()
         preflight(target, profile.target.path("health"))
-        run_dir = opts.results_root / run_id
         make_dirs(run_dir, field="--results", exist_ok=False)
-        shutil.copyfile(opts.profile_path, run_dir / "profile.yaml")
+        created.append(run_dir)
+        shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
         if profile.slo_path() is not None:
-            shutil.copyfile(profile.slo_path(), run_dir / "slo.yaml")
-        meta = {"run_id": run_id, "profile": profile.name, "profile_path": str(opts.profile_path),
+            shutil.copyfile(profile.slo_path(), run_dir / SLO_COPY)
+        meta = {"run_id": ctx.run_id, "profile": profile.name, "profile_path": str(opts.profile_path),
                 "target": target, "embedded": embedded is not None, "git_revision": _git_revision(),
-                "seed": seed, "scale": scale, "workers": opts.workers, "planned_duration_s": total,
-                "started_ts": time.time(), "thresholds": [t.id for t in thresholds]}
-        write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
+                "seed": ctx.seed, "scale": ctx.scale, "workers": opts.workers, "planned_duration_s": ctx.total,
+                "started_ts": time.time(), "thresholds": [t.id for t in ctx.thresholds]}
+        write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
         if opts.with_prometheus:
-            prom = _start_prometheus(opts, _slo, target, run_dir)
-        outcome = _drive(opts, profile, thresholds, target, run_dir, run_id, seed, scale, total)
+            prom = _start_prometheus(ctx, target, run_dir)
+            stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
+        outcome = _drive(ctx, target, run_dir)
         outcome["reconciliation_url"] = target
-        rec = _reconcile(target, profile, run_id)
-        write_atomic(run_dir / "reconciliation.json", json.dumps(rec, indent=2) + "\n")
+        rec = _reconcile(target, profile, ctx.run_id)
+        write_atomic(run_dir / RECONCILIATION_JSON, json.dumps(rec, indent=2) + "\n")
         meta["ended_ts"] = time.time()
-        write_atomic(run_dir / "run.json", json.dumps(meta, indent=2) + "\n")
-        write_atomic(run_dir / "outcome.json", json.dumps(outcome, indent=2) + "\n")
-    finally:
-        if prom is not None:
-            from dashboards.prometheus import stop_prometheus
+        write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
+        write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome, indent=2) + "\n")
+    return write_reports(run_dir, ctx.thresholds, baseline=ctx.baseline, baseline_id=str(opts.baseline or ""),
+                         tolerances=profile.compare)
 
-            stop_prometheus(prom)
-            if not opts.quiet:
-                print(f"prometheus stopped; its data stays in {prom_dir(run_dir)} "
-                      f"(reopen: prometheus --config.file={prom_dir(run_dir) / 'prometheus.yml'} --storage.tsdb.path={prom_dir(run_dir) / 'data'})")
-        if embedded is not None:
-            embedded.stop()
-            if embedded.log_path.exists() and "run_dir" in locals():
-                shutil.copyfile(embedded.log_path, run_dir / "storefront.log")
-        shutil.rmtree(workdir, ignore_errors=True)
-    return write_reports(run_dir, thresholds, baseline=baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
+
+def _stop_embedded(embedded: EmbeddedStorefront, created: list[Path]) -> None:
+    embedded.stop()
+    if embedded.log_path.exists() and created:
+        shutil.copyfile(embedded.log_path, created[0] / "storefront.log")
+
+
+def _stop_prometheus(prom: Any, run_dir: Path, *, quiet: bool) -> None:
+    from dashboards.prometheus import stop_prometheus
+
+    stop_prometheus(prom)
+    if not quiet:
+        folder = prom_dir(run_dir)
+        print(f"prometheus stopped; its data stays in {folder} "
+              f"(reopen: prometheus --config.file={folder / 'prometheus.yml'} --storage.tsdb.path={folder / 'data'})")
 
 
 def prom_dir(run_dir: Path) -> Path:
     return run_dir / "prometheus"
 
 
-def _start_prometheus(opts: RunOptions, slo: SLOSpec | None, target: str, run_dir: Path):
+def _start_prometheus(ctx: RunContext, target: str, run_dir: Path) -> Any:
     """A local Prometheus scraping the load generator and the target, with the SLO rules loaded."""
     from urllib.parse import urlsplit
 
@@ -240,12 +271,12 @@ def _start_prometheus(opts: RunOptions, slo: SLOSpec | None, target: str, run_di
 
     folder = prom_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    rule_files = [write_rules(slo, folder)] if slo is not None else []
+    rule_files = [write_rules(ctx.slo, folder)] if ctx.slo is not None else []
     shop = urlsplit(target)
-    jobs = {"peakload": [f"127.0.0.1:{opts.metrics_port}"], "storefront": [f"{shop.hostname}:{shop.port or (443 if shop.scheme == 'https' else 80)}"]}
+    jobs = {"peakload": [f"127.0.0.1:{ctx.metrics_port}"], "storefront": [f"{shop.hostname}:{shop.port or (443 if shop.scheme == 'https' else 80)}"]}
     prom = start_prometheus(folder, jobs=jobs, rule_files=rule_files)
-    if not opts.quiet:
-        print(f"prometheus: {prom.url}  (load generator metrics: http://127.0.0.1:{opts.metrics_port}/metrics, "
+    if not ctx.opts.quiet:
+        print(f"prometheus: {prom.url}  (load generator metrics: http://127.0.0.1:{ctx.metrics_port}/metrics, "
               f"shop metrics: {target.rstrip('/')}/metrics; import dashboards/generated/*.json into Grafana)")
     return prom
 
@@ -265,15 +296,16 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
     return data
 
 
-def _drive(opts: RunOptions, profile: Profile, thresholds: list[Threshold], url: str, run_dir: Path,
-           run_id: str, seed: int, scale: float, total: float) -> dict:
-    env = {**os.environ, **RunEnv(profile_path=str(opts.profile_path), run_id=run_id, results_dir=str(run_dir), seed=seed,
-                                  scale=scale, duration=opts.duration, metrics_port=opts.metrics_port,
+def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
+    opts = ctx.opts
+    env = {**os.environ, **RunEnv(profile_path=str(opts.profile_path), run_id=ctx.run_id, results_dir=str(run_dir), seed=ctx.seed,
+                                  scale=ctx.scale, duration=opts.duration, metrics_port=ctx.metrics_port,
                                   snapshot_interval=opts.snapshot_interval, workers=max(opts.workers, 1)).to_environ()}
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
     proc = subprocess.Popen(_locust_command(url, run_dir, opts.workers), env=env, stdout=out, stderr=subprocess.STDOUT,
                             cwd=REPO_ROOT, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
-    gate = LiveGate(thresholds)
+    gate = LiveGate(ctx.thresholds)
+    total = ctx.total
     tail = SnapshotTail(run_dir / SNAPSHOTS)
     outcome: dict = {"aborted": None, "invalid": None}
     t0 = time.monotonic()
