@@ -64,14 +64,22 @@ class Target:
 
 
 @contextmanager
-def calibration_target(*, workdir: Path, scenario: Scenario = Scenario(), cpu: int | None = None) -> Iterator[Target]:
-    """Start ``python -m storefront calibrate`` on a free loopback port; stop it afterwards."""
+def calibration_target(*, workdir: Path, scenario: Scenario = Scenario(), cpu: int | None = None,
+                       first_screen: bool = False) -> Iterator[Target]:
+    """Start ``python -m storefront calibrate`` on a free loopback port; stop it afterwards.
+
+    ``first_screen``: the same latency model on the shopper's ``GET /api/home``
+    instead of ``GET /`` (:mod:`tests.openmodel.shopper_target`).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port_file = workdir / "calibration.url"
     port_file.unlink(missing_ok=True)
-    cmd = [PY, "-m", "storefront", "calibrate", "--port", "0", "--port-file", str(port_file),
-           "--service-ms", f"{scenario.service_ms[0]:g}:{scenario.service_ms[1]:g}",
-           "--stall", f"{scenario.stall:g}", "--period", f"{scenario.period:g}", "--exit-with-parent"]
+    model = ["--port-file", str(port_file), "--service-ms", f"{scenario.service_ms[0]:g}:{scenario.service_ms[1]:g}",
+             "--stall", f"{scenario.stall:g}", "--period", f"{scenario.period:g}"]
+    if first_screen:
+        cmd = [PY, "-m", "tests.openmodel.shopper_target", *model]
+    else:
+        cmd = [PY, "-m", "storefront", "calibrate", "--port", "0", *model, "--exit-with-parent"]
     if cpu is not None:
         cmd = ["taskset", "-c", str(cpu), *cmd]
     log = open(workdir / "calibration.log", "wb")  # noqa: SIM115
@@ -123,7 +131,11 @@ class OpenRun:
     @property
     def percentiles_ms(self) -> dict[float, float]:
         """Reported (intended-start) p50/p95/p99 of ``GET /`` from summary.json."""
-        row = self.summary["requests"]["GET /"]
+        return self.route_percentiles_ms("GET /")
+
+    def route_percentiles_ms(self, key: str) -> dict[float, float]:
+        """Reported p50/p95/p99 of request ``key`` (``"GET /api/home"``) from summary.json."""
+        row = self.summary["requests"][key]
         return {50: row["p50_ms"], 95: row["p95_ms"], 99: row["p99_ms"]}
 
     def service_percentiles_ms(self) -> dict[float, float]:
