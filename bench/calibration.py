@@ -22,9 +22,10 @@ For each target, one after the other:
 Also prints the achieved rate and the share of requests that arrived while the
 target was stalled, both counted by the target itself (an open workload keeps
 arriving during a stall: 10 % of requests; a closed one stops sending).
-Exit 0 when peakload is within 5 % of the truth at p50/p95/p99 on the slow
-target (p95/p99 on the fast one, where a few ms of client overhead weigh on a
-10 ms p50) and within 2 % of the rate, 1 otherwise.
+Exit 0 when peakload is within the tested tolerances of the truth (docs/open-model.md):
+3 % at p50/p95/p99 on the slow target, 4 % at p95/p99 on the fast one (where a few ms
+of client overhead weigh on a 10 ms p50 and held answers are read one by one), and
+within 2 % of the rate; 1 otherwise.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _row(name: str, pct: dict[float, float], rate: float, share: float, truth: d
     return f"{name:<44} " + "  ".join(cells) + f"  | {rate:6.1f}/s, stalled share {share * 100:4.1f}%"
 
 
-def _compare(sc: Scenario, *, closed_users: int, workers: int, tmp: Path, check: tuple[int, ...]) -> bool:
+def _compare(sc: Scenario, *, closed_users: int, workers: int, tmp: Path, check: tuple[int, ...], tolerance: float) -> bool:
     truth = {p: v * 1000 for p, v in sc.truth().items()}
     per_user = sc.rate / closed_users
     print(f"\ntarget: {sc.service_ms[0]:g}..{sc.service_ms[1]:g} ms service, {sc.stall:g} s stall every {sc.period:g} s; "
@@ -80,7 +81,7 @@ def _compare(sc: Scenario, *, closed_users: int, workers: int, tmp: Path, check:
     print(f"peakload arrivals: {arrivals.get('scheduled')} scheduled, {arrivals.get('dropped')} dropped; "
           f"requests client {run.summary['requests']['GET /']['requests']} == target {open_stats['requests']['GET /']}; "
           f"latency basis: {run.summary['latency_basis']}")
-    ok = all(abs(run.percentiles_ms[p] - truth[p]) <= 0.05 * truth[p] for p in check)
+    ok = all(abs(run.percentiles_ms[p] - truth[p]) <= tolerance * truth[p] for p in check)
     return ok and abs(server_rate(open_stats) - sc.rate) <= 0.02 * sc.rate
 
 
@@ -89,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes for the open-model runs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="peakload-calib-") as tmpdir:
-        ok = _compare(Scenario(), closed_users=100, workers=args.workers, tmp=Path(tmpdir) / "slow", check=(50, 95, 99))
+        ok = _compare(Scenario(), closed_users=100, workers=args.workers, tmp=Path(tmpdir) / "slow", check=(50, 95, 99),
+                      tolerance=0.03)
         ok &= _compare(Scenario(service_ms=(5.0, 15.0)), closed_users=20, workers=args.workers, tmp=Path(tmpdir) / "fast",
-                       check=(95, 99))
-    print("\npeakload within 5 % of the truth and 2 % of the rate" if ok else "\npeakload NOT within 5 % / 2 %")
+                       check=(95, 99), tolerance=0.04)
+    print("\npeakload within 3 % (slow) / 4 % (fast) of the truth and 2 % of the rate" if ok
+          else "\npeakload NOT within 3 % / 4 % / 2 %")
     return 0 if ok else 1
 
 
