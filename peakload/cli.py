@@ -296,10 +296,12 @@ def _cmd_dashboards(a: argparse.Namespace) -> int:
         for path in write_dashboards(load_slo_spec(a.spec), a.out):
             print(f"wrote {path}")
         return 0
+    folder = a.dir or GENERATED_DIR
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        raise UsageError(f"--dir: {folder}: expected a folder of dashboard JSON files (peakload dashboards build --out {folder})")
     token = os.environ.get("GRAFANA_TOKEN")
     if not token:
         raise UsageError("dashboards push: set GRAFANA_TOKEN to a Grafana service-account token (it is never printed)")
-    folder = a.dir or GENERATED_DIR
     push_dashboards(a.url, token, folder)
     print(f"pushed the dashboards in {folder} to {a.url} (folder 'peakload')")
     return 0

@@ -207,6 +207,8 @@ def test_bad_paths_are_refused(cli, tmp_path: Path) -> None:
         (["dashboards", "build", "--out", a_file / "x"], "--out"),
         (["dashboards", "push", "--url", "grafana"], "--url"),
         (["dashboards", "push", "--url", "http://127.0.0.1:70000"], "--url"),
+        (["dashboards", "push", "--url", "http://127.0.0.1:3000", "--dir", tmp_path / "no-such-dir"], "--dir"),
+        (["dashboards", "push", "--url", "http://127.0.0.1:3000", "--dir", a_file], "--dir"),
         (["drill", "backup", "--state-dir", a_file], "--state-dir"),
         (["drill", "backup", "--results", ""], "--results"),
         (["platform", "status", "--state-dir", a_file], "--state-dir"),
