@@ -40,6 +40,7 @@ $(S3RVER):
 lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy peakload/core
 
 test: venv system-deps s3rver lint

@@ -58,29 +58,42 @@ def _row(name: str, pct: dict[float, float], rate: float, share: float, truth: d
 def _compare(sc: Scenario, *, closed_users: int, workers: int, tmp: Path, check: tuple[int, ...], tolerance: float) -> bool:
     truth = {p: v * 1000 for p, v in sc.truth().items()}
     per_user = sc.rate / closed_users
-    print(f"\ntarget: {sc.service_ms[0]:g}..{sc.service_ms[1]:g} ms service, {sc.stall:g} s stall every {sc.period:g} s; "
-          f"load {sc.rate:g}/s for {sc.seconds:g} s")
+    print(
+        f"\ntarget: {sc.service_ms[0]:g}..{sc.service_ms[1]:g} ms service, {sc.stall:g} s stall every {sc.period:g} s; "
+        f"load {sc.rate:g}/s for {sc.seconds:g} s"
+    )
     tmp.mkdir(parents=True, exist_ok=True)
     profile = write_profile(tmp / "open.yaml", rate=sc.rate, seconds=sc.seconds, pool=sc.pool)
     with calibration_target(workdir=tmp / "t-open", scenario=sc) as target:
         run = run_open(target=target.url, profile=profile, results=tmp / "results", workers=workers)
         open_stats = target.stats()
     with calibration_target(workdir=tmp / "t-closed", scenario=sc) as target:
-        closed = run_closed(target=target.url, users=closed_users, rate_per_user=per_user, seconds=sc.seconds,
-                            out=tmp / "closed")
+        closed = run_closed(target=target.url, users=closed_users, rate_per_user=per_user, seconds=sc.seconds, out=tmp / "closed")
         closed_stats = target.stats()
     service = run.service_percentiles_ms()
     arrivals = run.summary["arrivals"]
-    print(f"{'truth (intended-start, analytic)':<44} " + "  ".join(f"p{p} {truth[p]:7.1f} ms         " for p in (50, 95, 99))
-          + f"  | {sc.rate:6.1f}/s, stalled share {sc.stall / sc.period * 100:4.1f}%")
+    print(
+        f"{'truth (intended-start, analytic)':<44} "
+        + "  ".join(f"p{p} {truth[p]:7.1f} ms         " for p in (50, 95, 99))
+        + f"  | {sc.rate:6.1f}/s, stalled share {sc.stall / sc.period * 100:4.1f}%"
+    )
     label = f"peakload open model, intended-start ({workers or 1} proc)"
     print(_row(label, run.percentiles_ms, server_rate(open_stats), stalled_share(open_stats), truth))
     print(_row("peakload open model, service time", service, server_rate(open_stats), stalled_share(open_stats), truth))
-    print(_row(f"Locust closed, {closed_users} x constant_throughput({per_user:g})", closed.percentiles_ms,
-               server_rate(closed_stats), stalled_share(closed_stats), truth))
-    print(f"peakload arrivals: {arrivals.get('scheduled')} scheduled, {arrivals.get('dropped')} dropped; "
-          f"requests client {run.summary['requests']['GET /']['requests']} == target {open_stats['requests']['GET /']}; "
-          f"latency basis: {run.summary['latency_basis']}")
+    print(
+        _row(
+            f"Locust closed, {closed_users} x constant_throughput({per_user:g})",
+            closed.percentiles_ms,
+            server_rate(closed_stats),
+            stalled_share(closed_stats),
+            truth,
+        )
+    )
+    print(
+        f"peakload arrivals: {arrivals.get('scheduled')} scheduled, {arrivals.get('dropped')} dropped; "
+        f"requests client {run.summary['requests']['GET /']['requests']} == target {open_stats['requests']['GET /']}; "
+        f"latency basis: {run.summary['latency_basis']}"
+    )
     ok = all(abs(run.percentiles_ms[p] - truth[p]) <= tolerance * truth[p] for p in check)
     return ok and abs(server_rate(open_stats) - sc.rate) <= 0.02 * sc.rate
 
@@ -90,12 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="Locust worker processes for the open-model runs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="peakload-calib-") as tmpdir:
-        ok = _compare(Scenario(), closed_users=100, workers=args.workers, tmp=Path(tmpdir) / "slow", check=(50, 95, 99),
-                      tolerance=0.03)
-        ok &= _compare(Scenario(service_ms=(5.0, 15.0)), closed_users=20, workers=args.workers, tmp=Path(tmpdir) / "fast",
-                       check=(95, 99), tolerance=0.04)
-    print("\npeakload within 3 % (slow) / 4 % (fast) of the truth and 2 % of the rate" if ok
-          else "\npeakload NOT within 3 % / 4 % / 2 %")
+        ok = _compare(Scenario(), closed_users=100, workers=args.workers, tmp=Path(tmpdir) / "slow", check=(50, 95, 99), tolerance=0.03)
+        ok &= _compare(
+            Scenario(service_ms=(5.0, 15.0)),
+            closed_users=20,
+            workers=args.workers,
+            tmp=Path(tmpdir) / "fast",
+            check=(95, 99),
+            tolerance=0.04,
+        )
+    print("\npeakload within 3 % (slow) / 4 % (fast) of the truth and 2 % of the rate" if ok else "\npeakload NOT within 3 % / 4 % / 2 %")
     return 0 if ok else 1
 
 

@@ -85,8 +85,6 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 
-
-
 def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
 
@@ -234,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.time() + WARMUP_S
                 t1 = t0 + seconds
                 kinds = (False, True) if i % 2 == 0 else (True, False)
-                gens = {on: start_locust(on=on, host=host, t0=t0, t1=t1, users=args.users, tmp=tmp, index=i, scrape=max(args.scrape, 0.2)) for on in kinds}
+                gens = {
+                    on: start_locust(on=on, host=host, t0=t0, t1=t1, users=args.users, tmp=tmp, index=i, scrape=max(args.scrape, 0.2))
+                    for on in kinds
+                }
                 res = {on: finish_locust(gen, timeout=t1 - time.time() + 60) for on, gen in gens.items()}
                 off, on = res[False], res[True]
                 ratios.append(on["rps"] / off["rps"])

@@ -118,8 +118,6 @@ arrivals:
 """
 
 
-
-
 def nginx_requests(port: int) -> int:
     """Requests nginx has handled so far (stub_status; this poll included)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/nginx_status", timeout=5) as resp:
@@ -132,8 +130,9 @@ def start_nginx(tmp: Path) -> tuple[subprocess.Popen, int]:
         raise SystemExit("nginx not installed: apt-get install -y --no-install-recommends nginx wrk")
     port = free_port()
     (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
-    proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        ["taskset", "-c", "0", "nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 15
     while True:
         try:
@@ -188,11 +187,9 @@ class Measured:
         return self.requests / self.cpu_s if self.cpu_s > 0 else float("nan")
 
 
-def measure(cmd: list[str], *, port: int, seconds: float, env: dict[str, str] | None = None,
-            scrape_port: int | None = None) -> Measured:
+def measure(cmd: list[str], *, port: int, seconds: float, env: dict[str, str] | None = None, scrape_port: int | None = None) -> Measured:
     """Start a generator, wait for its traffic plus a warm-up, measure ``seconds``, stop it."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     ps = psutil.Process(proc.pid)
     scraper = Scraper(scrape_port) if scrape_port else None
     if scraper:
@@ -224,13 +221,46 @@ def measure(cmd: list[str], *, port: int, seconds: float, env: dict[str, str] | 
 
 
 def locust_cmd(locustfile: Path, *, host: str, users: int, run_s: float, cpus: str, processes: int = 0) -> list[str]:
-    cmd = ["taskset", "-c", cpus, PY, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-           "-u", str(users), "-r", str(users * 10), "-t", f"{run_s:.0f}s", "--host", host, "--stop-timeout", "2",
-           "--loglevel", "ERROR", "--exit-code-on-error", "0"]
+    cmd = [
+        "taskset",
+        "-c",
+        cpus,
+        PY,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(users),
+        "-r",
+        str(users * 10),
+        "-t",
+        f"{run_s:.0f}s",
+        "--host",
+        host,
+        "--stop-timeout",
+        "2",
+        "--loglevel",
+        "ERROR",
+        "--exit-code-on-error",
+        "0",
+    ]
     if processes:
         port = free_port()
-        cmd += ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--master-host", "127.0.0.1", "--master-port", str(port)]
+        cmd += [
+            "--processes",
+            str(processes),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ]
     return cmd
 
 
@@ -239,8 +269,14 @@ def peakload_env(tmp: Path, *, seconds: float, pool: int, tag: str) -> tuple[dic
     profile.write_text(PROFILE.format(seconds=int(seconds), pool=pool, slo=REPO / "profiles" / "slo.yaml"))
     metrics = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
-    env.update(PEAKLOAD_PROFILE=str(profile), PEAKLOAD_RUN_ID=f"bench-{tag}", PEAKLOAD_METRICS_PORT=str(metrics),
-               PEAKLOAD_RESULTS_DIR=str(tmp / f"results-{tag}"), PEAKLOAD_SNAPSHOT_INTERVAL="2", PYTHONPATH=str(REPO))
+    env.update(
+        PEAKLOAD_PROFILE=str(profile),
+        PEAKLOAD_RUN_ID=f"bench-{tag}",
+        PEAKLOAD_METRICS_PORT=str(metrics),
+        PEAKLOAD_RESULTS_DIR=str(tmp / f"results-{tag}"),
+        PEAKLOAD_SNAPSHOT_INTERVAL="2",
+        PYTHONPATH=str(REPO),
+    )
     return env, metrics
 
 
@@ -257,13 +293,17 @@ def run_pair(tmp: Path, *, host: str, conns: int, seconds: float, tag: str, peak
         out.unlink(missing_ok=True)
         if name == "locust":
             env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
-            cmd = locust_cmd(Path(f"{REPO / 'bench' / 'generator_bare_locustfile.py'},{window}"), host=host, users=conns, run_s=run_s, cpus="1")
+            cmd = locust_cmd(
+                Path(f"{REPO / 'bench' / 'generator_bare_locustfile.py'},{window}"), host=host, users=conns, run_s=run_s, cpus="1"
+            )
         else:
             env, mport = peakload_env(tmp, seconds=run_s, pool=conns, tag=tag)
             cmd = locust_cmd(Path(f"{REPO / 'locustfile.py'},{window}"), host=host, users=1, run_s=run_s, cpus="1")
         env.update(BENCH_T0=repr(t0), BENCH_T1=repr(t1), BENCH_OUT=str(out), PYTHONPATH=str(REPO))
-        procs[name] = (subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True), out)
+        procs[name] = (
+            subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True),
+            out,
+        )
     scraper = Scraper(mport)
     scraper.start()
     try:
@@ -288,10 +328,33 @@ def run_pair(tmp: Path, *, host: str, conns: int, seconds: float, tag: str, peak
 def shopper_cost(tmp: Path, *, seconds: float, rate: float) -> tuple[Measured, int]:
     """Requests per generator CPU-second of shopper visits against the real storefront (CPU 0); generator on CPU 1."""
     url_file = tmp / "storefront.url"
-    store = subprocess.Popen(["taskset", "-c", "0", PY, "-m", "storefront", "serve", "--port", "0", "--port-file", str(url_file),
-                              "--db", f"sqlite:///{tmp / 'shop.sqlite'}", "--users", "1000", "--gateway-latency-ms", "10",
-                              "--gateway-failure-rate", "0", "--exit-with-parent"], cwd=REPO,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "0",
+            PY,
+            "-m",
+            "storefront",
+            "serve",
+            "--port",
+            "0",
+            "--port-file",
+            str(url_file),
+            "--db",
+            f"sqlite:///{tmp / 'shop.sqlite'}",
+            "--users",
+            "1000",
+            "--gateway-latency-ms",
+            "10",
+            "--gateway-failure-rate",
+            "0",
+            "--exit-with-parent",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (url_file.exists() and url_file.read_text().strip()):
@@ -306,10 +369,18 @@ def shopper_cost(tmp: Path, *, seconds: float, rate: float) -> tuple[Measured, i
         profile.write_text(SHOPPER_PROFILE.format(seconds=run_s, rate=rate, slo=REPO / "profiles" / "slo.yaml"))
         out = tmp / f"window-shopper-{rate:g}.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
-        env.update(PEAKLOAD_PROFILE=str(profile), PEAKLOAD_RUN_ID="bench-shopper", PEAKLOAD_RESULTS_DIR=str(tmp / "results-shopper"),
-                   BENCH_T0=repr(t0), BENCH_T1=repr(t1), BENCH_OUT=str(out), PYTHONPATH=str(REPO))
-        cmd = locust_cmd(Path(f"{REPO / 'locustfile.py'},{REPO / 'bench' / 'generator_window.py'}"), host=host, users=1,
-                         run_s=run_s, cpus="1")
+        env.update(
+            PEAKLOAD_PROFILE=str(profile),
+            PEAKLOAD_RUN_ID="bench-shopper",
+            PEAKLOAD_RESULTS_DIR=str(tmp / "results-shopper"),
+            BENCH_T0=repr(t0),
+            BENCH_T1=repr(t1),
+            BENCH_OUT=str(out),
+            PYTHONPATH=str(REPO),
+        )
+        cmd = locust_cmd(
+            Path(f"{REPO / 'locustfile.py'},{REPO / 'bench' / 'generator_window.py'}"), host=host, users=1, run_s=run_s, cpus="1"
+        )
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=run_s + 60)
         if not out.exists():
             raise RuntimeError(f"shopper run: no measurement (exit {proc.returncode}): {proc.stderr.decode()[-800:]}")
@@ -339,38 +410,57 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         nginx, port = start_nginx(tmp)
         host = f"http://127.0.0.1:{port}"
-        print(f"target: nginx return 200 on 127.0.0.1:{port} (CPU 0); generators on CPU 1; {conns} connections; "
-              f"{rounds} rounds x {seconds} s measured; load on the machine: {os.getloadavg()[0]:.1f}")
+        print(
+            f"target: nginx return 200 on 127.0.0.1:{port} (CPU 0); generators on CPU 1; {conns} connections; "
+            f"{rounds} rounds x {seconds} s measured; load on the machine: {os.getloadavg()[0]:.1f}"
+        )
         try:
             for r in range(rounds):
-                wrk = measure(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds + WARMUP_S + 8:.0f}s", host + "/"],
-                              port=port, seconds=seconds)
+                wrk = measure(
+                    ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds + WARMUP_S + 8:.0f}s", host + "/"],
+                    port=port,
+                    seconds=seconds,
+                )
                 bare, peak = run_pair(tmp, host=host, conns=conns, seconds=seconds, tag=f"r{r}", peakload_first=r % 2 == 1)
                 for name, m in (("wrk", wrk), ("locust", bare), ("peakload", peak)):
                     results[name].append(m)
-                print(f"round {r + 1}: wrk {wrk.per_core:7.0f}/core ({wrk.rps:6.0f} rps alone) | side by side on CPU 1: "
-                      f"bare Locust {bare.per_core:6.0f}/core ({bare.rps:5.0f} rps), peakload {peak.per_core:6.0f}/core "
-                      f"({peak.rps:5.0f} rps) | peakload/locust {peak.per_core / bare.per_core:.3f}")
+                print(
+                    f"round {r + 1}: wrk {wrk.per_core:7.0f}/core ({wrk.rps:6.0f} rps alone) | side by side on CPU 1: "
+                    f"bare Locust {bare.per_core:6.0f}/core ({bare.rps:5.0f} rps), peakload {peak.per_core:6.0f}/core "
+                    f"({peak.rps:5.0f} rps) | peakload/locust {peak.per_core / bare.per_core:.3f}"
+                )
             med = {k: statistics.median(m.per_core for m in v) for k, v in results.items()}
             ratios = [p.per_core / b.per_core for p, b in zip(results["peakload"], results["locust"])]
             ratio = statistics.median(ratios)
-            print(f"median rps per core (requests per generator CPU-second): wrk {med['wrk']:.0f}, bare Locust "
-                  f"{med['locust']:.0f}, peakload {med['peakload']:.0f}")
-            print(f"ratio peakload / bare Locust (per core, median of rounds {', '.join(f'{x:.3f}' for x in ratios)}): "
-                  f"{ratio:.3f} (goal >= {GOAL}); wrk / peakload: {med['wrk'] / med['peakload']:.1f}x")
+            print(
+                f"median rps per core (requests per generator CPU-second): wrk {med['wrk']:.0f}, bare Locust "
+                f"{med['locust']:.0f}, peakload {med['peakload']:.0f}"
+            )
+            print(
+                f"ratio peakload / bare Locust (per core, median of rounds {', '.join(f'{x:.3f}' for x in ratios)}): "
+                f"{ratio:.3f} (goal >= {GOAL}); wrk / peakload: {med['wrk'] / med['peakload']:.1f}x"
+            )
             if not args.no_scaling:
                 run_s = seconds + WARMUP_S + 8
                 scaled = {}
                 for workers in (1, 2):
                     env, mport = peakload_env(tmp, seconds=run_s, pool=conns * workers, tag=f"w{workers}")
-                    scaled[workers] = measure(locust_cmd(REPO / "locustfile.py", host=host, users=1, run_s=run_s,
-                                                         cpus="0,1", processes=workers),
-                                              port=port, seconds=seconds, env=env, scrape_port=mport)
+                    scaled[workers] = measure(
+                        locust_cmd(REPO / "locustfile.py", host=host, users=1, run_s=run_s, cpus="0,1", processes=workers),
+                        port=port,
+                        seconds=seconds,
+                        env=env,
+                        scrape_port=mport,
+                    )
                     m = scaled[workers]
-                    print(f"peakload, {workers} worker process(es) + master, CPUs 0-1 (shared with nginx): "
-                          f"{m.rps:7.0f} rps, {m.per_core:7.0f}/core, {m.cpu_s / m.wall_s:4.2f} cores used")
-                print(f"scaling 1 -> 2 workers: rps x{scaled[2].rps / scaled[1].rps:.2f}, "
-                      f"per-core efficiency x{scaled[2].per_core / scaled[1].per_core:.2f}")
+                    print(
+                        f"peakload, {workers} worker process(es) + master, CPUs 0-1 (shared with nginx): "
+                        f"{m.rps:7.0f} rps, {m.per_core:7.0f}/core, {m.cpu_s / m.wall_s:4.2f} cores used"
+                    )
+                print(
+                    f"scaling 1 -> 2 workers: rps x{scaled[2].rps / scaled[1].rps:.2f}, "
+                    f"per-core efficiency x{scaled[2].per_core / scaled[1].per_core:.2f}"
+                )
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
@@ -379,9 +469,11 @@ def main(argv: list[str] | None = None) -> int:
             lo, lo_visits = shopper_cost(tmp, seconds=seconds, rate=15)
             hi, hi_visits = shopper_cost(tmp, seconds=seconds, rate=45)
             marginal = (hi.requests - lo.requests) / (hi.cpu_s - lo.cpu_s)
-            print(f"shopper visits (FastHttpSession + JSON checks + think times) against the storefront: "
-                  f"{lo.rps:.0f} rps at {lo.cpu_s / lo.wall_s:.2f} of a core, {hi.rps:.0f} rps at {hi.cpu_s / hi.wall_s:.2f}; "
-                  f"marginal {marginal:.0f} requests per generator CPU-second; {hi.requests / hi_visits:.1f} requests per visit")
+            print(
+                f"shopper visits (FastHttpSession + JSON checks + think times) against the storefront: "
+                f"{lo.rps:.0f} rps at {lo.cpu_s / lo.wall_s:.2f} of a core, {hi.rps:.0f} rps at {hi.cpu_s / hi.wall_s:.2f}; "
+                f"marginal {marginal:.0f} requests per generator CPU-second; {hi.requests / hi_visits:.1f} requests per visit"
+            )
     met = ratio >= GOAL
     print(f"goal {'met' if met else 'NOT met'}")
     return 0 if met else 2

@@ -54,8 +54,10 @@ def main() -> None:
             write_reports(run, thresholds)
             rep.append(time.perf_counter() - t)
         r, b = min(raw), min(rep)
-        print(f"synthetic run: {a.seconds / 3600:g} h, {a.names} request names, {a.interval:g} s intervals, "
-              f"{rows} histogram rows, {size / 1e6:.1f} MB of snapshots")
+        print(
+            f"synthetic run: {a.seconds / 3600:g} h, {a.names} request names, {a.interval:g} s intervals, "
+            f"{rows} histogram rows, {size / 1e6:.1f} MB of snapshots"
+        )
         print(f"read raw snapshots (json only): {r:6.2f} s")
         print(f"build all reports:              {b:6.2f} s   (goal ≤ 5 s: {'met' if b <= 5 else 'NOT met'})")
         print(f"ratio report / raw read:        {b / r:6.1f}x")

@@ -41,6 +41,7 @@ end
 
 # --- the hello-world target (run as: bench/storefront.py --serve-hello PORT_FILE) -----------------
 
+
 def _serve_hello(port_file: str) -> None:
     from aiohttp import web
 
@@ -65,6 +66,7 @@ def _serve_hello(port_file: str) -> None:
 
 
 # --- the fallback generator (run as: bench/storefront.py --client URL CONNS SECONDS) ---------------
+
 
 def _client(url: str, connections: int, seconds: float) -> None:
     import aiohttp
@@ -98,6 +100,7 @@ def _client(url: str, connections: int, seconds: float) -> None:
 
 # --- orchestration -------------------------------------------------------------------------------
 
+
 def _pin(cpu: int) -> list[str]:
     if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
         return ["taskset", "-c", str(cpu)]
@@ -125,16 +128,31 @@ def _start_targets(tmp: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     shop_pf, hello_pf = tmp / "shop.url", tmp / "hello.url"
     shop = subprocess.Popen(
-        [*_pin(0), sys.executable, "-m", "storefront", "serve", "--port", "0", "--port-file", str(shop_pf),
-         "--db", f"sqlite:///{tmp / 'bench.db'}", "--skus", "10000"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        [
+            *_pin(0),
+            sys.executable,
+            "-m",
+            "storefront",
+            "serve",
+            "--port",
+            "0",
+            "--port-file",
+            str(shop_pf),
+            "--db",
+            f"sqlite:///{tmp / 'bench.db'}",
+            "--skus",
+            "10000",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
-    hello = subprocess.Popen([*_pin(0), sys.executable, __file__, "--serve-hello", str(hello_pf)],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    hello = subprocess.Popen(
+        [*_pin(0), sys.executable, __file__, "--serve-hello", str(hello_pf)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
     procs = [shop, hello]
     try:
-        urls = {"storefront": _wait_url(shop_pf, shop, "storefront"),
-                "hello-world": _wait_url(hello_pf, hello, "hello")}
+        urls = {"storefront": _wait_url(shop_pf, shop, "storefront"), "hello-world": _wait_url(hello_pf, hello, "hello")}
     except BaseException:
         for p in procs:
             p.kill()
@@ -192,13 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     # verdict uses the median pair ratio, and the ratio of medians is shown too.
     pairs = [a / b for a, b in zip(results["storefront"], results["hello-world"], strict=True) if b]
     ratio = statistics.median(pairs) if pairs else 0.0
-    print(f"generator: {generator}, {args.connections} connections, {args.duration:g}s per run, "
-          f"{args.rounds} A/B rounds, GET /api/products/{{sku}} over {len(HOT_SKUS)} SKUs")
+    print(
+        f"generator: {generator}, {args.connections} connections, {args.duration:g}s per run, "
+        f"{args.rounds} A/B rounds, GET /api/products/{{sku}} over {len(HOT_SKUS)} SKUs"
+    )
     print(f"storefront   median {shop:>10.0f} req/s")
     print(f"hello-world  median {hello:>10.0f} req/s")
     print(f"pair ratios  {', '.join(f'{r:.2f}' for r in pairs)}; ratio of medians {shop / hello if hello else 0:.2f}")
-    print(f"ratio storefront/hello-world = {ratio:.2f} (median of pairs; goal >= {GOAL}: "
-          f"{'met' if ratio >= GOAL else 'MISSED'})")
+    print(f"ratio storefront/hello-world = {ratio:.2f} (median of pairs; goal >= {GOAL}: {'met' if ratio >= GOAL else 'MISSED'})")
     return 1 if args.check and ratio < GOAL else 0
 
 

@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--state-dir")
     d.add_argument("--results")
     d.add_argument("--repo", type=int, default=1, help="corruption drill: repository to corrupt")
-    d.add_argument("--require-321", action="store_true",
-                   help="backup drill: fail when the 3-2-1 policy is not met (it never is on one host)")
+    d.add_argument(
+        "--require-321", action="store_true", help="backup drill: fail when the 3-2-1 policy is not met (it never is on one host)"
+    )
     r = sub.add_parser("run")
     r.add_argument("experiment")
     r.add_argument("--state-dir")
@@ -59,9 +60,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         else:
             res = ce.platform_status(args.state_dir)
     elif args.cmd == "drill":
-        res = (ce.drill_backup(args.state_dir, results_dir=args.results, require_policy=args.require_321)
-               if args.kind == "backup"
-               else ce.drill_corruption(args.state_dir, repo=args.repo, results_dir=args.results))
+        res = (
+            ce.drill_backup(args.state_dir, results_dir=args.results, require_policy=args.require_321)
+            if args.kind == "backup"
+            else ce.drill_corruption(args.state_dir, repo=args.repo, results_dir=args.results)
+        )
     elif args.cmd == "run":
         res = ce.chaos_run(args.experiment, state_dir=args.state_dir, results_dir=args.results)
     elif args.cmd == "validate":

@@ -146,16 +146,22 @@ def _proxy(state_dir: str) -> FaultProxyClient:
     return FaultProxyClient(f"http://127.0.0.1:{spec.ports.faultproxy_api}")
 
 
-def add_toxic(state_dir: str, proxy: str, type: str, attributes: dict[str, float] | None = None,  # noqa: A002
-              stream: str = "downstream", toxicity: float = 1.0, name: str | None = None) -> dict[str, Any]:
+def add_toxic(
+    state_dir: str,
+    proxy: str,
+    type: str,
+    attributes: dict[str, float] | None = None,  # noqa: A002
+    stream: str = "downstream",
+    toxicity: float = 1.0,
+    name: str | None = None,
+) -> dict[str, Any]:
     """Add a toxic to a fault-proxy link: ``proxy`` is ``primary`` (the current PostgreSQL primary),
     ``pg0``/``pg1``, ``gateway`` or ``redis``; ``type`` is latency, reset_peer or timeout."""
     if proxy == "primary":
         lay, spec = require_platform(state_dir)
         idx = current_primary(lay, spec)
         proxy = f"pg{idx if idx is not None else 0}"
-    toxic = _proxy(state_dir).add_toxic(proxy, type=type, name=name, stream=stream, toxicity=toxicity,
-                                        attributes=attributes or {})
+    toxic = _proxy(state_dir).add_toxic(proxy, type=type, name=name, stream=stream, toxicity=toxicity, attributes=attributes or {})
     return {"proxy": proxy, "toxic": toxic, "t": time.time()}
 
 
@@ -180,14 +186,26 @@ def reset_faults(state_dir: str) -> dict[str, Any]:
     return {"reset": True, "t": time.time()}
 
 
-def configure_gateway(state_dir: str, latency_ms: float | None = None, jitter_ms: float | None = None,
-                      failure_rate: float | None = None, outage: bool | None = None) -> dict[str, Any]:
+def configure_gateway(
+    state_dir: str,
+    latency_ms: float | None = None,
+    jitter_ms: float | None = None,
+    failure_rate: float | None = None,
+    outage: bool | None = None,
+) -> dict[str, Any]:
     """Change the payment gateway simulator live (slow, declining or in outage)."""
     _, spec = require_platform(state_dir)
-    body = {k: v for k, v in {"latency_ms": latency_ms, "jitter_ms": jitter_ms, "failure_rate": failure_rate,
-                              "outage": outage}.items() if v is not None}
-    code, resp = http_post(f"http://127.0.0.1:{spec.ports.gateway}/admin/config", json.dumps(body).encode(),
-                           method="PUT", headers={"Content-Type": "application/json"})
+    body = {
+        k: v
+        for k, v in {"latency_ms": latency_ms, "jitter_ms": jitter_ms, "failure_rate": failure_rate, "outage": outage}.items()
+        if v is not None
+    }
+    code, resp = http_post(
+        f"http://127.0.0.1:{spec.ports.gateway}/admin/config",
+        json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
     if code != 200:
         raise RuntimeError(f"gateway config {body} refused: HTTP {code} {resp[:200]!r}")
     return json.loads(resp)
@@ -196,12 +214,14 @@ def configure_gateway(state_dir: str, latency_ms: float | None = None, jitter_ms
 def reset_gateway(state_dir: str) -> dict[str, Any]:
     """Back to the platform's configured gateway behaviour, no outage (idempotent)."""
     _, spec = require_platform(state_dir)
-    return configure_gateway(state_dir, latency_ms=spec.gateway_latency_ms, jitter_ms=10.0,
-                             failure_rate=spec.gateway_failure_rate, outage=False)
+    return configure_gateway(
+        state_dir, latency_ms=spec.gateway_latency_ms, jitter_ms=10.0, failure_rate=spec.gateway_failure_rate, outage=False
+    )
 
 
-def place_and_pay_orders(state_dir: str, count: int = 10, rate: float = 2.0, username: str = "user00003",
-                         password: str = "peakload") -> dict[str, Any]:
+def place_and_pay_orders(
+    state_dir: str, count: int = 10, rate: float = 2.0, username: str = "user00003", password: str = "peakload"
+) -> dict[str, Any]:
     """Checkout and pay ``count`` orders through HAProxy at ``rate``/s; outcome counts (bounded by count)."""
     from chaos.canary import CanaryWriter
 
@@ -239,4 +259,3 @@ def ensure_platform_healthy(state_dir: str, timeout: float = 60.0) -> dict[str, 
             return {"healthy": True, "components": len(items)}
         time.sleep(0.5)
     raise RuntimeError("platform not healthy after rollback:\n" + format_status(items))
-

@@ -68,26 +68,26 @@ def budgets_from_experiment(experiment: Mapping[str, Any], *, source: str = "exp
     """The budgets of the ``peakload`` extension; ExperimentFileError naming the file and field when absent or malformed."""
     exts = experiment.get("extensions")
     where = f"{source}: extensions[name={EXTENSION}]"
-    ext = next((e for e in exts if isinstance(e, Mapping) and e.get("name") == EXTENSION), None) \
-        if isinstance(exts, list) else None
+    ext = next((e for e in exts if isinstance(e, Mapping) and e.get("name") == EXTENSION), None) if isinstance(exts, list) else None
     if ext is None:
-        raise ExperimentFileError(f'{where}: missing; expected {{"name": "{EXTENSION}", "budgets": '
-                                  '{"rto_seconds": N, "rpo_lost": N}} in "extensions"')
+        raise ExperimentFileError(
+            f'{where}: missing; expected {{"name": "{EXTENSION}", "budgets": {{"rto_seconds": N, "rpo_lost": N}}}} in "extensions"'
+        )
     budgets = ext.get("budgets")
     if not isinstance(budgets, Mapping):
         raise ExperimentFileError(f"{where}.budgets: expected an object with rto_seconds and rpo_lost, got {budgets!r}")
     unknown = sorted(set(budgets) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise ExperimentFileError(f"{where}.budgets: unknown field {unknown[0]!r}; expected "
-                                  f"{', '.join(_REQUIRED + _OPTIONAL)}")
+        raise ExperimentFileError(f"{where}.budgets: unknown field {unknown[0]!r}; expected {', '.join(_REQUIRED + _OPTIONAL)}")
     for key in _REQUIRED:
         if key not in budgets:
             raise ExperimentFileError(f"{where}.budgets.{key}: missing")
     rpo_s = budgets.get("rpo_seconds")
-    return Budgets(rto_seconds=_number(budgets["rto_seconds"], f"{where}.budgets.rto_seconds", integer=False),
-                   rpo_lost=int(_number(budgets["rpo_lost"], f"{where}.budgets.rpo_lost", integer=True)),
-                   rpo_seconds=None if rpo_s is None else _number(rpo_s, f"{where}.budgets.rpo_seconds",
-                                                                  integer=False))
+    return Budgets(
+        rto_seconds=_number(budgets["rto_seconds"], f"{where}.budgets.rto_seconds", integer=False),
+        rpo_lost=int(_number(budgets["rpo_lost"], f"{where}.budgets.rpo_lost", integer=True)),
+        rpo_seconds=None if rpo_s is None else _number(rpo_s, f"{where}.budgets.rpo_seconds", integer=False),
+    )
 
 
 def judge(budgets: Budgets, m: Measurement | None) -> list[str]:

@@ -89,11 +89,16 @@ def compute_rpo(acks: list[Ack], present: set[str]) -> RpoResult:
         rpo = 0.0
     else:
         rpo = last.t - (last_kept.t if last_kept else acks[0].t)
-    return RpoResult(acked=len(acks), lost=len(lost), lost_ids=[a.id for a in lost],
-                     last_acked_id=last.id if last else None, last_acked_t=last.t if last else None,
-                     last_restored_id=last_kept.id if last_kept else None,
-                     last_restored_t=last_kept.t if last_kept else None,
-                     rpo_seconds=None if rpo is None else round(rpo, 3))
+    return RpoResult(
+        acked=len(acks),
+        lost=len(lost),
+        lost_ids=[a.id for a in lost],
+        last_acked_id=last.id if last else None,
+        last_acked_t=last.t if last else None,
+        last_restored_id=last_kept.id if last_kept else None,
+        last_restored_t=last_kept.t if last_kept else None,
+        rpo_seconds=None if rpo is None else round(rpo, 3),
+    )
 
 
 class CanaryWriter:
@@ -103,9 +108,20 @@ class CanaryWriter:
     commits while paused (used to take a consistent manifest).
     """
 
-    def __init__(self, *, base_url: str, log: Path, rate: float = 8.0, max_seconds: float = 120.0,
-                 max_writes: int = 5000, username: str = "user00001", password: str = "peakload",
-                 run_header: str = "X-Peakload-Run", run_id: str = "chaos-canary", timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        log: Path,
+        rate: float = 8.0,
+        max_seconds: float = 120.0,
+        max_writes: int = 5000,
+        username: str = "user00001",
+        password: str = "peakload",
+        run_header: str = "X-Peakload-Run",
+        run_id: str = "chaos-canary",
+        timeout: float = 5.0,
+    ) -> None:
         self.url = urllib.parse.urlsplit(base_url)
         self.log = Path(log)
         self.rate, self.max_seconds, self.max_writes = rate, max_seconds, max_writes
@@ -158,8 +174,7 @@ class CanaryWriter:
         return False
 
     # -- HTTP
-    def request(self, method: str, path: str, body: dict | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    def request(self, method: str, path: str, body: dict | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict]:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=self.timeout)
         h = dict(self.headers)
@@ -186,8 +201,7 @@ class CanaryWriter:
 
     def pay(self, order_id: str) -> tuple[int, dict]:
         """Pay one order (its own Idempotency-Key); (HTTP status, body)."""
-        return self.request("POST", f"/api/orders/{order_id}/payment", {},
-                            {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"})
+        return self.request("POST", f"/api/orders/{order_id}/payment", {}, {"Idempotency-Key": f"pay-{uuid.uuid4().hex}"})
 
     def prepare(self) -> None:
         """Log in and pick SKUs with stock (called on the first write)."""

@@ -113,18 +113,28 @@ class PlatformResult:
         return format_status(self.components)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "state_dir": self.state_dir, "exit_code": self.exit_code, "error": self.error,
-                "components": [c.to_dict() for c in self.components], "stopped": self.stopped}
+        return {
+            "action": self.action,
+            "state_dir": self.state_dir,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "components": [c.to_dict() for c in self.components],
+            "stopped": self.stopped,
+        }
 
 
-def platform_up(state_dir: str | Path | None = None, *, replicas: int = 3, base_port: int | None = None,
-                rule_files: list[str] | None = None,
-                scrape_targets: dict[str, list[str]] | None = None) -> PlatformResult:
+def platform_up(
+    state_dir: str | Path | None = None,
+    *,
+    replicas: int = 3,
+    base_port: int | None = None,
+    rule_files: list[str] | None = None,
+    scrape_targets: dict[str, list[str]] | None = None,
+) -> PlatformResult:
     """``peakload platform up``: start (or complete) the platform; the result lists every component's health."""
     sd = _state_dir(state_dir, DEFAULT_STATE_DIR, for_postgres=True)
     try:
-        comps = up(sd, replicas=replicas, base_port=base_port, rule_files=rule_files or (),
-                   scrape_targets=scrape_targets)
+        comps = up(sd, replicas=replicas, base_port=base_port, rule_files=rule_files or (), scrape_targets=scrape_targets)
     except (RuntimeError, TimeoutError, ValueError, PermissionError, FileNotFoundError) as exc:
         return PlatformResult("up", str(sd), status(sd), error=f"{type(exc).__name__}: {exc}")
     return PlatformResult("up", str(sd), comps)
@@ -145,20 +155,30 @@ def platform_status(state_dir: str | Path | None = None) -> PlatformResult:
     return PlatformResult("status", str(sd), status(sd))
 
 
-def drill_backup(state_dir: str | Path | None = None, *, results_dir: str | Path | None = None,
-                 max_rpo_seconds: float = 10.0, keep_site: bool = False, require_policy: bool = False) -> DrillReport:
+def drill_backup(
+    state_dir: str | Path | None = None,
+    *,
+    results_dir: str | Path | None = None,
+    max_rpo_seconds: float = 10.0,
+    keep_site: bool = False,
+    require_policy: bool = False,
+) -> DrillReport:
     """``peakload drill backup``: the 3-2-1 drill on its own small site under ``state_dir`` (.peakload/drill).
 
     ``require_policy``: a 3-2-1 policy that is not met (one device, simulated off-site) fails the drill too.
     """
     sd = _state_dir(state_dir, DEFAULT_DRILL_DIR, for_postgres=True)
     sd.mkdir(parents=True, exist_ok=True)
-    return run_backup_drill(sd, results_dir=_results("drill-backup", results_dir), max_rpo_seconds=max_rpo_seconds,
-                            keep_site=keep_site, require_policy=require_policy)
+    return run_backup_drill(
+        sd,
+        results_dir=_results("drill-backup", results_dir),
+        max_rpo_seconds=max_rpo_seconds,
+        keep_site=keep_site,
+        require_policy=require_policy,
+    )
 
 
-def drill_corruption(state_dir: str | Path | None = None, *, repo: int = 1,
-                     results_dir: str | Path | None = None) -> DrillReport:
+def drill_corruption(state_dir: str | Path | None = None, *, repo: int = 1, results_dir: str | Path | None = None) -> DrillReport:
     """``peakload drill corruption``: corrupt one backup file and show verification catching it (exits 1 by design)."""
     if repo not in (1, 2):
         raise UsageError(f"--repo: expected 1 (posix) or 2 (s3), got {repo}")
@@ -180,8 +200,7 @@ def chaos_check(experiment: str, *, state_dir: str | Path | None = None) -> Path
     return path
 
 
-def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
-              results_dir: str | Path | None = None) -> ExperimentReport:
+def chaos_run(experiment: str, *, state_dir: str | Path | None = None, results_dir: str | Path | None = None) -> ExperimentReport:
     """``peakload chaos run EXPERIMENT`` (a bundled name like ``replica-kill`` or a path) against a running platform.
 
     Raises ExperimentNotFound / ExperimentFileError for a bad experiment and NoPlatform when no platform
@@ -189,8 +208,7 @@ def chaos_run(experiment: str, *, state_dir: str | Path | None = None,
     """
     sd = _state_dir(state_dir, DEFAULT_STATE_DIR)
     path = chaos_check(experiment, state_dir=sd)
-    return run_experiment(path, state_dir=sd,
-                          results_dir=_results(f"chaos-{path.stem}", results_dir))
+    return run_experiment(path, state_dir=sd, results_dir=_results(f"chaos-{path.stem}", results_dir))
 
 
 @dataclass
@@ -204,8 +222,7 @@ class ValidationResult:
         return 0 if not any(self.problems.values()) else 1
 
     def summary(self) -> str:
-        return "\n".join(f"{'ok  ' if not p else 'FAIL'} {name}{': ' + '; '.join(p) if p else ''}"
-                         for name, p in self.problems.items())
+        return "\n".join(f"{'ok  ' if not p else 'FAIL'} {name}{': ' + '; '.join(p) if p else ''}" for name, p in self.problems.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {"problems": self.problems, "exit_code": self.exit_code}

@@ -50,18 +50,27 @@ __all__ = [
 class MeasurementSession:
     """Prober + canary + HAProxy watcher + event log for one experiment run."""
 
-    def __init__(self, *, state_dir: str, results_dir: str, probe_rate: float = 20.0, canary_rate: float = 5.0,
-                 latency_threshold_s: float = 0.3, slo_ratio: float = 0.95, max_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: str,
+        results_dir: str,
+        probe_rate: float = 20.0,
+        canary_rate: float = 5.0,
+        latency_threshold_s: float = 0.3,
+        slo_ratio: float = 0.95,
+        max_seconds: float = 300.0,
+    ) -> None:
         self.lay, self.spec = require_platform(state_dir)
         self.results = Path(results_dir)
         self.results.mkdir(parents=True, exist_ok=True)
         self.events = EventLog(self.results)
         self.latency_threshold_s, self.slo_ratio = latency_threshold_s, slo_ratio
         base = f"http://127.0.0.1:{self.spec.ports.haproxy}"
-        self.prober = Prober(base_url=base, paths=product_paths(state_dir), rate=probe_rate,
-                             timeout=2.0, max_seconds=max_seconds)
-        self.canary = CanaryWriter(base_url=base, log=self.results / "canary.jsonl", rate=canary_rate,
-                                   max_seconds=max_seconds, username="user00005")
+        self.prober = Prober(base_url=base, paths=product_paths(state_dir), rate=probe_rate, timeout=2.0, max_seconds=max_seconds)
+        self.canary = CanaryWriter(
+            base_url=base, log=self.results / "canary.jsonl", rate=canary_rate, max_seconds=max_seconds, username="user00005"
+        )
         self.detections: list[tuple[float, str]] = []
         self.fault_start: float | None = None
         self.fault_end: float | None = None
@@ -104,8 +113,14 @@ class MeasurementSession:
         self.canary.stop()
         self._watcher.join(2)
         self.prober.write(self.results / "probe.jsonl")
-        m = measure(samples, fault_start=self.fault_start, fault_end=self.fault_end, detections=self.detections,
-                    latency_threshold_s=self.latency_threshold_s, slo_ratio=self.slo_ratio)
+        m = measure(
+            samples,
+            fault_start=self.fault_start,
+            fault_end=self.fault_end,
+            detections=self.detections,
+            latency_threshold_s=self.latency_threshold_s,
+            slo_ratio=self.slo_ratio,
+        )
         m.rpo = self._rpo()
         if m.time_to_detect_s is not None and self.fault_start is not None:
             self.events.write("detection", detail=m.detected_by, t=self.fault_start + m.time_to_detect_s)
@@ -128,10 +143,9 @@ class MeasurementSession:
         present: set[str] = set()
         ids = [a.id for a in acks]
         for i in range(0, len(ids), 500):
-            quoted = ",".join(f"'{x}'" for x in ids[i:i + 500] if x.isalnum())
+            quoted = ",".join(f"'{x}'" for x in ids[i : i + 500] if x.isalnum())
             if quoted:
-                present.update(pg.psql(node, f"SELECT id FROM orders WHERE id IN ({quoted})",
-                                       dbname=self.spec.app_db).split())
+                present.update(pg.psql(node, f"SELECT id FROM orders WHERE id IN ({quoted})", dbname=self.spec.app_db).split())
         return compute_rpo(acks, present).to_dict()
 
 
@@ -153,25 +167,37 @@ def _run_end(state: Any) -> float | None:
 _SESSION: dict[str, MeasurementSession] = {}
 
 
-def before_experiment_control(context: dict, state_dir: str, results_dir: str, probe_rate: float = 20.0,
-                              canary_rate: float = 5.0, latency_threshold_s: float = 0.3, slo_ratio: float = 0.95,
-                              **_: Any) -> None:
+def before_experiment_control(
+    context: dict,
+    state_dir: str,
+    results_dir: str,
+    probe_rate: float = 20.0,
+    canary_rate: float = 5.0,
+    latency_threshold_s: float = 0.3,
+    slo_ratio: float = 0.95,
+    **_: Any,
+) -> None:
     """Start measuring before the steady-state hypothesis is first checked."""
-    session = MeasurementSession(state_dir=state_dir, results_dir=results_dir, probe_rate=probe_rate,
-                                 canary_rate=canary_rate, latency_threshold_s=latency_threshold_s,
-                                 slo_ratio=slo_ratio)
+    session = MeasurementSession(
+        state_dir=state_dir,
+        results_dir=results_dir,
+        probe_rate=probe_rate,
+        canary_rate=canary_rate,
+        latency_threshold_s=latency_threshold_s,
+        slo_ratio=slo_ratio,
+    )
     _SESSION["current"] = session
     session.start(context.get("title", "experiment"))
 
 
 def before_method_control(context: dict, **_: Any) -> None:
-    if (s := _SESSION.get("current")):
+    if s := _SESSION.get("current"):
         s.phase = "method"
         s.events.write("method-start", detail="")
 
 
 def after_method_control(context: dict, **_: Any) -> None:
-    if (s := _SESSION.get("current")):
+    if s := _SESSION.get("current"):
         s.phase = "after-method"
         s.events.write("method-end", detail="")
 
@@ -195,7 +221,7 @@ def after_activity_control(context: dict, state: Any = None, **_: Any) -> None:
 
 
 def before_rollback_control(context: dict, **_: Any) -> None:
-    if (s := _SESSION.get("current")):
+    if s := _SESSION.get("current"):
         s.phase = "rollback"
         if s.fault_start is not None and s.fault_end is None:
             s.fault("rollbacks", start=False)
@@ -203,7 +229,7 @@ def before_rollback_control(context: dict, **_: Any) -> None:
 
 
 def after_rollback_control(context: dict, **_: Any) -> None:
-    if (s := _SESSION.get("current")):
+    if s := _SESSION.get("current"):
         s.phase = "done"
         s.events.write("rollback-end", detail="")
 

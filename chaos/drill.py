@@ -60,6 +60,7 @@ def _stamp() -> str:
 
 def _copies(site: DrillSite, info: dict[int, list[dict]]) -> list[Copy]:
     """The live data dir plus each repository that holds a good full backup, located on their devices."""
+
     def good(key: int) -> bool:
         return any(not b.get("error") and b.get("type") == "full" for b in info.get(key, []))
 
@@ -75,7 +76,7 @@ def _copies(site: DrillSite, info: dict[int, list[dict]]) -> list[Copy]:
 def _present_orders(node: pg.PgNode, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
+        chunk = ids[i : i + 500]
         quoted = ",".join("'" + x.replace("'", "''") + "'" for x in chunk)
         out = pg.psql(node, f"SELECT id FROM orders WHERE id IN ({quoted})", dbname="shop")
         found.update(out.split())
@@ -117,11 +118,10 @@ def _smoke(base: str) -> tuple[bool, str]:
     code, body = http_post(base + "/api/sessions", login, headers={"Content-Type": "application/json"})
     token = json.loads(body).get("token") if code == 200 else None
     steps.append(("login", token is not None, code))
-    hdr = {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
-           "Idempotency-Key": f"smoke-{_stamp()}"}
-    code, body = http_post(base + "/api/orders", json.dumps({"address": {"city": "Hangzhou"},
-                                                             "items": [{"sku": sku, "quantity": 1}]}).encode(),
-                           headers=hdr)
+    hdr = {"Content-Type": "application/json", "Authorization": f"Bearer {token}", "Idempotency-Key": f"smoke-{_stamp()}"}
+    code, body = http_post(
+        base + "/api/orders", json.dumps({"address": {"city": "Hangzhou"}, "items": [{"sku": sku, "quantity": 1}]}).encode(), headers=hdr
+    )
     oid = json.loads(body).get("order_id") if code == 201 else None
     steps.append(("order", oid is not None, code))
     if oid:
@@ -138,10 +138,18 @@ def _smoke(base: str) -> tuple[bool, str]:
     return ok, ", ".join(f"{n} {'ok' if good else f'FAILED ({c})'}" for n, good, c in steps)
 
 
-def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary_rate: float = 8.0,
-                     writes_after_backup_s: float = 3.0, writes_after_manifest_s: float = 5.0,
-                     max_rpo_seconds: float = 10.0, seed_skus: int = 500, keep_site: bool = False,
-                     require_policy: bool = False) -> DrillReport:
+def run_backup_drill(
+    state_dir: Path,
+    *,
+    results_dir: Path | None = None,
+    canary_rate: float = 8.0,
+    writes_after_backup_s: float = 3.0,
+    writes_after_manifest_s: float = 5.0,
+    max_rpo_seconds: float = 10.0,
+    seed_skus: int = 500,
+    keep_site: bool = False,
+    require_policy: bool = False,
+) -> DrillReport:
     """Run the full 3-2-1 drill; the report passes only if every check does (see module doc for the policy).
 
     Usage: ``report = run_backup_drill(Path(".peakload/drill")); print(report.summary())``
@@ -166,8 +174,7 @@ def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary
         site.start_gateway()
         site.start_storefront()
         step("setup")
-        canary = CanaryWriter(base_url=site.shop_url, log=site.root / "canary.jsonl", rate=canary_rate,
-                              max_seconds=300)
+        canary = CanaryWriter(base_url=site.shop_url, log=site.root / "canary.jsonl", rate=canary_rate, max_seconds=300)
         canary.start()
         if not canary.wait_acks(3, timeout=20):
             raise RuntimeError(f"the canary could not place orders: {canary.errors}")
@@ -179,32 +186,31 @@ def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary
         report.facts["backups"] = {f"repo{k}": [b["label"] for b in v] for k, v in info.items()}
         copies = _copies(site, info)
         report.policy = policy_321(copies)
-        report.facts["media"] = {"copies": [c.to_dict() for c in copies], "media": media_count(copies),
-                                 "policy": report.policy.detail}
+        report.facts["media"] = {"copies": [c.to_dict() for c in copies], "media": media_count(copies), "policy": report.policy.detail}
         events.write("policy-321", detail=report.policy.detail)
-        three = report.check(COPIES_CHECK, len(copies) >= 3, ", ".join(f"{c.name} ({c.kind} at {c.where})"
-                                                                        for c in copies))
+        three = report.check(COPIES_CHECK, len(copies) >= 3, ", ".join(f"{c.name} ({c.kind} at {c.where})" for c in copies))
         if not three.passed:
             raise RuntimeError("refusing to run the disaster: fewer than 3 copies (see the copies check)")
-        canary.wait_acks(len(canary.acked()) + int(writes_after_backup_s * canary_rate * 0.5),
-                         timeout=writes_after_backup_s)
+        canary.wait_acks(len(canary.acked()) + int(writes_after_backup_s * canary_rate * 0.5), timeout=writes_after_backup_s)
 
         canary.pause()
         lsn = pg.psql(node, f"SELECT pg_create_restore_point('{RESTORE_POINT}')")
         before = manifest(node, dbname=site.app_db)
         acked_at_manifest = canary.acked()
         canary.resume()
-        report.facts["manifest"] = {"restore_point": RESTORE_POINT, "lsn": lsn, "tables": before,
-                                    "last_acked_order": acked_at_manifest[-1].id if acked_at_manifest else None,
-                                    "last_acked_t": acked_at_manifest[-1].t if acked_at_manifest else None}
+        report.facts["manifest"] = {
+            "restore_point": RESTORE_POINT,
+            "lsn": lsn,
+            "tables": before,
+            "last_acked_order": acked_at_manifest[-1].id if acked_at_manifest else None,
+            "last_acked_t": acked_at_manifest[-1].t if acked_at_manifest else None,
+        }
         events.write("manifest", detail=f"{len(before)} tables at restore point {lsn}")
         # The manifest check is about restoring exactly; archive lag is what the RPO check measures.
         t_arch = time.monotonic()
-        archived = _wait_sql(node, f"SELECT last_archived_wal >= pg_walfile_name('{lsn}') FROM pg_stat_archiver",
-                             "t", timeout=30)
+        archived = _wait_sql(node, f"SELECT last_archived_wal >= pg_walfile_name('{lsn}') FROM pg_stat_archiver", "t", timeout=30)
         report.facts["manifest_archived_after_s"] = round(time.monotonic() - t_arch, 2) if archived else None
-        canary.wait_acks(len(canary.acked()) + int(writes_after_manifest_s * canary_rate * 0.5),
-                         timeout=writes_after_manifest_s)
+        canary.wait_acks(len(canary.acked()) + int(writes_after_manifest_s * canary_rate * 0.5), timeout=writes_after_manifest_s)
         step("writes")
 
         # ---- disaster: the whole site is gone except the off-site copy
@@ -224,9 +230,13 @@ def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary
         paused = _wait_sql(node, "SELECT pg_get_wal_replay_pause_state()", "paused", timeout=60)
         after = manifest(node, dbname=site.app_db) if paused else {}
         diff = sorted(t for t in set(before) | set(after) if before.get(t) != after.get(t))
-        report.check("manifest at the restore point", paused and not diff,
-                     f"{len(before)} tables, row counts and md5 equal" if paused and not diff else
-                     (f"differs in {diff}" if paused else "recovery never paused at the restore point"))
+        report.check(
+            "manifest at the restore point",
+            paused and not diff,
+            f"{len(before)} tables, row counts and md5 equal"
+            if paused and not diff
+            else (f"differs in {diff}" if paused else "recovery never paused at the restore point"),
+        )
         # ---- then on to the end of the archived WAL, promote
         pg.stop(node, mode="fast")
         _drop_recovery_target(node)
@@ -234,8 +244,7 @@ def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary
         promoted = _wait_sql(node, "SELECT pg_is_in_recovery()", "f", timeout=60)
         pg.psql(node, "ALTER SYSTEM RESET restore_command")
         pg.psql(node, "SELECT pg_reload_conf()")
-        report.check("recovery to the end of the archive", promoted,
-                     "promoted to primary" if promoted else "still in recovery after 60 s")
+        report.check("recovery to the end of the archive", promoted, "promoted to primary" if promoted else "still in recovery after 60 s")
         step("recovery")
         site.start_storefront()
         t_serving = time.time()
@@ -248,12 +257,17 @@ def run_backup_drill(state_dir: Path, *, results_dir: Path | None = None, canary
         rpo = compute_rpo(acks, present)
         report.rpo = rpo.to_dict()
         missing_before_manifest = [a.id for a in acked_at_manifest if a.id not in present]
-        report.check("acknowledged orders up to the manifest restored", not missing_before_manifest,
-                     f"{len(acked_at_manifest)} of {len(acked_at_manifest)} present" if not missing_before_manifest
-                     else f"{len(missing_before_manifest)} missing, e.g. {missing_before_manifest[:3]}")
+        report.check(
+            "acknowledged orders up to the manifest restored",
+            not missing_before_manifest,
+            f"{len(acked_at_manifest)} of {len(acked_at_manifest)} present"
+            if not missing_before_manifest
+            else f"{len(missing_before_manifest)} missing, e.g. {missing_before_manifest[:3]}",
+        )
         rpo_ok = rpo.rpo_seconds is not None and rpo.rpo_seconds <= max_rpo_seconds
-        report.check(f"RPO within {max_rpo_seconds:g} s", rpo_ok,
-                     f"{rpo.lost} of {rpo.acked} acknowledged orders lost, {rpo.rpo_seconds} s")
+        report.check(
+            f"RPO within {max_rpo_seconds:g} s", rpo_ok, f"{rpo.lost} of {rpo.acked} acknowledged orders lost, {rpo.rpo_seconds} s"
+        )
         ok, detail = _smoke(site.shop_url)
         report.check("smoke calls on the restored shop", ok, detail)
 
@@ -301,8 +315,11 @@ def _corrupt_one_file(site: DrillSite, repo: int) -> Path:
     """Flip bytes in the middle of the largest backed-up relation file of the newest backup in ``repo``."""
     bsite = site.backup
     root = bsite.repo1 / "backup" if repo == 1 else bsite.s3_dir
-    files = [p for p in root.rglob("*") if p.is_file() and "/pg_data/base/" in str(p)
-             and not p.name.endswith((".json", "._S3rver_metadata.json"))]
+    files = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and "/pg_data/base/" in str(p) and not p.name.endswith((".json", "._S3rver_metadata.json"))
+    ]
     if not files:
         raise RuntimeError(f"no backed-up data files found under {root}")
     newest = max(files, key=lambda p: (p.stat().st_mtime, p.stat().st_size))
@@ -316,8 +333,7 @@ def _corrupt_one_file(site: DrillSite, repo: int) -> Path:
     return target
 
 
-def run_corruption_drill(state_dir: Path, *, repo: int = 1, results_dir: Path | None = None,
-                         keep_site: bool = False) -> DrillReport:
+def run_corruption_drill(state_dir: Path, *, repo: int = 1, results_dir: Path | None = None, keep_site: bool = False) -> DrillReport:
     """Back up, corrupt one file in one repository, and show that verification (and restore) catch it.
 
     The report comes back FAILED on purpose: the repository's integrity check
@@ -335,8 +351,9 @@ def run_corruption_drill(state_dir: Path, *, repo: int = 1, results_dir: Path | 
     try:
         events.write("drill-start", detail=report.name)
         site.setup()
-        pg.psql(site.node, "CREATE TABLE drill_data AS SELECT g AS id, md5(g::text) AS v "
-                           "FROM generate_series(1, 20000) g", dbname=site.app_db)
+        pg.psql(
+            site.node, "CREATE TABLE drill_data AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g", dbname=site.app_db
+        )
         bk.pgbackrest(bsite, "backup", "--type=full", repo=repo)
         pg.psql(site.node, "SELECT pg_switch_wal()")
         before = bk.verify(bsite, repo=repo)

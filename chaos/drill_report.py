@@ -82,16 +82,17 @@ class DrillReport:
         head = f"drill {self.name}: {'PASSED' if self.passed else 'FAILED'}"
         if self.policy is not None:
             counted = "required" if self.require_policy else "not counted in the exit code"
-            head += (f" (restore test); 3-2-1 policy {'met' if self.policy.passed else 'NOT MET here'} "
-                     f"({counted})")
+            head += f" (restore test); 3-2-1 policy {'met' if self.policy.passed else 'NOT MET here'} ({counted})"
         lines = [head]
         if self.policy is not None:
             lines.append(f"  {'MET ' if self.policy.passed else 'NOT '} {self.policy.name}: {self.policy.detail}")
         lines += ["  " + c.line() for c in self.checks]
         if self.rpo is not None:
             r = self.rpo
-            lines.append(f"  RPO: {r.get('lost')} of {r.get('acked')} acknowledged commits lost; "
-                         f"{r.get('rpo_seconds')} s between the last acknowledged and the last restored commit")
+            lines.append(
+                f"  RPO: {r.get('lost')} of {r.get('acked')} acknowledged commits lost; "
+                f"{r.get('rpo_seconds')} s between the last acknowledged and the last restored commit"
+            )
         if self.rto_seconds is not None:
             lines.append(f"  RTO: {self.rto_seconds:.1f} s from disaster to storefront serving")
         if self.timings:

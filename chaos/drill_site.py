@@ -46,12 +46,14 @@ def manifest(node: pg.PgNode, *, dbname: str) -> dict[str, dict[str, object]]:
 
     Usage: ``manifest(node, dbname="shop") == {"orders": {"rows": 12, "md5": "..."}, ...}``
     """
-    tables = pg.psql(node, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-                     dbname=dbname).split()
+    tables = pg.psql(node, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", dbname=dbname).split()
     if not tables:
         return {}
-    parts = [f"SELECT '{t}' AS t, count(*) AS n, md5(coalesce(string_agg(md5(x::text), '' ORDER BY md5(x::text)), ''))"
-             f" AS h FROM public.\"{t}\" x" for t in tables[:MANIFEST_SQL_LIMIT]]
+    parts = [
+        f"SELECT '{t}' AS t, count(*) AS n, md5(coalesce(string_agg(md5(x::text), '' ORDER BY md5(x::text)), ''))"
+        f' AS h FROM public."{t}" x'
+        for t in tables[:MANIFEST_SQL_LIMIT]
+    ]
     out = pg.psql(node, " UNION ALL ".join(parts), dbname=dbname)
     result: dict[str, dict[str, object]] = {}
     for line in out.splitlines():
@@ -89,8 +91,13 @@ class DrillSite:
 
     @property
     def node(self) -> pg.PgNode:
-        return pg.PgNode(name="site", data_dir=self.root / "live" / "pgdata", port=self.pg_port,
-                         socket_dir=self.root / "live" / "run", log=self.root / "logs" / "postgresql.log")
+        return pg.PgNode(
+            name="site",
+            data_dir=self.root / "live" / "pgdata",
+            port=self.pg_port,
+            socket_dir=self.root / "live" / "run",
+            log=self.root / "logs" / "postgresql.log",
+        )
 
     @property
     def backup(self) -> bk.BackupSite:
@@ -111,26 +118,53 @@ class DrillSite:
         """s3rver, pgbackrest.conf, initdb with archiving to both repos (1 MB WAL segments), stanza-create."""
         bk.start_s3(self.backup)
         bk.write_config(self.backup)
-        pg.init_primary(self.node, app_user=self.app_user, app_password=self.app_password, app_db=self.app_db,
-                        settings=bk.archive_settings(self.backup, archive_timeout_s=archive_timeout_s),
-                        wal_segsize_mb=1)
+        pg.init_primary(
+            self.node,
+            app_user=self.app_user,
+            app_password=self.app_password,
+            app_db=self.app_db,
+            settings=bk.archive_settings(self.backup, archive_timeout_s=archive_timeout_s),
+            wal_segsize_mb=1,
+        )
         bk.pgbackrest(self.backup, "stanza-create")
 
     def start_gateway(self) -> int:
-        pid = spawn("gateway", [sys.executable, "-m", "storefront", "gateway", "--host", "127.0.0.1", "--port",
-                                str(self.gateway_port), "--failure-rate", "0"],
-                    pid_dir=self.run_dir, log=self.root / "logs" / "gateway.log", cwd=self.root, env=python_env())
+        pid = spawn(
+            "gateway",
+            [sys.executable, "-m", "storefront", "gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port), "--failure-rate", "0"],
+            pid_dir=self.run_dir,
+            log=self.root / "logs" / "gateway.log",
+            cwd=self.root,
+            env=python_env(),
+        )
         wait_port(self.gateway_port, pid=pid, what="payment gateway", timeout=30)
         return pid
 
     def start_storefront(self, *, timeout: float = 90.0) -> int:
         """One storefront on the site's database (it seeds an empty one)."""
-        argv = [sys.executable, "-m", "storefront", "serve", "--host", "127.0.0.1", "--port", str(self.shop_port),
-                "--db", self.db_url(), "--gateway-url", f"http://127.0.0.1:{self.gateway_port}",
-                "--skus", str(self.seed_skus), "--users", str(self.seed_users), "--flash-skus", "1",
-                "--password-iterations", "1000"]
-        pid = spawn("storefront", argv, pid_dir=self.run_dir, log=self.root / "logs" / "storefront.log",
-                    cwd=self.root, env=python_env())
+        argv = [
+            sys.executable,
+            "-m",
+            "storefront",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.shop_port),
+            "--db",
+            self.db_url(),
+            "--gateway-url",
+            f"http://127.0.0.1:{self.gateway_port}",
+            "--skus",
+            str(self.seed_skus),
+            "--users",
+            str(self.seed_users),
+            "--flash-skus",
+            "1",
+            "--password-iterations",
+            "1000",
+        ]
+        pid = spawn("storefront", argv, pid_dir=self.run_dir, log=self.root / "logs" / "storefront.log", cwd=self.root, env=python_env())
         wait_http(f"{self.shop_url}/healthz", pid=pid, what="storefront", timeout=timeout)
         return pid
 

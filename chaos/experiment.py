@@ -33,8 +33,15 @@ from chaos.experiment_file import (
 )
 from chaos.measure import Measurement
 
-__all__ = ["EXPERIMENTS_DIR", "ExperimentReport", "experiment_path", "list_experiments", "load_checked",
-           "run_experiment", "validate_experiment"]
+__all__ = [
+    "EXPERIMENTS_DIR",
+    "ExperimentReport",
+    "experiment_path",
+    "list_experiments",
+    "load_checked",
+    "run_experiment",
+    "validate_experiment",
+]
 
 
 @dataclass
@@ -65,8 +72,7 @@ class ExperimentReport:
 
     @property
     def passed(self) -> bool:
-        return (self.status == "completed" and not self.deviated and self.platform_healthy_after
-                and not self.budget_failures)
+        return self.status == "completed" and not self.deviated and self.platform_healthy_after and not self.budget_failures
 
     @property
     def exit_code(self) -> int:
@@ -84,20 +90,24 @@ class ExperimentReport:
     def summary(self) -> str:
         over = self.budget_failures
         why = "; ".join(over) + "; " if over else ""
-        head = (f"experiment {self.name}: {'PASSED' if self.passed else 'FAILED'} "
-                f"({why}chaostoolkit status {self.status}{', deviated' if self.deviated else ''}, "
-                f"{self.duration_s:.0f}s)")
+        head = (
+            f"experiment {self.name}: {'PASSED' if self.passed else 'FAILED'} "
+            f"({why}chaostoolkit status {self.status}{', deviated' if self.deviated else ''}, "
+            f"{self.duration_s:.0f}s)"
+        )
         lines = [head, f"  steady state before: {self.steady_state_before}, after: {self.steady_state_after}"]
         if self.failed_activities:
             lines.append("  failed activities: " + "; ".join(self.failed_activities))
         if self.measurement:
             lines.append("  " + Measurement(**self.measurement).summary())
         if self.budgets is not None:
-            lines.append(f"  budgets {Budgets(**self.budgets).describe()}: "
-                         + ("OVER: " + "; ".join(over) if over else "within"))
+            lines.append(f"  budgets {Budgets(**self.budgets).describe()}: " + ("OVER: " + "; ".join(over) if over else "within"))
         lines.append("  rollbacks: " + (", ".join(f"{r['name']} {r['status']}" for r in self.rollbacks) or "none"))
-        lines.append("  platform healthy after rollbacks" if self.platform_healthy_after
-                     else "  platform NOT healthy after rollbacks: " + "; ".join(self.unhealthy_after))
+        lines.append(
+            "  platform healthy after rollbacks"
+            if self.platform_healthy_after
+            else "  platform NOT healthy after rollbacks: " + "; ".join(self.unhealthy_after)
+        )
         lines.append(f"  results: {self.results_dir}")
         return "\n".join(lines)
 
@@ -149,8 +159,7 @@ def _activity_failures(journal: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Path,
-                   verbose: bool = False) -> ExperimentReport:
+def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Path, verbose: bool = False) -> ExperimentReport:
     """Run one experiment against the platform in ``state_dir``; results and journal into ``results_dir``.
 
     The file is checked (Chaos Toolkit validation and budgets) before anything is written.
@@ -164,14 +173,18 @@ def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Pa
     results_dir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("chaostoolkit").setLevel(logging.INFO if verbose else logging.WARNING)
     t0 = time.monotonic()
-    journal = ctk_run(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}},
-                      experiment_vars=({"state_dir": str(Path(state_dir).resolve()),
-                                        "results_dir": str(results_dir)}, {}))
+    journal = ctk_run(
+        experiment,
+        settings={"runtime": {"rollbacks": {"strategy": "always"}}},
+        experiment_vars=({"state_dir": str(Path(state_dir).resolve()), "results_dir": str(results_dir)}, {}),
+    )
     (results_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str))
     ss = journal.get("steady_states") or {}
     health = status(Path(state_dir))
     return ExperimentReport(
-        name=path.stem, title=experiment.get("title", ""), status=str(journal.get("status")),
+        name=path.stem,
+        title=experiment.get("title", ""),
+        status=str(journal.get("status")),
         deviated=bool(journal.get("deviated")),
         steady_state_before=(ss.get("before") or {}).get("steady_state_met"),
         steady_state_after=(ss.get("after") or {}).get("steady_state_met"),
@@ -180,4 +193,7 @@ def run_experiment(name_or_path: str | Path, *, state_dir: Path, results_dir: Pa
         platform_healthy_after=all(c.healthy for c in health),
         unhealthy_after=[f"{c.name}: {c.detail}" for c in health if not c.healthy],
         failed_activities=_activity_failures(journal),
-        results_dir=str(results_dir), duration_s=round(time.monotonic() - t0, 1), budgets=budgets.to_dict())
+        results_dir=str(results_dir),
+        duration_s=round(time.monotonic() - t0, 1),
+        budgets=budgets.to_dict(),
+    )

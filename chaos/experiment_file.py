@@ -27,8 +27,7 @@ _WHAT = "a Chaos Toolkit experiment (an object at the top level)"
 
 def list_experiments() -> list[str]:
     """Names of the bundled experiments (file stems)."""
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.json")) + sorted(
-        p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.json")) + sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
 
 
 def experiment_path(name_or_path: str | Path) -> Path:
@@ -45,21 +44,23 @@ def experiment_path(name_or_path: str | Path) -> Path:
         candidate = EXPERIMENTS_DIR / f"{name_or_path}{ext}"
         if candidate.is_file():
             return candidate
-    raise ExperimentNotFound(f"no experiment {str(name_or_path)!r}: no such file and no bundled experiment of that "
-                             f"name (bundled: {', '.join(list_experiments())})")
+    raise ExperimentNotFound(
+        f"no experiment {str(name_or_path)!r}: no such file and no bundled experiment of that "
+        f"name (bundled: {', '.join(list_experiments())})"
+    )
 
 
 def _kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
 
 
 def load_experiment_file(path: str | Path) -> dict[str, Any]:
     """The experiment in ``path`` as a dict; ExperimentFileError (exit 2) naming the file and what was wrong."""
     p = Path(path)
     if p.suffix not in SUFFIXES:
-        raise ExperimentFileError(f"{p}: expected an experiment file ending in {', '.join(SUFFIXES)}, "
-                                  f"got {p.suffix or 'no suffix'!r}")
+        raise ExperimentFileError(f"{p}: expected an experiment file ending in {', '.join(SUFFIXES)}, got {p.suffix or 'no suffix'!r}")
     try:
         raw = p.read_bytes()
     except IsADirectoryError:
@@ -73,14 +74,14 @@ def load_experiment_file(path: str | Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ExperimentFileError(f"{p}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x} at offset "
-                                  f"{exc.start}") from None
+        raise ExperimentFileError(f"{p}: expected UTF-8 text, found byte 0x{raw[exc.start]:02x} at offset {exc.start}") from None
     if p.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ExperimentFileError(f"{p}: expected valid JSON, found an error at line {exc.lineno} column "
-                                      f"{exc.colno}: {exc.msg}") from None
+            raise ExperimentFileError(
+                f"{p}: expected valid JSON, found an error at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
     else:
         import yaml
 

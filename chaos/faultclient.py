@@ -29,8 +29,7 @@ class FaultProxyClient:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - loopback API
                 raw = resp.read()
@@ -47,8 +46,16 @@ class FaultProxyClient:
     def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
         return self._call("POST", f"/proxies/{name}", {"enabled": enabled})
 
-    def add_toxic(self, proxy: str, *, type: str, name: str | None = None, stream: str = "downstream",  # noqa: A002
-                  toxicity: float = 1.0, attributes: dict[str, float] | None = None) -> dict[str, Any]:
+    def add_toxic(
+        self,
+        proxy: str,
+        *,
+        type: str,
+        name: str | None = None,
+        stream: str = "downstream",  # noqa: A002
+        toxicity: float = 1.0,
+        attributes: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
         body = {"type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes or {}}
         if name:
             body["name"] = name

@@ -61,8 +61,7 @@ class Toxic:
     added: float = field(default_factory=time.monotonic)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "stream": self.stream, "toxicity": self.toxicity,
-                "attributes": self.attributes}
+        return {"name": self.name, "type": self.type, "stream": self.stream, "toxicity": self.toxicity, "attributes": self.attributes}
 
 
 class _Conn:
@@ -105,9 +104,10 @@ class _Conn:
 
     def _due_reset(self) -> bool:
         now = time.monotonic()
-        return any(t.type == "reset_peer"
-                   and now - max(t.added, self.started) >= float(t.attributes.get("timeout", 0)) / 1000
-                   for t in self.active())
+        return any(
+            t.type == "reset_peer" and now - max(t.added, self.started) >= float(t.attributes.get("timeout", 0)) / 1000
+            for t in self.active()
+        )
 
     async def run(self) -> None:
         if self._due_reset():
@@ -119,9 +119,11 @@ class _Conn:
         except (TimeoutError, OSError):
             self.reset()  # the client sees "connection reset", like a refused upstream behind a proxy
             return
-        tasks = [asyncio.create_task(self._pump(self.cr, self.uw, "upstream")),
-                 asyncio.create_task(self._pump(ur, self.cw, "downstream")),
-                 asyncio.create_task(self._supervise())]
+        tasks = [
+            asyncio.create_task(self._pump(self.cr, self.uw, "upstream")),
+            asyncio.create_task(self._pump(ur, self.cw, "downstream")),
+            asyncio.create_task(self._supervise()),
+        ]
         await self.closed.wait()
         for t in tasks:
             t.cancel()
@@ -198,8 +200,13 @@ class Proxy:
         self.conns: set[_Conn] = set()
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": self.enabled,
-                "toxics": [t.to_json() for t in self.toxics.values()]}
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [t.to_json() for t in self.toxics.values()],
+        }
 
     async def start(self) -> None:
         if self.server is not None:
@@ -287,8 +294,7 @@ class FaultProxy:
     def _proxy(self, req: web.Request) -> Proxy:
         name = req.match_info["p"]
         if name not in self.proxies:
-            raise web.HTTPNotFound(text=json.dumps({"error": "proxy not found", "status": 404}),
-                                   content_type="application/json")
+            raise web.HTTPNotFound(text=json.dumps({"error": "proxy not found", "status": 404}), content_type="application/json")
         return self.proxies[name]
 
     async def _metrics(self, _: web.Request) -> web.Response:
@@ -297,8 +303,7 @@ class FaultProxy:
             for ttype in TOXIC_TYPES:
                 n = sum(1 for t in p.toxics.values() if t.type == ttype)
                 lines.append(f'faultproxy_toxics{{proxy="{p.name}",type="{ttype}"}} {n}')
-        lines += ["# HELP faultproxy_connections Open client connections by proxy.",
-                  "# TYPE faultproxy_connections gauge"]
+        lines += ["# HELP faultproxy_connections Open client connections by proxy.", "# TYPE faultproxy_connections gauge"]
         lines += [f'faultproxy_connections{{proxy="{p.name}"}} {len(p.conns)}' for p in self.proxies.values()]
         lines += ["# HELP faultproxy_enabled 1 when the proxy listens.", "# TYPE faultproxy_enabled gauge"]
         lines += [f'faultproxy_enabled{{proxy="{p.name}"}} {int(p.enabled)}' for p in self.proxies.values()]
@@ -314,8 +319,7 @@ class FaultProxy:
                 raise ValueError(f"missing field {k!r}")
         if body["name"] in self.proxies:
             return web.json_response({"error": "proxy already exists", "status": 409}, status=409)
-        p = await self.add_proxy(body["name"], body.get("listen") or "127.0.0.1:0", body["upstream"],
-                                 bool(body.get("enabled", True)))
+        p = await self.add_proxy(body["name"], body.get("listen") or "127.0.0.1:0", body["upstream"], bool(body.get("enabled", True)))
         return web.json_response(p.to_json(), status=201)
 
     async def _get(self, req: web.Request) -> web.Response:
@@ -362,8 +366,7 @@ class FaultProxy:
         p = self._proxy(req)
         t = p.toxics.get(req.match_info["t"])
         if t is None:
-            raise web.HTTPNotFound(text=json.dumps({"error": "toxic not found", "status": 404}),
-                                   content_type="application/json")
+            raise web.HTTPNotFound(text=json.dumps({"error": "toxic not found", "status": 404}), content_type="application/json")
         return p, t
 
     async def _get_toxic(self, req: web.Request) -> web.Response:

@@ -69,21 +69,33 @@ class Measurement:
             r = self.rpo
             rpo = f"; RPO {r.get('lost')} of {r.get('acked')} acked commits lost ({r.get('rpo_seconds')} s)"
         rec = f"RTO {f(self.rto_seconds)}" if self.recovered else "NOT back to SLO while observed"
-        return (f"probes {self.probe_requests} ({self.probe_failures} failed, {self.slow_requests} slow); "
-                f"impact after {f(self.time_to_impact_s)}, detected after {f(self.time_to_detect_s)}"
-                f"{' by ' + self.detected_by if self.detected_by else ''}; error burst {self.error_burst_requests} "
-                f"requests over {self.error_burst_seconds:.2f}s; {rec}{rpo}")
+        return (
+            f"probes {self.probe_requests} ({self.probe_failures} failed, {self.slow_requests} slow); "
+            f"impact after {f(self.time_to_impact_s)}, detected after {f(self.time_to_detect_s)}"
+            f"{' by ' + self.detected_by if self.detected_by else ''}; error burst {self.error_burst_requests} "
+            f"requests over {self.error_burst_seconds:.2f}s; {rec}{rpo}"
+        )
 
 
-def measure(samples: Sequence[Sample], *, fault_start: float | None, fault_end: float | None = None,
-            detections: Sequence[tuple[float, str]] = (), latency_threshold_s: float = 0.3,
-            slo_ratio: float = 0.95, bucket_s: float = 1.0) -> Measurement:
+def measure(
+    samples: Sequence[Sample],
+    *,
+    fault_start: float | None,
+    fault_end: float | None = None,
+    detections: Sequence[tuple[float, str]] = (),
+    latency_threshold_s: float = 0.3,
+    slo_ratio: float = 0.95,
+    bucket_s: float = 1.0,
+) -> Measurement:
     """Compute the recovery figures; see the module doc for the definitions."""
     samples = sorted(samples, key=lambda s: s.t)
-    m = Measurement(fault_start=fault_start, fault_end=fault_end, probe_requests=len(samples),
-                    probe_failures=sum(1 for s in samples if not s.ok),
-                    settings={"latency_threshold_s": latency_threshold_s, "slo_ratio": slo_ratio,
-                              "bucket_s": bucket_s})
+    m = Measurement(
+        fault_start=fault_start,
+        fault_end=fault_end,
+        probe_requests=len(samples),
+        probe_failures=sum(1 for s in samples if not s.ok),
+        settings={"latency_threshold_s": latency_threshold_s, "slo_ratio": slo_ratio, "bucket_s": bucket_s},
+    )
     m.slow_requests = sum(1 for s in samples if s.ok and s.latency > latency_threshold_s)
     if fault_start is None or not samples:
         return m

@@ -93,8 +93,7 @@ def s3_copy(name: str, *, endpoint: str, port: int | None = None, data_dir: str 
         return Copy(name=name, kind="s3", where=where, device=None, host=endpoint)
     if data_dir is None:
         raise ValueError(f"{name}: the S3 endpoint {endpoint} is on this host; pass the S3 server's data_dir")
-    return Copy(name=name, kind="s3", where=where, device=device_of(data_dir), host="this host",
-                simulated_offsite=True)
+    return Copy(name=name, kind="s3", where=where, device=device_of(data_dir), host="this host", simulated_offsite=True)
 
 
 def media_count(copies: list[Copy]) -> int:
@@ -120,19 +119,27 @@ def policy_321(copies: list[Copy]) -> Check:
         off = "simulated (" + ", ".join(f"{c.name}: {c.where} on this host" for c in simulated) + ")"
     else:
         off = "none"
-    dev_text = ", ".join(f"{d:#x}" for d in devices) + ("; " if devices and remote_hosts else "") + \
-        ", ".join(f"host {h}" for h in remote_hosts)
-    counts = (f"copies {len(copies)} ({', '.join(c.name for c in copies) or 'none'}), "
-              f"media {media} (devices: {dev_text or 'none'}), off-site: {off}")
+    dev_text = (
+        ", ".join(f"{d:#x}" for d in devices) + ("; " if devices and remote_hosts else "") + ", ".join(f"host {h}" for h in remote_hosts)
+    )
+    counts = (
+        f"copies {len(copies)} ({', '.join(c.name for c in copies) or 'none'}), "
+        f"media {media} (devices: {dev_text or 'none'}), off-site: {off}"
+    )
     reasons = []
     if len(copies) < 3:
         reasons.append(f"{len(copies)} copies, need 3")
     if media < 2:
-        reasons.append(f"{media} medium, need 2 (every copy on this host is on device "
-                       f"{', '.join(f'{d:#x}' for d in devices)})" if devices else f"{media} media, need 2")
+        reasons.append(
+            f"{media} medium, need 2 (every copy on this host is on device {', '.join(f'{d:#x}' for d in devices)})"
+            if devices
+            else f"{media} media, need 2"
+        )
     if not offsite:
-        reasons.append("no off-site copy" + (f" ({', '.join(c.name for c in simulated)}: S3 on this host, "
-                                             "a simulated off-site copy)" if simulated else ""))
+        reasons.append(
+            "no off-site copy"
+            + (f" ({', '.join(c.name for c in simulated)}: S3 on this host, a simulated off-site copy)" if simulated else "")
+        )
     if reasons:
         return Check(POLICY_CHECK, False, f"not met here: {'; '.join(reasons)}; {counts}")
     return Check(POLICY_CHECK, True, f"met: {counts}")

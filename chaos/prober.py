@@ -43,8 +43,16 @@ class Sample:
 class Prober:
     """Background prober thread with its own event loop."""
 
-    def __init__(self, *, base_url: str, paths: list[str], rate: float = 20.0, timeout: float = 2.0,
-                 max_seconds: float = 300.0, max_in_flight: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        paths: list[str],
+        rate: float = 20.0,
+        timeout: float = 2.0,
+        max_seconds: float = 300.0,
+        max_in_flight: int = 200,
+    ) -> None:
         if rate <= 0 or not paths:
             raise ValueError("prober needs rate > 0 and at least one path")
         self.base = base_url.rstrip("/")
@@ -87,8 +95,7 @@ class Prober:
         ok = status == 200 and latency <= self.timeout
         if status and status != 200:
             err = f"HTTP {status}"
-        self.samples.append(Sample(t=round(t_sched, 4), path=path, status=status, latency=round(latency, 4),
-                                   ok=ok, error=err))
+        self.samples.append(Sample(t=round(t_sched, 4), path=path, status=status, latency=round(latency, 4), ok=ok, error=err))
 
     async def _main(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
@@ -107,8 +114,7 @@ class Prober:
                 path = self.paths[i % len(self.paths)]
                 i += 1
                 if len(tasks) >= self.max_in_flight:
-                    self.samples.append(Sample(t=round(t_sched, 4), path=path, status=0, latency=0.0, ok=False,
-                                               error="prober saturated"))
+                    self.samples.append(Sample(t=round(t_sched, 4), path=path, status=0, latency=0.0, ok=False, error="prober saturated"))
                     continue
                 task = asyncio.create_task(self._one(session, t_sched, path))
                 tasks.add(task)

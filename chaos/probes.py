@@ -52,8 +52,13 @@ def product_paths(state_dir: str, n: int = 40) -> list[str]:
 def slo_window(state_dir: str, seconds: float = 3.0, rate: float = 10.0, latency_threshold_s: float = 0.3) -> float:
     """Share of probe requests through HAProxy answered 200 within ``latency_threshold_s`` over ``seconds``."""
     _, spec = require_platform(state_dir)
-    prober = Prober(base_url=f"http://127.0.0.1:{spec.ports.haproxy}", paths=product_paths(state_dir), rate=rate,
-                    timeout=max(2.0, latency_threshold_s), max_seconds=seconds)
+    prober = Prober(
+        base_url=f"http://127.0.0.1:{spec.ports.haproxy}",
+        paths=product_paths(state_dir),
+        rate=rate,
+        timeout=max(2.0, latency_threshold_s),
+        max_seconds=seconds,
+    )
     prober.start()
     time.sleep(seconds)
     samples = prober.stop()
@@ -140,8 +145,7 @@ def order_roundtrip(state_dir: str, username: str = "user00004", password: str =
     from chaos.canary import CanaryWriter
 
     _, spec = require_platform(state_dir)
-    shopper = CanaryWriter(base_url=f"http://127.0.0.1:{spec.ports.haproxy}", log=Path("/dev/null"),
-                           username=username, password=password)
+    shopper = CanaryWriter(base_url=f"http://127.0.0.1:{spec.ports.haproxy}", log=Path("/dev/null"), username=username, password=password)
     try:
         shopper.prepare()
         ack = shopper.place_order(1)

@@ -66,7 +66,9 @@ def load_test_dashboard() -> db.Dashboard:
     board = (
         board.with_row(row("Run"))
         .with_panel(stat_panel("Users", [q(_gauge(m.USERS), "users")], description="Simulated shoppers running now."))
-        .with_panel(stat_panel("Workers", [q(_gauge(m.WORKERS), "workers")], description="Locust worker processes (1 when running locally)."))
+        .with_panel(
+            stat_panel("Workers", [q(_gauge(m.WORKERS), "workers")], description="Locust worker processes (1 when running locally).")
+        )
         .with_panel(stat_panel("Requests/s", [q(_rate(m.REQUESTS, match=NAME), "req/s")], unit="reqps"))
         .with_panel(
             stat_panel(
@@ -85,7 +87,9 @@ def load_test_dashboard() -> db.Dashboard:
                 description="Scheduled journey starts that found no free user in the time range: the generator fell behind the target rate.",
             )
         )
-        .with_panel(stat_panel("p95 latency (all)", [q(_quantile(0.95, ""), "p95")], unit="s", steps=((None, "green"), (0.3, "orange"), (2, "red"))))
+        .with_panel(
+            stat_panel("p95 latency (all)", [q(_quantile(0.95, ""), "p95")], unit="s", steps=((None, "green"), (0.3, "orange"), (2, "red")))
+        )
         .with_panel(
             timeseries(
                 "Arrival rate: target vs achieved",
@@ -130,8 +134,14 @@ def load_test_dashboard() -> db.Dashboard:
 
     board = (
         board.with_row(row("Errors"))
-        .with_panel(timeseries("Failures/s by error type", [q(_rate(m.FAILURES, "error_type", NAME), "{{error_type}}")], unit="reqps", stack=True))
-        .with_panel(timeseries("Responses/s by status class", [q(_rate(m.REQUESTS, "status_class", NAME), "{{status_class}}")], unit="reqps", stack=True))
+        .with_panel(
+            timeseries("Failures/s by error type", [q(_rate(m.FAILURES, "error_type", NAME), "{{error_type}}")], unit="reqps", stack=True)
+        )
+        .with_panel(
+            timeseries(
+                "Responses/s by status class", [q(_rate(m.REQUESTS, "status_class", NAME), "{{status_class}}")], unit="reqps", stack=True
+            )
+        )
         .with_panel(
             timeseries(
                 "Availability failures/s (what the SLOs count)",
@@ -154,7 +164,15 @@ def load_test_dashboard() -> db.Dashboard:
         board.with_row(row("Business"))
         .with_panel(timeseries("Orders/s", [q(_rate(m.ORDERS), "orders")], unit="ops", width=8))
         .with_panel(timeseries("Payments/s by outcome", [q(_rate(m.PAYMENTS, "outcome"), "{{outcome}}")], unit="ops", width=8, stack=True))
-        .with_panel(timeseries("Flash-sale attempts/s by outcome", [q(_rate(m.FLASH_SALE_ATTEMPTS, "outcome"), "{{outcome}}")], unit="ops", width=8, stack=True))
+        .with_panel(
+            timeseries(
+                "Flash-sale attempts/s by outcome",
+                [q(_rate(m.FLASH_SALE_ATTEMPTS, "outcome"), "{{outcome}}")],
+                unit="ops",
+                width=8,
+                stack=True,
+            )
+        )
         .with_panel(
             timeseries(
                 "Product views and cart adds per second",

@@ -71,17 +71,26 @@ def platform_dashboard() -> db.Dashboard:
         .with_panel(
             timeseries(
                 "5xx ratio by route",
-                [q(
-                    f'(\n  {_rate(m.SF_REQUESTS, "method, route", f"{ROUTE},{FIVE_XX}")}\n'
-                    f'  or\n  0 * {_rate(m.SF_REQUESTS, "method, route", ROUTE)}\n)\n/\n{_rate(m.SF_REQUESTS, "method, route", ROUTE)}',
-                    legend,
-                )],
+                [
+                    q(
+                        f"(\n  {_rate(m.SF_REQUESTS, 'method, route', f'{ROUTE},{FIVE_XX}')}\n"
+                        f"  or\n  0 * {_rate(m.SF_REQUESTS, 'method, route', ROUTE)}\n)\n/\n{_rate(m.SF_REQUESTS, 'method, route', ROUTE)}",
+                        legend,
+                    )
+                ],
                 unit="percentunit",
                 min_value=0,
                 description="Server errors / all requests per route (4xx answers such as sold-out are not errors).",
             )
         )
-        .with_panel(timeseries("Responses/s by status class", [q(_rate(m.SF_REQUESTS, "status_class", ROUTE), "{{status_class}}")], unit="reqps", stack=True))
+        .with_panel(
+            timeseries(
+                "Responses/s by status class",
+                [q(_rate(m.SF_REQUESTS, "status_class", ROUTE), "{{status_class}}")],
+                unit="reqps",
+                stack=True,
+            )
+        )
         .with_panel(
             timeseries(
                 "Requests/s by traffic",
@@ -92,8 +101,12 @@ def platform_dashboard() -> db.Dashboard:
             )
         )
         .with_panel(timeseries("Latency p50 by route", [q(_quantile(0.5), legend)], unit="s", width=8))
-        .with_panel(timeseries("Latency p95 by route", [q(_quantile(0.95), legend)], unit="s", width=8, lines_at=((0.3, "orange"), (2, "red"))))
-        .with_panel(timeseries("Latency p99 by route", [q(_quantile(0.99), legend)], unit="s", width=8, lines_at=((0.3, "orange"), (2, "red"))))
+        .with_panel(
+            timeseries("Latency p95 by route", [q(_quantile(0.95), legend)], unit="s", width=8, lines_at=((0.3, "orange"), (2, "red")))
+        )
+        .with_panel(
+            timeseries("Latency p99 by route", [q(_quantile(0.99), legend)], unit="s", width=8, lines_at=((0.3, "orange"), (2, "red")))
+        )
     )
 
     board = (
@@ -102,7 +115,7 @@ def platform_dashboard() -> db.Dashboard:
         .with_panel(
             timeseries(
                 "Cache hit ratio",
-                [q(f'{_rate(m.SF_CACHE_REQUESTS, match=HIT)}\n/\n{_rate(m.SF_CACHE_REQUESTS)}', "hit ratio")],
+                [q(f"{_rate(m.SF_CACHE_REQUESTS, match=HIT)}\n/\n{_rate(m.SF_CACHE_REQUESTS)}", "hit ratio")],
                 unit="percentunit",
                 min_value=0,
                 width=12,
@@ -112,11 +125,25 @@ def platform_dashboard() -> db.Dashboard:
 
     board = (
         board.with_row(row("Business"))
-        .with_panel(timeseries("Payments/s by outcome", [q(_rate(m.SF_PAYMENTS, "outcome, traffic", TRAFFIC), "{{outcome}} ({{traffic}})")], unit="ops", width=8))
-        .with_panel(timeseries("Orders/s and stock-outs/s", [
-            q(_rate(m.SF_ORDERS, "traffic", TRAFFIC), "orders ({{traffic}})"),
-            q(_rate(m.SF_STOCKOUTS, "traffic", TRAFFIC), "stock-outs ({{traffic}})"),
-        ], unit="ops", width=8))
+        .with_panel(
+            timeseries(
+                "Payments/s by outcome",
+                [q(_rate(m.SF_PAYMENTS, "outcome, traffic", TRAFFIC), "{{outcome}} ({{traffic}})")],
+                unit="ops",
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries(
+                "Orders/s and stock-outs/s",
+                [
+                    q(_rate(m.SF_ORDERS, "traffic", TRAFFIC), "orders ({{traffic}})"),
+                    q(_rate(m.SF_STOCKOUTS, "traffic", TRAFFIC), "stock-outs ({{traffic}})"),
+                ],
+                unit="ops",
+                width=8,
+            )
+        )
         .with_panel(timeseries("Flash-sale stock", [q(f"sum by (sku) ({m.SF_FLASH_SALE_STOCK})", "{{sku}}")], width=8, min_value=0))
         .with_panel(
             stat_panel(
@@ -137,7 +164,7 @@ def platform_dashboard() -> db.Dashboard:
         .with_panel(
             stat_panel(
                 "Payment success ratio",
-                [q(f'{_rate(m.SF_PAYMENTS, match=f"{TRAFFIC},{SUCCESS}")}\n/\n{_rate(m.SF_PAYMENTS, match=TRAFFIC)}', "success")],
+                [q(f"{_rate(m.SF_PAYMENTS, match=f'{TRAFFIC},{SUCCESS}')}\n/\n{_rate(m.SF_PAYMENTS, match=TRAFFIC)}", "success")],
                 unit="percentunit",
                 steps=((None, "red"), (0.95, "orange"), (0.98, "green")),
                 width=6,

@@ -42,7 +42,9 @@ def _title(slo: SLOModel) -> str:
 def _slo_row(board: db.Dashboard, slo: SLOModel, model: RulesModel) -> db.Dashboard:
     sel = f'{{slo="{slo.name}"}}'
     requests = ", ".join(f"{method} {route}" for method, route in slo.requests)
-    about = (slo.description + " " if slo.description else "") + f"Requests: {requests}. Budget {format_number(slo.budget * 100)}% of requests over {model.window}."
+    about = (
+        slo.description + " " if slo.description else ""
+    ) + f"Requests: {requests}. Budget {format_number(slo.budget * 100)}% of requests over {model.window}."
     factors = sorted({c.factor for c in (*PAGE_CONDITIONS, *TICKET_CONDITIONS)})
     return (
         board.with_row(row(_title(slo)))

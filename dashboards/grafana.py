@@ -36,7 +36,9 @@ def build_dashboards(spec: SLOSpec) -> dict[str, str]:
     try:
         model = to_model(validate(spec))
     except RulesGenerationError as exc:
-        raise DashboardBuildError(f"could not build the SLO dashboard: {exc.stage}: {exc.reason}" + (f' (SLO "{exc.slo}")' if exc.slo else "")) from None
+        raise DashboardBuildError(
+            f"could not build the SLO dashboard: {exc.stage}: {exc.reason}" + (f' (SLO "{exc.slo}")' if exc.slo else "")
+        ) from None
     boards = {
         "load-test.json": load_test_dashboard,
         "slo.json": lambda: slo_dashboard(model),

@@ -91,9 +91,7 @@ def write_config(
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": evaluation_interval, "scrape_timeout": scrape_interval},
         "rule_files": copied,
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": list(targets)}]} for job, targets in sorted(jobs.items())
-        ],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]} for job, targets in sorted(jobs.items())],
     }
     path = folder / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -38,7 +38,7 @@ def format_le(value: float) -> str:
     s = repr(d)
     dot = s.find(".")
     if d > 0 and dot > 6:  # Go switches to exponents sooner than Python
-        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return s
 
@@ -80,7 +80,7 @@ def selector(metric: str, exact: Mapping[str, str] | None = None, /, **any_of: S
         op = "="
         for candidate in ("!=", "=~", "!~"):
             if value.startswith(candidate):
-                op, value = candidate, value[len(candidate):]
+                op, value = candidate, value[len(candidate) :]
                 break
         parts.append(f"{label}{op}{quote(value)}")
     parts.extend(matcher(label, values) for label, values in sorted(any_of.items()))

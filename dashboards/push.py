@@ -103,12 +103,14 @@ def push_dashboards(url: str, token: str, dashboards_dir: str | Path, *, timeout
         for path, doc in boards:
             step = f"uploading {path.name}"
             body = {k: v for k, v in doc.items() if k not in ("id", "version")}  # Grafana assigns these
-            api.dashboard.update_dashboard({
-                "dashboard": body,
-                "folderUid": FOLDER_UID,
-                "overwrite": True,
-                "message": "peakload dashboards push",
-            })
+            api.dashboard.update_dashboard(
+                {
+                    "dashboard": body,
+                    "folderUid": FOLDER_UID,
+                    "overwrite": True,
+                    "message": "peakload dashboards push",
+                }
+            )
     except (GrafanaException, niquests.exceptions.RequestException, OSError) as exc:
         raise _fail(url, step, exc) from None
     finally:

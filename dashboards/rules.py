@@ -96,10 +96,7 @@ def _sli_rules(slo: SLOModel, model: RulesModel, *, client: bool) -> list[dict[s
     source = slo.client if client else slo.server
     prefix = CLIENT if client else SERVER
     windows = SLI_WINDOWS if client else (*SLI_WINDOWS, model.window)
-    return [
-        {"record": f"{prefix}{w}", "expr": source.error_ratio(w) + "\n", "labels": _labels(slo, window=w)}
-        for w in windows
-    ]
+    return [{"record": f"{prefix}{w}", "expr": source.error_ratio(w) + "\n", "labels": _labels(slo, window=w)} for w in windows]
 
 
 def _meta_rules(slo: SLOModel, model: RulesModel) -> list[dict[str, Any]]:
@@ -111,7 +108,11 @@ def _meta_rules(slo: SLOModel, model: RulesModel) -> list[dict[str, Any]]:
         {"record": "slo:time_period:days", "expr": f"vector({format_number(model.window_days)})", "labels": _labels(slo)},
         {"record": "slo:current_burn_rate:ratio", "expr": f"max without (window) ({SERVER}5m{sel}) / {b}", "labels": _labels(slo)},
         {"record": "slo:client_current_burn_rate:ratio", "expr": f"max without (window) ({CLIENT}5m{sel}) / {b}", "labels": _labels(slo)},
-        {"record": "slo:period_burn_rate:ratio", "expr": f"max without (window) ({SERVER}{model.window}{sel}) / {b}", "labels": _labels(slo)},
+        {
+            "record": "slo:period_burn_rate:ratio",
+            "expr": f"max without (window) ({SERVER}{model.window}{sel}) / {b}",
+            "labels": _labels(slo),
+        },
         {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{sel}", "labels": _labels(slo)},
     ]
 

@@ -96,8 +96,12 @@ class PeakloadCollector(Collector):
 
     def _families(self, *, with_samples: bool) -> Iterator[Metric]:
         store = self._store
-        requests = CounterMetricFamily(REQUESTS_TOTAL, "Requests completed by the load generator.", labels=["name", "method", "status_class"])
-        failures = CounterMetricFamily(REQUEST_FAILURES_TOTAL, "Failed requests by bounded error type.", labels=["name", "method", "error_type"])
+        requests = CounterMetricFamily(
+            REQUESTS_TOTAL, "Requests completed by the load generator.", labels=["name", "method", "status_class"]
+        )
+        failures = CounterMetricFamily(
+            REQUEST_FAILURES_TOTAL, "Failed requests by bounded error type.", labels=["name", "method", "error_type"]
+        )
         duration = HistogramMetricFamily(REQUEST_DURATION_SECONDS, "Request latency seen by the load generator.", labels=["name", "method"])
         if with_samples:
             for s in store.series_totals():
@@ -132,7 +136,9 @@ class PeakloadCollector(Collector):
                 flash.add_metric([outcome], business[key])
         yield payments
         yield flash
-        yield _counter(PRODUCT_VIEWS_TOTAL, "Product pages viewed by simulated shoppers.", business["product_views"] if with_samples else None)
+        yield _counter(
+            PRODUCT_VIEWS_TOTAL, "Product pages viewed by simulated shoppers.", business["product_views"] if with_samples else None
+        )
         yield _counter(CART_ADDS_TOTAL, "Items added to carts by simulated shoppers.", business["cart_adds"] if with_samples else None)
 
         info = InfoMetricFamily(RUN_INFO.removesuffix("_info"), "The run this generator is driving.", labels=["run_id", "profile"])

@@ -40,11 +40,13 @@ class _Parser(argparse.ArgumentParser):
 
 def _arg(convert: Callable[[str], Any], name: str) -> Callable[[str], Any]:
     """An argparse ``type=``: the check's own message (without a field prefix) becomes the one-line error."""
+
     def wrapped(text: str) -> Any:
         try:
             return convert(text)
         except (ValueError, PeakloadError) as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix(": ")) from None
+
     wrapped.__name__ = name  # argparse names the type in "invalid <name> value"
     return wrapped
 
@@ -65,6 +67,7 @@ def _int_in(lo: int, hi: int) -> Callable[[str], Any]:
         if not lo <= value <= hi:
             raise ValueError(f"expected a whole number {lo}..{hi}, got {value}")
         return value
+
     return _arg(convert, "int")
 
 
@@ -75,6 +78,7 @@ def _float_in(lo: float, hi: float) -> Callable[[str], Any]:
         except ValueError:
             raise ValueError(f"expected a number, got {text[:40]!r}") from None
         return check_finite(value, field="", lo=lo, hi=hi, lo_open=True)
+
     return _arg(convert, "float")
 
 
@@ -109,10 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--metrics-port", type=_port, default=0, help="serve the load generator's /metrics on this port (0 = off)")
     r.add_argument("--baseline", type=_path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
-    r.add_argument("--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules")
+    r.add_argument(
+        "--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules"
+    )
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
-    c.add_argument("--profile", type=_path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)")
+    c.add_argument(
+        "--profile", type=_path, default=Path("profiles/capacity.yaml"), help="profile with a capacity section (default: %(default)s)"
+    )
     c.add_argument("--target", type=_url, help="base URL of the shop (default: start the embedded storefront)")
     c.add_argument("--allow-target", type=_host, action="append", default=[], metavar="HOST", help="allow this non-loopback host")
     c.add_argument("--results", type=_out, default=Path("results"), help="results root folder (default: %(default)s)")
@@ -143,24 +151,35 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--url", type=_url, required=True, help="Grafana base URL")
     push.add_argument("--dir", type=_path, default=None, help="dashboards folder (default: the generated ones)")
 
-    plat = sub.add_parser("platform", help="the full platform on this machine (HAProxy, 3 shops, PostgreSQL primary+standby, Redis, Prometheus)")
+    plat = sub.add_parser(
+        "platform", help="the full platform on this machine (HAProxy, 3 shops, PostgreSQL primary+standby, Redis, Prometheus)"
+    )
     plat.add_argument("action", choices=["up", "down", "status"])
-    plat.add_argument("--state-dir", type=_out, default=Path(".peakload/platform"), help="where its config, data and logs live (default: %(default)s)")
-    plat.add_argument("--replicas", type=_int_in(1, 16), default=3, help="storefront replicas behind HAProxy (up only; default: %(default)s)")
+    plat.add_argument(
+        "--state-dir", type=_out, default=Path(".peakload/platform"), help="where its config, data and logs live (default: %(default)s)"
+    )
+    plat.add_argument(
+        "--replicas", type=_int_in(1, 16), default=3, help="storefront replicas behind HAProxy (up only; default: %(default)s)"
+    )
 
     drill = sub.add_parser("drill", help="recovery drills: the 3-2-1 backup drill, or a corrupted repository")
     drill.add_argument("kind", choices=["backup", "corruption"])
     drill.add_argument("--state-dir", type=_out, default=Path(".peakload/drill"), help="the drill's own small site (default: %(default)s)")
     drill.add_argument("--results", type=_out, help="folder for the drill's evidence (default: results/<stamp>-drill-KIND)")
     drill.add_argument("--max-rpo", type=_duration_or_zero, default=10.0, help="RPO the backup drill accepts (default: 10s)")
-    drill.add_argument("--require-321", action="store_true",
-                       help="fail the backup drill when the 3-2-1 policy is not met (media by device, a real off-site copy)")
+    drill.add_argument(
+        "--require-321",
+        action="store_true",
+        help="fail the backup drill when the 3-2-1 policy is not met (media by device, a real off-site copy)",
+    )
 
     ch = sub.add_parser("chaos", help="chaos experiments on the running platform")
     ch_sub = ch.add_subparsers(dest="chaos_command", required=True, parser_class=_Parser)
     ch_run = ch_sub.add_parser("run", help="run an experiment while a profile's load runs")
     ch_run.add_argument("experiment", help="a bundled name (see `peakload chaos list`) or a path")
-    ch_run.add_argument("--profile", type=_path, default=Path("profiles/chaos.yaml"), help="the load during the experiment (default: %(default)s)")
+    ch_run.add_argument(
+        "--profile", type=_path, default=Path("profiles/chaos.yaml"), help="the load during the experiment (default: %(default)s)"
+    )
     ch_run.add_argument("--state-dir", type=_out, default=Path(".peakload/platform"))
     ch_run.add_argument("--results", type=_out, default=Path("results"))
     ch_val = ch_sub.add_parser("validate", help="Chaos Toolkit validation of one or every bundled experiment")
@@ -176,10 +195,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(a: argparse.Namespace) -> int:
     from peakload.app.runner import RunOptions, run
 
-    report = run(RunOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target, duration=a.duration,
-                            users=a.users, scale=a.scale, results_root=a.results, seed=a.seed, workers=a.workers,
-                            metrics_port=a.metrics_port, baseline=a.baseline, quiet=a.quiet,
-                            with_prometheus=a.with_prometheus))
+    report = run(
+        RunOptions(
+            profile_path=a.profile,
+            target=a.target,
+            allow_targets=a.allow_target,
+            duration=a.duration,
+            users=a.users,
+            scale=a.scale,
+            results_root=a.results,
+            seed=a.seed,
+            workers=a.workers,
+            metrics_port=a.metrics_port,
+            baseline=a.baseline,
+            quiet=a.quiet,
+            with_prometheus=a.with_prometheus,
+        )
+    )
     _print_verdict(report.summary, report.data.path)
     return report.exit_code
 
@@ -187,9 +219,18 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _cmd_capacity(a: argparse.Namespace) -> int:
     from peakload.app.capacity import CapacityOptions, capacity
 
-    result = capacity(CapacityOptions(profile_path=a.profile, target=a.target, allow_targets=a.allow_target,
-                                      results_root=a.results, seed=a.seed, workers=a.workers,
-                                      metrics_port=a.metrics_port, quiet=a.quiet))
+    result = capacity(
+        CapacityOptions(
+            profile_path=a.profile,
+            target=a.target,
+            allow_targets=a.allow_target,
+            results_root=a.results,
+            seed=a.seed,
+            workers=a.workers,
+            metrics_port=a.metrics_port,
+            quiet=a.quiet,
+        )
+    )
     c = result.section
     print(f"capacity {result.report.summary['run_id']}: {c['verdict']}")
     print(f"  {'step':>4} {'rate/s':>9} {'requests':>9} {'rps':>8} {'p95 ms':>8} {'p99 ms':>8} {'dropped':>8}  result")
@@ -212,17 +253,20 @@ def _ms(v: float | None) -> str:
 def _print_verdict(s: dict, path: Path) -> None:
     tot = s["total"]
     print(f"run {s['run_id']}: {s['status'].upper()} (exit {s['exit_code']})" + (f" — {s['reason']}" if s.get("reason") else ""))
-    print(f"  {tot['requests']} requests, {tot['error_ratio'] * 100:.2f}% errors, {tot['rps']:.1f} rps, "
-          f"p50 {_ms(tot['p50_ms'])}, p95 {_ms(tot['p95_ms'])}, p99 {_ms(tot['p99_ms'])}")
+    print(
+        f"  {tot['requests']} requests, {tot['error_ratio'] * 100:.2f}% errors, {tot['rps']:.1f} rps, "
+        f"p50 {_ms(tot['p50_ms'])}, p95 {_ms(tot['p95_ms'])}, p99 {_ms(tot['p99_ms'])}"
+    )
     rec = s.get("reconciliation") or {}
     if rec and "error" not in rec:
+
         def n(key: str) -> str:
             v = rec.get(key)
             return "n/a" if not isinstance(v, int) or isinstance(v, bool) else str(v)
+
         unknown = "n/a" in (n("duplicate_orders"), n("duplicate_charges")) or rec.get("gateway_checked") is False
         dups = "n/a" if unknown else str(rec["duplicate_orders"] + rec["duplicate_charges"])
-        print(f"  reconciliation: {n('orders_created')} orders, {n('orders_paid')} paid, "
-              f"oversold {n('oversold_units')}, duplicates {dups}")
+        print(f"  reconciliation: {n('orders_created')} orders, {n('orders_paid')} paid, oversold {n('oversold_units')}, duplicates {dups}")
     for t in s["thresholds"]:
         if t["passed"] is False:
             print(f"  FAIL {t['id']}: {t['message']}")
@@ -240,8 +284,9 @@ def _results_dir(path: Path, *, field: str = "results folder") -> Path:
         what = "does not exist" if not path.exists() else "is a file"
         raise UsageError(f"{field}: {path}: not a results folder ({what}); expected a folder written by peakload run")
     if not ((path / "run.json").is_file() or (path / "snapshots.jsonl").is_file()):
-        raise UsageError(f"{field}: {path}: not a results folder (no run.json or snapshots.jsonl); "
-                         "expected a folder written by peakload run")
+        raise UsageError(
+            f"{field}: {path}: not a results folder (no run.json or snapshots.jsonl); expected a folder written by peakload run"
+        )
     return path
 
 
@@ -252,8 +297,13 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
     d = _results_dir(a.results_dir)
     baseline = _load_baseline(a.baseline) if getattr(a, "baseline", None) else None
     thresholds, profile = thresholds_from_results(d)
-    report = write_reports(d, thresholds, baseline=baseline, baseline_id=str(getattr(a, "baseline", "") or ""),
-                           tolerances=profile.compare if profile else CompareSpec())
+    report = write_reports(
+        d,
+        thresholds,
+        baseline=baseline,
+        baseline_id=str(getattr(a, "baseline", "") or ""),
+        tolerances=profile.compare if profile else CompareSpec(),
+    )
     for problem in report.summary["problems"]:
         print(f"  note: {problem}")
     _print_verdict(report.summary, d)

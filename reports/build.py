@@ -47,17 +47,28 @@ class Report:
         return int(self.summary["exit_code"])
 
 
-def write_reports(path: Path, thresholds: list[Threshold], *, baseline: dict[str, Any] | None = None,
-                  baseline_id: str = "", tolerances: CompareSpec | None = None) -> Report:
+def write_reports(
+    path: Path,
+    thresholds: list[Threshold],
+    *,
+    baseline: dict[str, Any] | None = None,
+    baseline_id: str = "",
+    tolerances: CompareSpec | None = None,
+) -> Report:
     data = load_results(path)
     results = evaluate(thresholds, data)
     summary = build_summary(data, results)
     rows = compare(summary, baseline, tolerances or CompareSpec()) if baseline is not None else None
     if rows is not None:
         code, rule, reason = verdict_of(summary, baseline, rows)
-        summary["baseline"] = {"run_id": baseline_id or baseline.get("run_id"), "regressions": sum(r.regression for r in rows),
-                               "exit_code": code, "decided_by": rule, "reason": reason,
-                               "rows": [r.to_dict() for r in rows]}
+        summary["baseline"] = {
+            "run_id": baseline_id or baseline.get("run_id"),
+            "regressions": sum(r.regression for r in rows),
+            "exit_code": code,
+            "decided_by": rule,
+            "reason": reason,
+            "rows": [r.to_dict() for r in rows],
+        }
     write_atomic(path / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
     write_atomic(path / "junit.xml", render_junit(summary))
     write_atomic(path / "summary.md", render_markdown(summary, rows))

@@ -30,8 +30,14 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], *, y_unit: str = "",
-               markers: list[tuple[float, str]] | None = None, chart_id: str = "") -> str:
+def line_chart(
+    title: str,
+    series: list[tuple[str, list[tuple[float, float]]]],
+    *,
+    y_unit: str = "",
+    markers: list[tuple[float, str]] | None = None,
+    chart_id: str = "",
+) -> str:
     """Lines over time (x in seconds from the run start); markers are vertical annotations."""
     pts = [p for _, s in series for p in s]
     xmax = max((x for x, _ in pts), default=1.0) or 1.0
@@ -44,28 +50,36 @@ def line_chart(title: str, series: list[tuple[str, list[tuple[float, float]]]], 
     def sy(y: float) -> float:
         return T + ph * (1 - y / ymax)
 
-    out = [f'<svg class="chart" id="{html.escape(chart_id)}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{html.escape(title)}">',
-           f'<text x="{L}" y="16" class="title">{html.escape(title)}</text>',
-           f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
+    out = [
+        f'<svg class="chart" id="{html.escape(chart_id)}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{L}" y="16" class="title">{html.escape(title)}</text>',
+        f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for i in range(5):
         y = ymax * i / 4
-        out.append(f'<line x1="{L}" x2="{L + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#e5e5e5"/>'
-                   f'<text x="{L - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" class="axis">{_fmt(y)}{html.escape(y_unit)}</text>')
+        out.append(
+            f'<line x1="{L}" x2="{L + pw}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{L - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" class="axis">{_fmt(y)}{html.escape(y_unit)}</text>'
+        )
     for i in range(6):
         x = xmax * i / 5
         out.append(f'<text x="{sx(x):.1f}" y="{H - 14}" text-anchor="middle" class="axis">{x:.0f}s</text>')
     for i, (x, label) in enumerate(markers or []):
         # labels are staggered over four rows so neighbouring annotations stay readable
-        out.append(f'<line class="annotation" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{T}" y2="{T + ph}" stroke="#a0a" stroke-dasharray="4 3"/>'
-                   f'<text x="{sx(x) + 3:.1f}" y="{T + 12 + 12 * (i % 4)}" class="axis" fill="#a0a">{html.escape(label[:40])}</text>')
+        out.append(
+            f'<line class="annotation" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{T}" y2="{T + ph}" stroke="#a0a" stroke-dasharray="4 3"/>'
+            f'<text x="{sx(x) + 3:.1f}" y="{T + 12 + 12 * (i % 4)}" class="axis" fill="#a0a">{html.escape(label[:40])}</text>'
+        )
     for i, (name, s) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         if s:
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
             out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.8" points="{path}"/>')
         ly = T + 12 + 16 * i
-        out.append(f'<rect x="{W - R + 8}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{W - R + 22}" y="{ly}" class="legend">{html.escape(name if len(name) <= 40 else "…" + name[-39:])}</text>')
+        out.append(
+            f'<rect x="{W - R + 8}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{W - R + 22}" y="{ly}" class="legend">{html.escape(name if len(name) <= 40 else "…" + name[-39:])}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -76,9 +90,11 @@ def bar_chart(title: str, bars: list[tuple[str, float]], *, y_unit: str = "", ch
     pw, ph = W - L - 20, H - T - B - 10
     n = max(len(bars), 1)
     bw = pw / n
-    out = [f'<svg class="chart" id="{html.escape(chart_id)}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{html.escape(title)}">',
-           f'<text x="{L}" y="16" class="title">{html.escape(title)}</text>',
-           f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
+    out = [
+        f'<svg class="chart" id="{html.escape(chart_id)}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{L}" y="16" class="title">{html.escape(title)}</text>',
+        f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
+    ]
     for i in range(5):
         y = ymax * i / 4
         yy = T + ph * (1 - y / ymax)
@@ -86,9 +102,13 @@ def bar_chart(title: str, bars: list[tuple[str, float]], *, y_unit: str = "", ch
     for i, (label, v) in enumerate(bars):
         h = ph * v / ymax
         x = L + i * bw
-        out.append(f'<rect class="bar" x="{x + bw * 0.1:.1f}" y="{T + ph - h:.1f}" width="{bw * 0.8:.1f}" height="{h:.1f}" fill="{PALETTE[0]}"/>')
+        out.append(
+            f'<rect class="bar" x="{x + bw * 0.1:.1f}" y="{T + ph - h:.1f}" width="{bw * 0.8:.1f}" height="{h:.1f}" fill="{PALETTE[0]}"/>'
+        )
         out.append(f'<text x="{x + bw / 2:.1f}" y="{T + ph + 14}" text-anchor="middle" class="axis">{html.escape(label)}</text>')
         if note:
-            out.append(f'<text x="{x + bw / 2:.1f}" y="{T + ph - h - 4:.1f}" text-anchor="middle" class="axis">{html.escape(note[i])}</text>')
+            out.append(
+                f'<text x="{x + bw / 2:.1f}" y="{T + ph - h - 4:.1f}" text-anchor="middle" class="axis">{html.escape(note[i])}</text>'
+            )
     out.append("</svg>")
     return "".join(out)

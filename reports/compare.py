@@ -51,9 +51,14 @@ def _num(v: Any) -> bool:
 
 def _row_ok(row: Any) -> bool:
     """A summary request row with the fields compare reads, correctly typed (a bad row is not judged)."""
-    return (isinstance(row, dict) and isinstance(row.get("requests"), int) and not isinstance(row.get("requests"), bool)
-            and row["requests"] >= 0 and _num(row.get("error_ratio"))
-            and all(row.get(k) is None or _num(row.get(k)) for k in ("p95_ms", "p99_ms", "rps")))
+    return (
+        isinstance(row, dict)
+        and isinstance(row.get("requests"), int)
+        and not isinstance(row.get("requests"), bool)
+        and row["requests"] >= 0
+        and _num(row.get("error_ratio"))
+        and all(row.get(k) is None or _num(row.get(k)) for k in ("p95_ms", "p99_ms", "rps"))
+    )
 
 
 def measured(summary: dict[str, Any]) -> bool:
@@ -76,8 +81,17 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tol: CompareSpec)
         if c is None:
             # A request the baseline sent that vanished: the journey changed or a step broke. A regression unless excused.
             allowed = key in tol.allow_missing
-            rows.append(CompareRow(key, "requests", b["requests"], None, None, "missing (allowed)" if allowed else "missing",
-                                   "compare.allow_missing" if allowed else "vanished from the run"))
+            rows.append(
+                CompareRow(
+                    key,
+                    "requests",
+                    b["requests"],
+                    None,
+                    None,
+                    "missing (allowed)" if allowed else "missing",
+                    "compare.allow_missing" if allowed else "vanished from the run",
+                )
+            )
             continue
         if b is None:
             rows.append(CompareRow(key, "requests", None, c["requests"], None, "new", ""))
@@ -85,7 +99,11 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tol: CompareSpec)
         if min(c["requests"], b["requests"]) < tol.min_requests:
             rows.append(CompareRow(key, "requests", b["requests"], c["requests"], None, "too few samples", f"≥ {tol.min_requests}"))
             continue
-        for metric, limit, worse_is_up in (("p95_ms", tol.p95_increase, True), ("p99_ms", tol.p99_increase, True), ("rps", tol.throughput_decrease, False)):
+        for metric, limit, worse_is_up in (
+            ("p95_ms", tol.p95_increase, True),
+            ("p99_ms", tol.p99_increase, True),
+            ("rps", tol.throughput_decrease, False),
+        ):
             ch = _rel(c.get(metric), b.get(metric))
             if ch is None:
                 verdict = "n/a"

@@ -23,7 +23,11 @@ from reports.results import Interval, RequestTotals, RunData
 __all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
 }
 
 
@@ -37,9 +41,17 @@ class ThresholdResult:
     def to_dict(self) -> dict[str, Any]:
         t = self.threshold
         return {
-            "id": t.id, "scope": t.scope, "metric": t.metric, "op": t.op, "limit": t.value,
-            "unit": unit_of(t.metric), "observed": self.observed, "passed": self.passed,
-            "abort": t.abort, "source": t.source, "message": self.message,
+            "id": t.id,
+            "scope": t.scope,
+            "metric": t.metric,
+            "op": t.op,
+            "limit": t.value,
+            "unit": unit_of(t.metric),
+            "observed": self.observed,
+            "passed": self.passed,
+            "abort": t.abort,
+            "source": t.source,
+            "message": self.message,
         }
 
 
@@ -143,7 +155,11 @@ def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult
             continue
         ok = _OPS[t.op](value, t.value)
         rel = "within" if ok else "breaks"
-        out.append(ThresholdResult(t, value, ok, f"observed {format_value(t.metric, value)} {rel} limit {t.metric} {t.op} {format_value(t.metric, t.value)}"))
+        out.append(
+            ThresholdResult(
+                t, value, ok, f"observed {format_value(t.metric, value)} {rel} limit {t.metric} {t.op} {format_value(t.metric, t.value)}"
+            )
+        )
     return out
 
 
@@ -173,6 +189,5 @@ class LiveGate:
                 continue
             since = self._breached_since.setdefault(t.id, interval.t_start)
             if now - since >= t.grace:
-                return (f"threshold {t.id!r} breached for {now - since:.0f}s (grace {t.grace:g}s): "
-                        f"observed {format_value(t.metric, value)}")
+                return f"threshold {t.id!r} breached for {now - since:.0f}s (grace {t.grace:g}s): observed {format_value(t.metric, value)}"
         return None

@@ -32,7 +32,7 @@ def _nonzero_index(h: HdrHistogram) -> tuple[list[int], array]:
     lo = h.get_counts_array_index(h.get_min_value())
     hi = min(h.get_counts_array_index(h.get_max_value()) + 1, h.counts_len)
     counts = array("Q")
-    counts.frombytes(memoryview(h.counts).cast("B")[lo * 8:hi * 8])
+    counts.frombytes(memoryview(h.counts).cast("B")[lo * 8 : hi * 8])
     return list(compress(range(len(counts)), counts)), counts
 
 
@@ -96,18 +96,25 @@ def decode_add(target: HdrHistogram, encoded: str | bytes) -> None:
     ValueError for a payload that is not a histogram with ``target``'s settings.
     """
     global _scratch
-    if _scratch is None or _scratch.settings != (target.significant_figures, target.lowest_trackable_value,
-                                                 target.highest_trackable_value, target.counts_len):
+    if _scratch is None or _scratch.settings != (
+        target.significant_figures,
+        target.lowest_trackable_value,
+        target.highest_trackable_value,
+        target.counts_len,
+    ):
         _scratch = _Scratch(target)
     try:
         raw = base64.b64decode(encoded, validate=True)
         header = ExternalHeader.from_buffer_copy(raw[:ext_header_size])
-        data = zlib.decompress(raw[ext_header_size:ext_header_size + header.length])
+        data = zlib.decompress(raw[ext_header_size : ext_header_size + header.length])
         payload = PayloadHeader.from_buffer_copy(data[:payload_header_size])
     except (ValueError, zlib.error) as exc:
         raise ValueError(f"not an encoded histogram: {exc}") from None
-    if (payload.significant_figures, payload.lowest_trackable_value, payload.highest_trackable_value) != \
-            (target.significant_figures, target.lowest_trackable_value, target.highest_trackable_value):
+    if (payload.significant_figures, payload.lowest_trackable_value, payload.highest_trackable_value) != (
+        target.significant_figures,
+        target.lowest_trackable_value,
+        target.highest_trackable_value,
+    ):
         raise ValueError("histogram settings differ from the report's (1 µs .. 1 h, 3 significant digits)")
     res = pyhdrh.decode(data, payload_header_size, ctypes.addressof(_scratch.counts), target.counts_len, 8)
     total, lo, hi = res["total"], res["min_nonzero_index"], res["max_nonzero_index"]

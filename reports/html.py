@@ -55,14 +55,22 @@ def _distribution(data: RunData) -> str:
                 counts[i] += count
                 break
     labels = [f"≤{e:g}" if e != math.inf else ">10000" for e in edges_ms]
-    return bar_chart("Latency distribution (ms, all requests)", [(lbl, 100.0 * c / total) for lbl, c in zip(labels, counts)],
-                     y_unit="%", chart_id="chart-distribution")
+    return bar_chart(
+        "Latency distribution (ms, all requests)",
+        [(lbl, 100.0 * c / total) for lbl, c in zip(labels, counts)],
+        y_unit="%",
+        chart_id="chart-distribution",
+    )
 
 
 def _funnel(data: RunData) -> str:
     b = data.business
-    steps = [("views", b.get("product_views", 0)), ("cart adds", b.get("cart_adds", 0)),
-             ("orders", b.get("orders", 0)), ("paid", b.get("payments_success", 0))]
+    steps = [
+        ("views", b.get("product_views", 0)),
+        ("cart adds", b.get("cart_adds", 0)),
+        ("orders", b.get("orders", 0)),
+        ("paid", b.get("payments_success", 0)),
+    ]
     if not any(v for _, v in steps):
         return "<p>No funnel events were recorded.</p>"
     top = steps[0][1] or 1
@@ -74,21 +82,31 @@ def _threshold_table(summary: dict[str, Any]) -> str:
     rows = []
     for t in summary["thresholds"]:
         cls, word = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("skip", "skip")}[t["passed"]]
-        rows.append(f'<tr><td class="{cls}">{word}</td><td><code>{_e(t["scope"])}</code></td><td><code>{_e(t["id"].split(": ", 1)[-1])}</code></td>'
-                    f'<td style="text-align:left">{_e(t["message"])}</td><td>{_e(t["source"])}</td><td>{"abort" if t["abort"] else ""}</td></tr>')
-    return ('<table id="thresholds"><tr><th>result</th><th>scope</th><th>threshold</th><th>observed</th><th>source</th><th></th></tr>'
-            + "".join(rows) + "</table>")
+        rows.append(
+            f'<tr><td class="{cls}">{word}</td><td><code>{_e(t["scope"])}</code></td><td><code>{_e(t["id"].split(": ", 1)[-1])}</code></td>'
+            f'<td style="text-align:left">{_e(t["message"])}</td><td>{_e(t["source"])}</td><td>{"abort" if t["abort"] else ""}</td></tr>'
+        )
+    return (
+        '<table id="thresholds"><tr><th>result</th><th>scope</th><th>threshold</th><th>observed</th><th>source</th><th></th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _request_table(summary: dict[str, Any]) -> str:
     def f(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.1f}"
+
     rows = []
     for key, r in [*summary["requests"].items(), ("all", summary["total"])]:
-        rows.append(f"<tr><td><code>{_e(key)}</code></td><td>{r['requests']}</td><td>{r['failures']}</td><td>{r['error_ratio'] * 100:.2f}%</td>"
-                    f"<td>{r['rps']:.1f}</td><td>{f(r['p50_ms'])}</td><td>{f(r['p95_ms'])}</td><td>{f(r['p99_ms'])}</td><td>{f(r['max_ms'])}</td></tr>")
-    return ('<table id="requests"><tr><th>request</th><th>count</th><th>failures</th><th>errors</th><th>rps</th><th>p50 ms</th><th>p95 ms</th>'
-            '<th>p99 ms</th><th>max ms</th></tr>' + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td><code>{_e(key)}</code></td><td>{r['requests']}</td><td>{r['failures']}</td><td>{r['error_ratio'] * 100:.2f}%</td>"
+            f"<td>{r['rps']:.1f}</td><td>{f(r['p50_ms'])}</td><td>{f(r['p95_ms'])}</td><td>{f(r['p99_ms'])}</td><td>{f(r['max_ms'])}</td></tr>"
+        )
+    return (
+        '<table id="requests"><tr><th>request</th><th>count</th><th>failures</th><th>errors</th><th>rps</th><th>p50 ms</th><th>p95 ms</th>'
+        "<th>p99 ms</th><th>max ms</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _compare_table(rows: list[CompareRow]) -> str:
@@ -98,71 +116,127 @@ def _compare_table(rows: list[CompareRow]) -> str:
             continue
         cls = "fail" if r.regression else "pass" if r.verdict in ("ok", "improved") else "skip"
         ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
-        body.append(f'<tr><td><code>{_e(r.key)}</code></td><td>{_e(r.metric)}</td><td>{_e(r.baseline)}</td><td>{_e(r.current)}</td>'
-                    f'<td>{ch}</td><td>{_e(r.tolerance)}</td><td class="{cls}">{_e(r.verdict)}</td></tr>')
-    return ('<table id="compare"><tr><th>request</th><th>metric</th><th>baseline</th><th>current</th><th>change</th><th>tolerance</th><th>verdict</th></tr>'
-            + "".join(body) + "</table>")
+        body.append(
+            f"<tr><td><code>{_e(r.key)}</code></td><td>{_e(r.metric)}</td><td>{_e(r.baseline)}</td><td>{_e(r.current)}</td>"
+            f'<td>{ch}</td><td>{_e(r.tolerance)}</td><td class="{cls}">{_e(r.verdict)}</td></tr>'
+        )
+    return (
+        '<table id="compare"><tr><th>request</th><th>metric</th><th>baseline</th><th>current</th><th>change</th><th>tolerance</th><th>verdict</th></tr>'
+        + "".join(body)
+        + "</table>"
+    )
 
 
 def _capacity_table(c: dict[str, Any]) -> str:
     rows = []
     for st in c.get("steps", []):
+
         def ms(v: Any) -> str:
             return "n/a" if v is None else f"{v:.0f}"
+
         cls, word = ("pass", "ok") if st.get("passed") else ("fail", "KNEE: " + "; ".join(st.get("messages", [])[:1]))
-        rows.append(f"<tr><td>{_e(st.get('step'))}</td><td>{_e(st.get('rate'))}</td><td>{_e(st.get('requests'))}</td>"
-                    f"<td>{st.get('rps', 0):.1f}</td><td>{ms(st.get('p95_ms'))}</td><td>{ms(st.get('p99_ms'))}</td>"
-                    f"<td>{_e(st.get('dropped'))}</td><td class='{cls}' style='text-align:left'>{_e(word)}</td></tr>")
-    head = (f"<p id=\"capacity-verdict\"><b>{_e(c.get('verdict', ''))}</b> — highest sustainable rate "
-            f"{_e(c.get('highest_sustainable_rate'))}/s; first failing threshold: {_e(c.get('first_failing_threshold') or 'none')}</p>")
-    return head + ("<table id=\"capacity\"><tr><th>step</th><th>rate/s</th><th>requests</th><th>rps</th><th>p95 ms</th><th>p99 ms</th>"
-                   "<th>dropped</th><th>result</th></tr>" + "".join(rows) + "</table>")
+        rows.append(
+            f"<tr><td>{_e(st.get('step'))}</td><td>{_e(st.get('rate'))}</td><td>{_e(st.get('requests'))}</td>"
+            f"<td>{st.get('rps', 0):.1f}</td><td>{ms(st.get('p95_ms'))}</td><td>{ms(st.get('p99_ms'))}</td>"
+            f"<td>{_e(st.get('dropped'))}</td><td class='{cls}' style='text-align:left'>{_e(word)}</td></tr>"
+        )
+    head = (
+        f'<p id="capacity-verdict"><b>{_e(c.get("verdict", ""))}</b> — highest sustainable rate '
+        f"{_e(c.get('highest_sustainable_rate'))}/s; first failing threshold: {_e(c.get('first_failing_threshold') or 'none')}</p>"
+    )
+    return head + (
+        '<table id="capacity"><tr><th>step</th><th>rate/s</th><th>requests</th><th>rps</th><th>p95 ms</th><th>p99 ms</th>'
+        "<th>dropped</th><th>result</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
     s = summary
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s['run_id'])}</title><style>{CSS}</style></head><body>",
-             f"<h1>peakload run <code>{_e(s['run_id'])}</code></h1>",
-             f'<div class="banner {s["status"]}" id="verdict"><b>{_e(s["status"].upper())}</b> (exit {s["exit_code"]})'
-             f'{" — " + _e(s["reason"]) if s.get("reason") else ""}'
-             f' <span id="decided-by">(decided by rule <code>{_e(s.get("decided_by"))}</code>)</span></div>',
-             f"<p>Profile <b>{_e(s.get('profile'))}</b> · target <code>{_e(s.get('target'))}</code> · {_e(s.get('started'))} → {_e(s.get('ended'))} "
-             f"({s['duration_s']:.0f} s, {s['intervals']} intervals) · git {_e(s.get('git_revision'))} · latency basis: {_e(s.get('latency_basis'))}</p>"]
+    parts = [
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s['run_id'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>peakload run <code>{_e(s['run_id'])}</code></h1>",
+        f'<div class="banner {s["status"]}" id="verdict"><b>{_e(s["status"].upper())}</b> (exit {s["exit_code"]})'
+        f"{' — ' + _e(s['reason']) if s.get('reason') else ''}"
+        f' <span id="decided-by">(decided by rule <code>{_e(s.get("decided_by"))}</code>)</span></div>',
+        f"<p>Profile <b>{_e(s.get('profile'))}</b> · target <code>{_e(s.get('target'))}</code> · {_e(s.get('started'))} → {_e(s.get('ended'))} "
+        f"({s['duration_s']:.0f} s, {s['intervals']} intervals) · git {_e(s.get('git_revision'))} · latency basis: {_e(s.get('latency_basis'))}</p>",
+    ]
     if s.get("problems"):
-        parts.append('<div class="problems" id="problems"><b>Incomplete or unreadable results</b><ul>'
-                     + "".join(f"<li>{_e(p)}</li>" for p in s["problems"]) + "</ul></div>")
+        parts.append(
+            '<div class="problems" id="problems"><b>Incomplete or unreadable results</b><ul>'
+            + "".join(f"<li>{_e(p)}</li>" for p in s["problems"])
+            + "</ul></div>"
+        )
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
     if compare_rows is not None:
         n = sum(r.regression for r in compare_rows)
         b = s.get("baseline") or {}
-        parts += [f"<h2>Against baseline <code>{_e(baseline_id)}</code>: {n} regression(s)</h2>",
-                  f"<p id=\"compare-verdict\">{_e(b.get('reason'))} (decided by rule <code>{_e(b.get('decided_by'))}</code>)</p>",
-                  _compare_table(compare_rows)]
+        parts += [
+            f"<h2>Against baseline <code>{_e(baseline_id)}</code>: {n} regression(s)</h2>",
+            f'<p id="compare-verdict">{_e(b.get("reason"))} (decided by rule <code>{_e(b.get("decided_by"))}</code>)</p>',
+            _compare_table(compare_rows),
+        ]
     if data.intervals:
         tl = data.timeline
         marks = _markers(data)
-        parts += ["<h2>Load</h2>",
-                  line_chart("Users and requests per second", [("users", tl["users"]), ("rps", tl["rps"])], markers=marks, chart_id="chart-load"),
-                  "<h2>Latency over time</h2>",
-                  line_chart("All requests: p50 / p95 / p99 (ms)", [(p, tl[p]) for p in ("p50", "p95", "p99")], y_unit="ms", markers=marks, chart_id="chart-latency"),
-                  line_chart("p95 per request name (ms)", sorted(tl["p95_by_name"].items()), y_unit="ms", markers=marks, chart_id="chart-latency-names"),
-                  *([line_chart("Arrivals per second: target, scheduled, dropped",
-                                [("target", tl["target_rate"]), ("scheduled", tl["arrivals"]), ("dropped", tl["dropped"])],
-                                y_unit="/s", markers=marks, chart_id="chart-arrivals")] if tl["arrivals"] else []),
-                  "<h2>Errors</h2>",
-                  line_chart("Error rate (%)", [("errors", tl["errors"])], y_unit="%", markers=marks, chart_id="chart-errors")]
+        parts += [
+            "<h2>Load</h2>",
+            line_chart("Users and requests per second", [("users", tl["users"]), ("rps", tl["rps"])], markers=marks, chart_id="chart-load"),
+            "<h2>Latency over time</h2>",
+            line_chart(
+                "All requests: p50 / p95 / p99 (ms)",
+                [(p, tl[p]) for p in ("p50", "p95", "p99")],
+                y_unit="ms",
+                markers=marks,
+                chart_id="chart-latency",
+            ),
+            line_chart(
+                "p95 per request name (ms)", sorted(tl["p95_by_name"].items()), y_unit="ms", markers=marks, chart_id="chart-latency-names"
+            ),
+            *(
+                [
+                    line_chart(
+                        "Arrivals per second: target, scheduled, dropped",
+                        [("target", tl["target_rate"]), ("scheduled", tl["arrivals"]), ("dropped", tl["dropped"])],
+                        y_unit="/s",
+                        markers=marks,
+                        chart_id="chart-arrivals",
+                    )
+                ]
+                if tl["arrivals"]
+                else []
+            ),
+            "<h2>Errors</h2>",
+            line_chart("Error rate (%)", [("errors", tl["errors"])], y_unit="%", markers=marks, chart_id="chart-errors"),
+        ]
     else:
         parts.append("<p>No intervals were recorded: no time charts.</p>")
-    parts += ["<h2>Latency distribution</h2>", _distribution(data), "<h2>Funnel</h2>", _funnel(data),
-              "<h2>Requests</h2>", _request_table(s)]
+    parts += [
+        "<h2>Latency distribution</h2>",
+        _distribution(data),
+        "<h2>Funnel</h2>",
+        _funnel(data),
+        "<h2>Requests</h2>",
+        _request_table(s),
+    ]
     if s.get("capacity"):
         parts += ["<h2>Capacity</h2>", _capacity_table(s["capacity"])]
     rec = s.get("reconciliation")
     if rec:
-        parts += ["<h2>Reconciliation</h2>", "<table id='reconciliation'>" + "".join(
-            f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rec.items() if k != "skus") + "</table>"]
+        parts += [
+            "<h2>Reconciliation</h2>",
+            "<table id='reconciliation'>"
+            + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rec.items() if k != "skus")
+            + "</table>",
+        ]
     if s.get("events"):
-        parts += ["<h2>Events</h2><table id='events'><tr><th>t</th><th>kind</th><th>name</th><th>detail</th></tr>" + "".join(
-            f"<tr><td>{_e(ev.get('t'))}</td><td>{_e(ev.get('kind'))}</td><td>{_e(ev.get('name'))}</td><td>{_e(ev.get('detail'))}</td></tr>" for ev in s["events"]) + "</table>"]
+        parts += [
+            "<h2>Events</h2><table id='events'><tr><th>t</th><th>kind</th><th>name</th><th>detail</th></tr>"
+            + "".join(
+                f"<tr><td>{_e(ev.get('t'))}</td><td>{_e(ev.get('kind'))}</td><td>{_e(ev.get('name'))}</td><td>{_e(ev.get('detail'))}</td></tr>"
+                for ev in s["events"]
+            )
+            + "</table>"
+        ]
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -15,15 +15,18 @@ __all__ = ["render_junit"]
 
 def render_junit(summary: dict[str, Any]) -> str:
     rows = summary["thresholds"]
-    suite = ET.Element("testsuite", {
-        "name": f"peakload.{summary.get('profile') or 'run'}",
-        "tests": str(len(rows) + 1),
-        "failures": str(sum(1 for r in rows if r["passed"] is False)),
-        "errors": "1" if summary["status"] in ("invalid", "unjudged") else "0",
-        "skipped": str(sum(1 for r in rows if r["passed"] is None)),
-        "time": f"{summary['duration_s']:.3f}",
-        "timestamp": summary.get("started") or "",
-    })
+    suite = ET.Element(
+        "testsuite",
+        {
+            "name": f"peakload.{summary.get('profile') or 'run'}",
+            "tests": str(len(rows) + 1),
+            "failures": str(sum(1 for r in rows if r["passed"] is False)),
+            "errors": "1" if summary["status"] in ("invalid", "unjudged") else "0",
+            "skipped": str(sum(1 for r in rows if r["passed"] is None)),
+            "time": f"{summary['duration_s']:.3f}",
+            "timestamp": summary.get("started") or "",
+        },
+    )
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "target", "git_revision", "latency_basis"):
         ET.SubElement(props, "property", {"name": key, "value": str(summary.get(key) or "")})
@@ -32,7 +35,11 @@ def render_junit(summary: dict[str, Any]) -> str:
     if summary["status"] in ("invalid", "unjudged"):
         ET.SubElement(run_case, "error", {"message": summary.get("reason") or "run invalid", "type": summary["status"]})
     for r in rows:
-        case = ET.SubElement(suite, "testcase", {"classname": r["scope"], "name": f"{r['metric']} {r['op']} {format_value(r['metric'], r['limit'])}", "time": "0"})
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {"classname": r["scope"], "name": f"{r['metric']} {r['op']} {format_value(r['metric'], r['limit'])}", "time": "0"},
+        )
         if r["passed"] is False:
             msg = f"{r['scope']}: {r['message']}"
             ET.SubElement(case, "failure", {"message": msg, "type": "threshold"}).text = msg

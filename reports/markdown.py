@@ -22,9 +22,11 @@ def render_markdown(summary: dict[str, Any], compare_rows: list[CompareRow] | No
     s = summary
     head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID", "unjudged": "➖ UNJUDGED"}[s["status"]]
     out = [f"## peakload run `{s['run_id']}` — {head}", ""]
-    out.append(f"Profile **{s.get('profile')}** against `{s.get('target')}`, {s['duration_s']:.0f} s, "
-               f"{s['total']['requests']} requests, {s['total']['error_ratio'] * 100:.2f} % errors. "
-               f"Latency basis: {s.get('latency_basis')}.")
+    out.append(
+        f"Profile **{s.get('profile')}** against `{s.get('target')}`, {s['duration_s']:.0f} s, "
+        f"{s['total']['requests']} requests, {s['total']['error_ratio'] * 100:.2f} % errors. "
+        f"Latency basis: {s.get('latency_basis')}."
+    )
     if s.get("reason"):
         out += ["", f"**Reason:** {s['reason']} (decided by rule `{s.get('decided_by')}`)"]
     if s.get("problems"):
@@ -34,12 +36,17 @@ def render_markdown(summary: dict[str, Any], compare_rows: list[CompareRow] | No
         out.append(f"| {_ICON[t['passed']]} | `{t['scope']}` | `{t['id'].split(': ', 1)[-1]}` | {t['message']} | {t['source']} |")
     out += ["", "### Requests", "", "| request | count | errors | rps | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     for key, r in s["requests"].items():
-        out.append(f"| `{key}` | {r['requests']} | {r['error_ratio'] * 100:.2f} % | {r['rps']:.1f} | {_ms(r['p50_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} |")
+        out.append(
+            f"| `{key}` | {r['requests']} | {r['error_ratio'] * 100:.2f} % | {r['rps']:.1f} | {_ms(r['p50_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} |"
+        )
     rec = s.get("reconciliation")
     if rec and "error" not in rec:
-        out += ["", f"**Reconciliation:** orders {rec.get('orders_created')}, paid {rec.get('orders_paid')}, "
-                    f"payments {rec.get('payments_succeeded')}, oversold {rec.get('oversold_units')}, "
-                    f"duplicate orders {rec.get('duplicate_orders')}, duplicate charges {rec.get('duplicate_charges')}"]
+        out += [
+            "",
+            f"**Reconciliation:** orders {rec.get('orders_created')}, paid {rec.get('orders_paid')}, "
+            f"payments {rec.get('payments_succeeded')}, oversold {rec.get('oversold_units')}, "
+            f"duplicate orders {rec.get('duplicate_orders')}, duplicate charges {rec.get('duplicate_charges')}",
+        ]
     if compare_rows:
         bad = [r for r in compare_rows if r.regression]
         out += ["", f"### Against baseline: {len(bad)} regression(s)", ""]

@@ -127,8 +127,20 @@ class RunData:
     problems: list[str] = field(default_factory=list)
     # chart series (x = seconds since start): users, rps, errors (%), p50/p95/p99 (ms), p95_by_name
     _all: RequestTotals | None = field(default=None, repr=False)
-    timeline: dict[str, Any] = field(default_factory=lambda: {"users": [], "rps": [], "errors": [], "p50": [], "p95": [], "p99": [], "p95_by_name": {},
-                                                                 "arrivals": [], "dropped": [], "target_rate": []})
+    timeline: dict[str, Any] = field(
+        default_factory=lambda: {
+            "users": [],
+            "rps": [],
+            "errors": [],
+            "p50": [],
+            "p95": [],
+            "p99": [],
+            "p95_by_name": {},
+            "arrivals": [],
+            "dropped": [],
+            "target_rate": [],
+        }
+    )
 
     @property
     def run_id(self) -> str:
@@ -211,7 +223,7 @@ def _aggregate(data: RunData) -> None:
     t0 = data.intervals[0].t_start
     tl = data.timeline
     for g in range(0, n, step):
-        ivs = data.intervals[g:g + step]
+        ivs = data.intervals[g : g + step]
         x = ivs[-1].t_end - t0
         secs = sum(iv.seconds for iv in ivs)
         count = sum(iv.count for iv in ivs)
@@ -258,8 +270,9 @@ def load_results(path: Path) -> RunData:
     if not data.meta:
         problems.append("run.json: missing; run metadata unknown")
     data.outcome = clean_fields(read_json_object(path / "outcome.json", problems), OUTCOME_FIELDS, "outcome.json", problems) or {}
-    data.reconciliation = clean_fields(read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS,
-                                       "reconciliation.json", problems)
+    data.reconciliation = clean_fields(
+        read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS, "reconciliation.json", problems
+    )
     data.capacity = clean_capacity(read_json_object(path / "capacity.json", problems), problems)
     lines: list[dict[str, Any]] = []
     if (path / SNAPSHOTS).exists():

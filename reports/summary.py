@@ -60,8 +60,12 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
     if data.all_requests().count == 0:
         return "invalid", EXIT_INVALID, "no requests were measured", "no-measurements"
     if data.cpu_warning:
-        return ("invalid", EXIT_INVALID, "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy",
-                "generator-overloaded")
+        return (
+            "invalid",
+            EXIT_INVALID,
+            "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy",
+            "generator-overloaded",
+        )
     if not data.complete and not data.outcome.get("aborted"):
         return "invalid", EXIT_INVALID, "results incomplete: the run was cut short", "incomplete"
     cap = data.capacity
@@ -77,8 +81,11 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
     judged = [r for r in results if r.passed is True]
     if not judged:
         # A verdict needs something judged: no thresholds (or all skipped for lack of data) is not a pass.
-        why = ("no thresholds were declared (profile thresholds or an SLO spec)" if not results
-               else f"all {len(results)} thresholds were skipped for lack of data")
+        why = (
+            "no thresholds were declared (profile thresholds or an SLO spec)"
+            if not results
+            else f"all {len(results)} thresholds were skipped for lack of data"
+        )
         return "unjudged", EXIT_INVALID, f"nothing was judged: {why}", "nothing-judged"
     skipped = len(results) - len(judged)
     note = f"; {skipped} skipped for lack of data" if skipped else ""

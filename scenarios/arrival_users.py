@@ -147,9 +147,13 @@ class ArrivalRequester(_ArrivalUser, User):
         self._path = arrivals.path if arrivals is not None else "/"
         if not self.host:
             raise RuntimeError("ArrivalRequester needs a host (--host or the web UI's host field)")
-        self.probe = Probe(self.host, request_event=self._setup_arrivals(self.environment.events.request),
-                           headers={settings.profile.target.run_header: settings.run_id},
-                           connection_timeout=self.connection_timeout, network_timeout=self.network_timeout)
+        self.probe = Probe(
+            self.host,
+            request_event=self._setup_arrivals(self.environment.events.request),
+            headers={settings.profile.target.run_header: settings.run_id},
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+        )
 
     def on_stop(self) -> None:
         probe = getattr(self, "probe", None)

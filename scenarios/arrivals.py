@@ -209,8 +209,10 @@ def _write_event(state: ArrivalState, *, t: float, name: str, detail: str) -> No
 def _describe(state: ArrivalState, workers: int) -> str:
     spec = state.settings.profile.arrivals
     assert spec is not None
-    return (f"{spec.kind} arrivals, {state.curve.total:.0f} journeys ({spec.journey}) over {state.curve.duration:g}s, "
-            f"peak {spec.peak_rate * state.settings.scale:g}/s, pool {state.pool_size}, {workers} load process(es)")
+    return (
+        f"{spec.kind} arrivals, {state.curve.total:.0f} journeys ({spec.journey}) over {state.curve.duration:g}s, "
+        f"peak {spec.peak_rate * state.settings.scale:g}/s, pool {state.pool_size}, {workers} load process(es)"
+    )
 
 
 # ---------------------------------------------------------------- Locust wiring
@@ -266,6 +268,7 @@ def install(environment: Environment, settings: RunSettings | None = None) -> Ar
     runner = environment.runner
     ev = environment.events
     if isinstance(runner, WorkerRunner):
+
         def on_message(environment: Environment, msg: Any, **_kw: Any) -> None:
             data = msg.data or {}
             _start_scheduler(environment, state, slot=int(data["slot"]), of=int(data["of"]), t0=float(data["t0"]))

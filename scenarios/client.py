@@ -136,9 +136,7 @@ class ShopClient:
         url = template.format(**{k: quote(str(v), safe="") for k, v in (params or {}).items()})
         if query:
             url = f"{url}?{urlencode(query)}"
-        with self.http.request(
-            method, url, name=template, headers=self._headers(headers), json=json, catch_response=True
-        ) as resp:
+        with self.http.request(method, url, name=template, headers=self._headers(headers), json=json, catch_response=True) as resp:
             yield resp
 
     @staticmethod
@@ -251,9 +249,7 @@ class ShopClient:
             return data
 
     def category(self, category_id: int, *, page: int = 1, size: int = 20) -> Listing | None:
-        with self._call(
-            "GET", "category", params={"category_id": category_id}, query={"page": page, "size": size}
-        ) as resp:
+        with self._call("GET", "category", params={"category_id": category_id}, query={"page": page, "size": size}) as resp:
             if resp.status_code != 200:
                 return None
             data = self._body(resp)
@@ -387,15 +383,11 @@ class ShopClient:
             if data.get("status") not in ("created", "paid"):  # "paid" on a replay after payment
                 resp.failure("order status is not created")
                 return CheckoutResult(outcome="error", status=status)
-            return CheckoutResult(
-                outcome="created", order_id=str(data["order_id"]), total_cents=data["total_cents"], status=status
-            )
+            return CheckoutResult(outcome="created", order_id=str(data["order_id"]), total_cents=data["total_cents"], status=status)
 
     def pay(self, order_id: str, *, idempotency_key: str) -> PaymentResult:
         """POST a payment. ``declined`` is a business outcome (a success for the request)."""
-        with self._call(
-            "POST", "pay", params={"order_id": order_id}, headers={"Idempotency-Key": idempotency_key}
-        ) as resp:
+        with self._call("POST", "pay", params={"order_id": order_id}, headers={"Idempotency-Key": idempotency_key}) as resp:
             status = resp.status_code
             if status not in (200, 201):
                 return PaymentResult(outcome="error", status=status, retryable=status == 0 or status >= 500)

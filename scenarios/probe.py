@@ -39,16 +39,29 @@ _VALID = LocustUserAgent.valid_response_codes
 class Probe:
     """One user's keep-alive connection for fixed GETs; reports each request like ``FastHttpSession``."""
 
-    def __init__(self, base_url: str, *, request_event: Any, headers: dict[str, str] | None = None,
-                 connection_timeout: float = 5.0, network_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        request_event: Any,
+        headers: dict[str, str] | None = None,
+        connection_timeout: float = 5.0,
+        network_timeout: float = 30.0,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"expected an http(s) base URL like http://127.0.0.1:8080, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._prefix = parts.path.rstrip("/")
-        self._http = HTTPClient(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                ssl=parts.scheme == "https", insecure=True, concurrency=1,
-                                connection_timeout=connection_timeout, network_timeout=network_timeout)
+        self._http = HTTPClient(
+            parts.hostname,
+            parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            insecure=True,
+            concurrency=1,
+            connection_timeout=connection_timeout,
+            network_timeout=network_timeout,
+        )
         self._headers = {"Accept-Encoding": "gzip, deflate, br", **(headers or {})}
         self._fire = request_event.fire
 
@@ -70,8 +83,17 @@ class Probe:
         response_time = (time.perf_counter() - t) * 1000
         if exception is None and status not in _VALID:
             exception = LocustBadStatusCode(self.base_url + path, code=status)
-        self._fire(request_type="GET", name=name or path, response_time=response_time, response_length=length,
-                   response=response, context={}, exception=exception, start_time=start_time, url=self.base_url + path)
+        self._fire(
+            request_type="GET",
+            name=name or path,
+            response_time=response_time,
+            response_length=length,
+            response=response,
+            context={},
+            exception=exception,
+            start_time=start_time,
+            url=self.base_url + path,
+        )
         return status
 
     def close(self) -> None:

@@ -114,8 +114,7 @@ class _ShopUser(FastHttpUser):
         self.signed_in = self.shop.sign_in(self.username, self.profile.target.password)
         if not self.signed_in:
             # The failed login/register requests are in the stats; this says what it means.
-            log.warning("%s could not sign in as %s (check target.password / user_format); no cart for it",
-                        self.kind, self.username)
+            log.warning("%s could not sign in as %s (check target.password / user_format); no cart for it", self.kind, self.username)
 
     def checkout_with_retries(self, *, retries: int, **kwargs: Any) -> CheckoutResult:
         """Checkout, sending the same idempotency key again after a 5xx or no answer."""
@@ -317,9 +316,7 @@ class FlashBuyer(_ShopUser):
         delay = started + sale.at + self.rng.uniform(0.0, 0.2) - time.time()
         if delay > 0:
             gevent.sleep(delay)
-        result = self.checkout_with_retries(
-            retries=sale.retries, address=ADDRESS, items=[{"sku": sale.sku, "quantity": sale.quantity}]
-        )
+        result = self.checkout_with_retries(retries=sale.retries, address=ADDRESS, items=[{"sku": sale.sku, "quantity": sale.quantity}])
         if result.outcome == "created":
             self.business("flash_won")
             self.business("orders")

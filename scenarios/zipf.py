@@ -34,7 +34,7 @@ def zipf_cdf(n: int, s: float) -> tuple[float, ...]:
         raise ValueError(f"a Zipf catalogue needs at least 1 item, got {n}")
     if s <= 0:
         raise ValueError(f"the Zipf exponent must be > 0, got {s}")
-    cum = list(itertools.accumulate(k ** -s for k in range(1, n + 1)))
+    cum = list(itertools.accumulate(k**-s for k in range(1, n + 1)))
     total = cum[-1]
     out = [c / total for c in cum]
     out[-1] = 1.0  # rounding must never leave a draw past the end

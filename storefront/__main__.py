@@ -94,17 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run-header", default="X-Peakload-Run")
     s.add_argument("--db-pool-size", type=int, default=10)
     s.add_argument("--password-iterations", type=int, default=10_000)
-    s.add_argument("--pending-retry-after", type=_nonneg_float, default=10.0,
-                   help="re-drive payments pending longer than this many seconds")
-    s.add_argument("--sweep-interval", type=_nonneg_float, default=2.0,
-                   help="seconds between pending-payment sweeps (0 = off)")
+    s.add_argument(
+        "--pending-retry-after", type=_nonneg_float, default=10.0, help="re-drive payments pending longer than this many seconds"
+    )
+    s.add_argument("--sweep-interval", type=_nonneg_float, default=2.0, help="seconds between pending-payment sweeps (0 = off)")
     s.add_argument("--admin-token", help="require this bearer token on /api/admin/*")
-    s.add_argument("--inject-latency", action="append", default=[], metavar="ROUTE=SECONDS",
-                   help="add latency to a route template, e.g. /api/products/{sku}=0.2 (repeatable)")
-    s.add_argument("--inject-errors", action="append", default=[], metavar="ROUTE=RATIO",
-                   help="answer 503 on this share of a route's requests (repeatable)")
-    s.add_argument("--exit-with-parent", action="store_true",
-                   help="shut down when the process that started this one dies (no orphan after a SIGKILL)")
+    s.add_argument(
+        "--inject-latency",
+        action="append",
+        default=[],
+        metavar="ROUTE=SECONDS",
+        help="add latency to a route template, e.g. /api/products/{sku}=0.2 (repeatable)",
+    )
+    s.add_argument(
+        "--inject-errors",
+        action="append",
+        default=[],
+        metavar="ROUTE=RATIO",
+        help="answer 503 on this share of a route's requests (repeatable)",
+    )
+    s.add_argument(
+        "--exit-with-parent", action="store_true", help="shut down when the process that started this one dies (no orphan after a SIGKILL)"
+    )
     s.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     g = sub.add_parser("gateway", help="run the payment-gateway simulator alone")
@@ -121,8 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--host", default="127.0.0.1")
     c.add_argument("--port", type=_port, default=8070, help="0 = any free port")
     c.add_argument("--port-file", help="write the base URL here once listening (atomic)")
-    c.add_argument("--service-ms", type=_ms_range, default=(50.0, 350.0), metavar="MIN:MAX",
-                   help="service time uniform on MIN..MAX ms (MIN alone = constant; default: %(default)s)")
+    c.add_argument(
+        "--service-ms",
+        type=_ms_range,
+        default=(50.0, 350.0),
+        metavar="MIN:MAX",
+        help="service time uniform on MIN..MAX ms (MIN alone = constant; default: %(default)s)",
+    )
     c.add_argument("--stall", type=_nonneg_float, default=1.0, help="seconds every response is held in each stall")
     c.add_argument("--period", type=_nonneg_float, default=10.0, help="seconds from one stall start to the next")
     c.add_argument("--sequence", choices=["golden", "random"], default="golden", help="service-time sequence")
@@ -137,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gateway_config(args: argparse.Namespace) -> GatewayConfig:
-    return GatewayConfig(latency_ms=args.gateway_latency_ms, jitter_ms=args.gateway_jitter_ms,
-                         failure_rate=args.gateway_failure_rate, seed=args.gateway_seed)
+    return GatewayConfig(
+        latency_ms=args.gateway_latency_ms, jitter_ms=args.gateway_jitter_ms, failure_rate=args.gateway_failure_rate, seed=args.gateway_seed
+    )
 
 
 def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
@@ -146,8 +163,14 @@ def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
         raise ValueError("--redis-url needs the 'redis' package (pip install 'redis>=5,<9')")
     return StorefrontConfig(
         db_url=args.db,
-        seed=SeedConfig(skus=args.skus, categories=args.categories, users=args.users,
-                        flash_skus=args.flash_skus, flash_stock=args.flash_stock, seed=args.seed),
+        seed=SeedConfig(
+            skus=args.skus,
+            categories=args.categories,
+            users=args.users,
+            flash_skus=args.flash_skus,
+            flash_stock=args.flash_stock,
+            seed=args.seed,
+        ),
         gateway_url=args.gateway_url,
         cache_ttl_s=args.cache_ttl,
         redis_url=args.redis_url,
@@ -186,11 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if config is not None and gateway is not None:
             logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-            asyncio.run(serve_forever(config, host=args.host, port=args.port, gateway=gateway,
-                                      port_file=args.port_file, exit_with_parent=args.exit_with_parent))
+            asyncio.run(
+                serve_forever(
+                    config,
+                    host=args.host,
+                    port=args.port,
+                    gateway=gateway,
+                    port_file=args.port_file,
+                    exit_with_parent=args.exit_with_parent,
+                )
+            )
         elif gateway is not None:
-            asyncio.run(gateway_forever(gateway, host=args.host, port=args.port, port_file=args.port_file,
-                                        exit_with_parent=args.exit_with_parent))
+            asyncio.run(
+                gateway_forever(gateway, host=args.host, port=args.port, port_file=args.port_file, exit_with_parent=args.exit_with_parent)
+            )
         else:
             print(json.dumps(asyncio.run(_reconcile(args)), indent=2))
     except OSError as exc:
@@ -203,13 +235,20 @@ def _calibrate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     from .calibration import CalibrationConfig, calibrate_forever
 
     try:
-        config = CalibrationConfig(service_min=args.service_ms[0] / 1000, service_max=args.service_ms[1] / 1000,
-                                   stall=args.stall, period=args.period, sequence=args.sequence, seed=args.seed)
+        config = CalibrationConfig(
+            service_min=args.service_ms[0] / 1000,
+            service_max=args.service_ms[1] / 1000,
+            stall=args.stall,
+            period=args.period,
+            sequence=args.sequence,
+            seed=args.seed,
+        )
     except ValueError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     try:
-        asyncio.run(calibrate_forever(config, host=args.host, port=args.port, port_file=args.port_file,
-                                      exit_with_parent=args.exit_with_parent))
+        asyncio.run(
+            calibrate_forever(config, host=args.host, port=args.port, port_file=args.port_file, exit_with_parent=args.exit_with_parent)
+        )
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -176,8 +176,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     sweeper = None
     if cfg.sweep_interval_s > 0:
-        sweeper = asyncio.create_task(payments.run_sweeper(
-            st, interval_s=cfg.sweep_interval_s, older_than_s=cfg.pending_retry_after_s))
+        sweeper = asyncio.create_task(payments.run_sweeper(st, interval_s=cfg.sweep_interval_s, older_than_s=cfg.pending_retry_after_s))
     try:
         yield
     finally:

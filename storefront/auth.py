@@ -66,9 +66,7 @@ async def register(request: web.Request) -> web.Response:
     try:
         async with st.db.write() as conn:
             result = await conn.execute(
-                schema.users.insert().values(
-                    username=username, password_hash=pw_hash, created_at=dt.datetime.now(dt.UTC)
-                )
+                schema.users.insert().values(username=username, password_hash=pw_hash, created_at=dt.datetime.now(dt.UTC))
             )
             user_id = int(result.inserted_primary_key[0])
     except IntegrityError:
@@ -81,17 +79,15 @@ async def login(request: web.Request) -> web.Response:
     st = state_of(request)
     username, password = _credentials(await read_json_object(request))
     async with st.db.read() as conn:
-        row = (await conn.execute(
-            sa.select(schema.users.c.id, schema.users.c.password_hash).where(schema.users.c.username == username)
-        )).first()
+        row = (
+            await conn.execute(sa.select(schema.users.c.id, schema.users.c.password_hash).where(schema.users.c.username == username))
+        ).first()
     ok = row is not None and await asyncio.to_thread(verify_password, password, row.password_hash)
     if not ok:
         raise ApiError(401, "invalid_credentials", "username or password is wrong")
     token = secrets.token_urlsafe(32)
     async with st.db.write() as conn:
-        await conn.execute(schema.sessions.insert().values(
-            token=token, user_id=row.id, created_at=dt.datetime.now(dt.UTC)
-        ))
+        await conn.execute(schema.sessions.insert().values(token=token, user_id=row.id, created_at=dt.datetime.now(dt.UTC)))
     return json_response({"token": token, "user_id": row.id})
 
 
@@ -107,9 +103,7 @@ async def current_user(request: web.Request) -> int:
     if user_id is not None:
         return user_id
     async with st.db.read() as conn:
-        user_id = (await conn.execute(
-            sa.select(schema.sessions.c.user_id).where(schema.sessions.c.token == token)
-        )).scalar_one_or_none()
+        user_id = (await conn.execute(sa.select(schema.sessions.c.user_id).where(schema.sessions.c.token == token))).scalar_one_or_none()
     if user_id is None:
         raise unauthorized("token is unknown; log in again with POST /api/sessions")
     if len(st.tokens) >= _TOKEN_CACHE_MAX:

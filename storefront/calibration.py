@@ -37,8 +37,7 @@ from aiohttp import web
 from .runner import ShopRunner
 from .server import _base_url, _bound_port, announce_and_wait
 
-__all__ = ["CalibrationConfig", "CalibrationTarget", "create_calibration_app", "latency_cdf", "truth_percentiles",
-           "calibrate_forever"]
+__all__ = ["CalibrationConfig", "CalibrationTarget", "create_calibration_app", "latency_cdf", "truth_percentiles", "calibrate_forever"]
 
 _GOLDEN = (math.sqrt(5) - 1) / 2  # 0.618…: frac(i·φ) fills [0, 1) evenly
 
@@ -92,8 +91,9 @@ def latency_cdf(x: float, *, service_min: float, service_max: float, stall: floa
     return (1 - s / p) * g + stalled / p
 
 
-def truth_percentiles(*, service_min: float, service_max: float, stall: float, period: float,
-                      percentiles: Iterable[float] = (50, 95, 99)) -> dict[float, float]:
+def truth_percentiles(
+    *, service_min: float, service_max: float, stall: float, period: float, percentiles: Iterable[float] = (50, 95, 99)
+) -> dict[float, float]:
     """Exact percentiles (seconds) of intended-start latency for open arrivals at any rate the target sustains.
 
     Usage: ``truth_percentiles(service_min=0.05, service_max=0.35, stall=1, period=10)[99]`` -> about 1.1
@@ -161,12 +161,14 @@ class CalibrationTarget:
         return web.json_response({"status": "ok"})
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "requests": {k: v["count"] for k, v in sorted(self.routes.items())},
-            "routes": self.routes,
-            "epoch": self.epoch,
-            "config": asdict(self.config),
-        })
+        return web.json_response(
+            {
+                "requests": {k: v["count"] for k, v in sorted(self.routes.items())},
+                "routes": self.routes,
+                "epoch": self.epoch,
+                "config": asdict(self.config),
+            }
+        )
 
     async def other(self, request: web.Request) -> web.Response:
         key = f"{request.method} {request.path}"
@@ -187,8 +189,9 @@ def create_calibration_app(config: CalibrationConfig) -> web.Application:
     return app
 
 
-async def calibrate_forever(config: CalibrationConfig, *, host: str, port: int, port_file: str | None,
-                            exit_with_parent: bool = False) -> None:
+async def calibrate_forever(
+    config: CalibrationConfig, *, host: str, port: int, port_file: str | None, exit_with_parent: bool = False
+) -> None:
     """CLI ``calibrate``: serve until SIGINT/SIGTERM (or the parent dies); announce the URL."""
     runner = ShopRunner(create_calibration_app(config), access_log=None)
     await runner.setup()

@@ -24,10 +24,16 @@ MAX_CART_LINES = 50
 async def cart_lines(conn: AsyncConnection, user_id: int) -> list[Any]:
     """Rows (sku, name, quantity, price_cents, stock) of a user's cart, by SKU."""
     c, p = schema.cart_items, schema.products
-    return list((await conn.execute(
-        sa.select(c.c.sku, p.c.name, c.c.quantity, p.c.price_cents, p.c.stock)
-        .join(p, p.c.sku == c.c.sku).where(c.c.user_id == user_id).order_by(c.c.sku)
-    )).all())
+    return list(
+        (
+            await conn.execute(
+                sa.select(c.c.sku, p.c.name, c.c.quantity, p.c.price_cents, p.c.stock)
+                .join(p, p.c.sku == c.c.sku)
+                .where(c.c.user_id == user_id)
+                .order_by(c.c.sku)
+            )
+        ).all()
+    )
 
 
 def _cart_body(lines: list[Any]) -> dict[str, Any]:
@@ -66,22 +72,26 @@ async def put_item(request: web.Request) -> web.Response:
     quantity = require_int(body.get("quantity"), field="quantity", lo=1, hi=MAX_QUANTITY)
     st = state_of(request)
     async with st.db.write() as conn:
-        stock = (await conn.execute(
-            sa.select(schema.products.c.stock).where(schema.products.c.sku == sku)
-        )).scalar_one_or_none()
+        stock = (await conn.execute(sa.select(schema.products.c.stock).where(schema.products.c.sku == sku))).scalar_one_or_none()
         if stock is None:
             raise not_found(f"product {sku}")
         if stock < quantity:
             raise conflict("sold_out", f"{sku} has {stock} in stock, asked for {quantity}")
         c = schema.cart_items
-        others = (await conn.execute(
-            sa.select(sa.func.count()).select_from(c).where(c.c.user_id == user_id, c.c.sku != sku)
-        )).scalar_one()
+        others = (await conn.execute(sa.select(sa.func.count()).select_from(c).where(c.c.user_id == user_id, c.c.sku != sku))).scalar_one()
         if others >= MAX_CART_LINES:
             raise ApiError(400, "cart_full", f"a cart holds at most {MAX_CART_LINES} different SKUs")
-        await conn.execute(_upsert(st.db.is_sqlite, {
-            "user_id": user_id, "sku": sku, "quantity": quantity, "updated_at": dt.datetime.now(dt.UTC),
-        }))
+        await conn.execute(
+            _upsert(
+                st.db.is_sqlite,
+                {
+                    "user_id": user_id,
+                    "sku": sku,
+                    "quantity": quantity,
+                    "updated_at": dt.datetime.now(dt.UTC),
+                },
+            )
+        )
         lines = await cart_lines(conn, user_id)
     st.metrics.cart_adds.labels(traffic=traffic_of(request)).inc()
     return json_response(_cart_body(lines))

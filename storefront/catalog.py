@@ -74,22 +74,23 @@ async def product_detail(request: web.Request) -> web.Response:
 
 async def _load_home(st: State) -> bytes:
     async with st.db.read() as conn:
-        cats = (await conn.execute(
-            sa.select(schema.categories.c.id, schema.categories.c.name).order_by(schema.categories.c.id)
-        )).all()
-        hot = (await conn.execute(
-            sa.select(*PRODUCT_COLUMNS).where(schema.products.c.is_flash.is_(False))
-            .order_by(schema.products.c.id).limit(_HOT_PRODUCTS)
-        )).all()
-        flash = (await conn.execute(
-            sa.select(*PRODUCT_COLUMNS).where(schema.products.c.is_flash.is_(True)).order_by(schema.products.c.id)
-        )).all()
-    return _dumps({
-        "banners": _BANNERS,
-        "categories": [{"id": c.id, "name": c.name} for c in cats],
-        "hot_products": [product_dict(p) for p in hot],
-        "flash_sale": [product_dict(p) for p in flash],
-    })
+        cats = (await conn.execute(sa.select(schema.categories.c.id, schema.categories.c.name).order_by(schema.categories.c.id))).all()
+        hot = (
+            await conn.execute(
+                sa.select(*PRODUCT_COLUMNS).where(schema.products.c.is_flash.is_(False)).order_by(schema.products.c.id).limit(_HOT_PRODUCTS)
+            )
+        ).all()
+        flash = (
+            await conn.execute(sa.select(*PRODUCT_COLUMNS).where(schema.products.c.is_flash.is_(True)).order_by(schema.products.c.id))
+        ).all()
+    return _dumps(
+        {
+            "banners": _BANNERS,
+            "categories": [{"id": c.id, "name": c.name} for c in cats],
+            "hot_products": [product_dict(p) for p in hot],
+            "flash_sale": [product_dict(p) for p in flash],
+        }
+    )
 
 
 async def home(request: web.Request) -> web.Response:
@@ -101,22 +102,25 @@ async def home(request: web.Request) -> web.Response:
 async def _load_category(st: State, category_id: int, page: int, size: int) -> bytes:
     p = schema.products
     async with st.db.read() as conn:
-        name = (await conn.execute(
-            sa.select(schema.categories.c.name).where(schema.categories.c.id == category_id)
-        )).scalar_one_or_none()
+        name = (await conn.execute(sa.select(schema.categories.c.name).where(schema.categories.c.id == category_id))).scalar_one_or_none()
         if name is None:
             return b""
-        total = (await conn.execute(
-            sa.select(sa.func.count()).select_from(p).where(p.c.category_id == category_id)
-        )).scalar_one()
-        rows = (await conn.execute(
-            sa.select(*PRODUCT_COLUMNS).where(p.c.category_id == category_id)
-            .order_by(p.c.id).limit(size).offset((page - 1) * size)
-        )).all()
-    return _dumps({
-        "category_id": category_id, "name": name, "page": page, "size": size, "total": total,
-        "items": [product_dict(r) for r in rows],
-    })
+        total = (await conn.execute(sa.select(sa.func.count()).select_from(p).where(p.c.category_id == category_id))).scalar_one()
+        rows = (
+            await conn.execute(
+                sa.select(*PRODUCT_COLUMNS).where(p.c.category_id == category_id).order_by(p.c.id).limit(size).offset((page - 1) * size)
+            )
+        ).all()
+    return _dumps(
+        {
+            "category_id": category_id,
+            "name": name,
+            "page": page,
+            "size": size,
+            "total": total,
+            "items": [product_dict(r) for r in rows],
+        }
+    )
 
 
 async def category_products(request: web.Request) -> web.Response:
@@ -128,9 +132,7 @@ async def category_products(request: web.Request) -> web.Response:
     page = query_int(request, "page", default=1, lo=1, hi=10_000)
     size = query_int(request, "size", default=20, lo=1, hi=100)
     st = state_of(request)
-    body = await st.cache.get_or_load(
-        f"category:{category_id}:{page}:{size}", lambda: _load_category(st, category_id, page, size)
-    )
+    body = await st.cache.get_or_load(f"category:{category_id}:{page}:{size}", lambda: _load_category(st, category_id, page, size))
     if not body:
         raise not_found(f"category {category_id}")
     return json_bytes_response(body)
@@ -147,11 +149,8 @@ async def search(request: web.Request) -> web.Response:
     st = state_of(request)
     async with st.db.read() as conn:
         total = (await conn.execute(sa.select(sa.func.count()).select_from(p).where(cond))).scalar_one()
-        rows = (await conn.execute(
-            sa.select(*PRODUCT_COLUMNS).where(cond).order_by(p.c.id).limit(size).offset((page - 1) * size)
-        )).all()
-    return json_response({"q": q, "page": page, "size": size, "total": total,
-                          "items": [product_dict(r) for r in rows]})
+        rows = (await conn.execute(sa.select(*PRODUCT_COLUMNS).where(cond).order_by(p.c.id).limit(size).offset((page - 1) * size))).all()
+    return json_response({"q": q, "page": page, "size": size, "total": total, "items": [product_dict(r) for r in rows]})
 
 
 def routes() -> list[web.RouteDef]:

@@ -96,8 +96,7 @@ class StorefrontConfig:
         if self.db_pool_size < 1:
             raise ValueError(f"db pool size must be >= 1, got {self.db_pool_size}")
         if self.pending_retry_after_s < 0 or self.sweep_interval_s < 0:
-            raise ValueError("pending retry / sweep interval must be >= 0 s, got "
-                             f"{self.pending_retry_after_s}/{self.sweep_interval_s}")
+            raise ValueError(f"pending retry / sweep interval must be >= 0 s, got {self.pending_retry_after_s}/{self.sweep_interval_s}")
         if self.password_iterations < 1:
             raise ValueError(f"password iterations must be >= 1, got {self.password_iterations}")
         for route, seconds in self.inject_latency.items():

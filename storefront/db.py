@@ -167,7 +167,7 @@ def engine_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("sqlite", "sqlite+aiosqlite"):
-        return "sqlite+aiosqlite" + url[len(parts.scheme):]
+        return "sqlite+aiosqlite" + url[len(parts.scheme) :]
     if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
         raise ValueError(f"database URL must start with sqlite:// or postgresql://, got {url.split(':', 1)[0]!r}")
     userinfo, _, hostlist = parts.netloc.rpartition("@")

@@ -40,8 +40,7 @@ class _Charge:
     status: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"charge_id": self.charge_id, "status": self.status, "order_id": self.order_id,
-                "amount_cents": self.amount_cents}
+        return {"charge_id": self.charge_id, "status": self.status, "order_id": self.order_id, "amount_cents": self.amount_cents}
 
 
 class GatewaySimulator:
@@ -69,7 +68,12 @@ class GatewaySimulator:
         return int.from_bytes(digest[:8], "big") / 2**64 < self.failure_rate
 
     async def charge(
-        self, *, key: str, order_id: str, amount_cents: int, run_id: str | None = None,
+        self,
+        *,
+        key: str,
+        order_id: str,
+        amount_cents: int,
+        run_id: str | None = None,
     ) -> tuple[_Charge, bool]:
         """Charge once per key; returns (charge, replayed)."""
         done = self._by_key.get(key)
@@ -111,8 +115,13 @@ class GatewaySimulator:
             if ok > 1:
                 orders_dup += 1
                 duplicate += ok - 1
-        return {"run_id": run_id, "succeeded": succeeded, "declined": declined,
-                "duplicate_charges": duplicate, "orders_with_duplicate_charges": orders_dup}
+        return {
+            "run_id": run_id,
+            "succeeded": succeeded,
+            "declined": declined,
+            "duplicate_charges": duplicate,
+            "orders_with_duplicate_charges": orders_dup,
+        }
 
 
 GATEWAY = web.AppKey("gateway", GatewaySimulator)
@@ -154,11 +163,13 @@ async def _get_charges(request: web.Request) -> web.Response:
     if not order_id:
         return _error(400, "invalid_query", "order_id is required")
     charges = request.app[GATEWAY].charges_for(order_id)
-    return web.json_response({
-        "order_id": order_id,
-        "charges": [c.as_json() for c in charges],
-        "succeeded": sum(1 for c in charges if c.status == "succeeded"),
-    })
+    return web.json_response(
+        {
+            "order_id": order_id,
+            "charges": [c.as_json() for c in charges],
+            "succeeded": sum(1 for c in charges if c.status == "succeeded"),
+        }
+    )
 
 
 async def _summary(request: web.Request) -> web.Response:
@@ -188,8 +199,9 @@ async def _put_config(request: web.Request) -> web.Response:
         if not isinstance(body["outage"], bool):
             return _error(400, "invalid_field", "outage must be true or false")
         sim.outage = body["outage"]
-    return web.json_response({"latency_ms": sim.latency_ms, "jitter_ms": sim.jitter_ms,
-                              "failure_rate": sim.failure_rate, "outage": sim.outage})
+    return web.json_response(
+        {"latency_ms": sim.latency_ms, "jitter_ms": sim.jitter_ms, "failure_rate": sim.failure_rate, "outage": sim.outage}
+    )
 
 
 async def _healthz(_request: web.Request) -> web.Response:
@@ -203,11 +215,13 @@ def create_gateway_app(cfg: GatewayConfig | None = None) -> web.Application:
     """
     app = web.Application(client_max_size=64 * 1024)
     app[GATEWAY] = GatewaySimulator(cfg or GatewayConfig())
-    app.add_routes([
-        web.post("/charges", _post_charge),
-        web.get("/charges", _get_charges),
-        web.get("/charges/summary", _summary),
-        web.put("/admin/config", _put_config),
-        web.get("/healthz", _healthz),
-    ])
+    app.add_routes(
+        [
+            web.post("/charges", _post_charge),
+            web.get("/charges", _get_charges),
+            web.get("/charges/summary", _summary),
+            web.put("/admin/config", _put_config),
+            web.get("/healthz", _healthz),
+        ]
+    )
     return app

@@ -34,43 +34,70 @@ class StorefrontMetrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "storefront_http_requests", "HTTP requests handled, by route template.",
-            ["route", "method", "status_class", "traffic"], registry=r,
+            "storefront_http_requests",
+            "HTTP requests handled, by route template.",
+            ["route", "method", "status_class", "traffic"],
+            registry=r,
         )
         self.duration = Histogram(
-            "storefront_http_request_duration_seconds", "Time from request arrival to response, by route template.",
-            ["route", "method", "traffic"], buckets=DURATION_BUCKETS, registry=r,
+            "storefront_http_request_duration_seconds",
+            "Time from request arrival to response, by route template.",
+            ["route", "method", "traffic"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
         )
         self.unhandled = Counter(
-            "storefront_unhandled_exceptions", "Unexpected exceptions turned into a JSON 500.", ["route"], registry=r,
+            "storefront_unhandled_exceptions",
+            "Unexpected exceptions turned into a JSON 500.",
+            ["route"],
+            registry=r,
         )
         self.pool_in_use = Gauge(
-            "storefront_db_pool_connections_in_use", "Database pool connections checked out.", registry=r,
+            "storefront_db_pool_connections_in_use",
+            "Database pool connections checked out.",
+            registry=r,
         )
         self.cache = Counter(
-            "storefront_cache_requests", "Product/home cache lookups.", ["result"], registry=r,
+            "storefront_cache_requests",
+            "Product/home cache lookups.",
+            ["result"],
+            registry=r,
         )
         self.cache_errors = Counter(
-            "storefront_cache_errors", "Cache backend failures (the request was served from the database).",
+            "storefront_cache_errors",
+            "Cache backend failures (the request was served from the database).",
             registry=r,
         )
         self.orders = Counter("storefront_orders", "Orders created.", ["traffic"], registry=r)
         self.payments = Counter(
-            "storefront_payments", "Payment attempts by outcome.", ["outcome", "traffic"], registry=r,
+            "storefront_payments",
+            "Payment attempts by outcome.",
+            ["outcome", "traffic"],
+            registry=r,
         )
         self.stockouts = Counter(
-            "storefront_stockouts", "Checkouts refused because stock was short.", ["traffic"], registry=r,
+            "storefront_stockouts",
+            "Checkouts refused because stock was short.",
+            ["traffic"],
+            registry=r,
         )
         self.oversell_rejected = Counter(
             "storefront_oversell_rejected",
             "Stock decrements refused by the atomic SQL guard after the stock pre-check had passed.",
-            ["traffic"], registry=r,
+            ["traffic"],
+            registry=r,
         )
         self.flash_stock = Gauge(
-            "storefront_flash_sale_stock", "Remaining stock of flash-sale SKUs.", ["sku"], registry=r,
+            "storefront_flash_sale_stock",
+            "Remaining stock of flash-sale SKUs.",
+            ["sku"],
+            registry=r,
         )
         self.product_views = Counter(
-            "storefront_product_views", "Product detail pages served.", ["traffic"], registry=r,
+            "storefront_product_views",
+            "Product detail pages served.",
+            ["traffic"],
+            registry=r,
         )
         self.cart_adds = Counter("storefront_cart_adds", "Cart lines added or updated.", ["traffic"], registry=r)
         # Create every bounded child up front so the series exist (at 0) from the first scrape.

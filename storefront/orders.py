@@ -86,19 +86,22 @@ def _request_hash(address: str, coupon: str | None, items: dict[str, int] | None
 
 async def _existing(conn: AsyncConnection, user_id: int, key: str) -> Any:
     o = schema.orders
-    return (await conn.execute(
-        sa.select(o.c.id, o.c.request_hash, o.c.status, o.c.total_cents, o.c.discount_cents)
-        .where(o.c.user_id == user_id, o.c.idempotency_key == key)
-    )).first()
+    return (
+        await conn.execute(
+            sa.select(o.c.id, o.c.request_hash, o.c.status, o.c.total_cents, o.c.discount_cents).where(
+                o.c.user_id == user_id, o.c.idempotency_key == key
+            )
+        )
+    ).first()
 
 
 def _replay(row: Any, request_hash: str) -> web.Response:
     if row.request_hash != request_hash:
         raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different checkout")
     return json_response(
-        {"order_id": row.id, "total_cents": row.total_cents, "status": row.status,
-         "discount_cents": row.discount_cents},
-        status=201, headers={"Idempotent-Replayed": "true"},
+        {"order_id": row.id, "total_cents": row.total_cents, "status": row.status, "discount_cents": row.discount_cents},
+        status=201,
+        headers={"Idempotent-Replayed": "true"},
     )
 
 
@@ -127,9 +130,9 @@ async def checkout(request: web.Request) -> web.Response:
                 raise bad_request("empty_cart", "the cart is empty; add items or send items in the body")
             items = {r.sku: r.quantity for r in lines}
         p = schema.products
-        found = {r.sku: r for r in (await conn.execute(
-            sa.select(p.c.sku, p.c.price_cents, p.c.stock).where(p.c.sku.in_(list(items)))
-        )).all()}
+        found = {
+            r.sku: r for r in (await conn.execute(sa.select(p.c.sku, p.c.price_cents, p.c.stock).where(p.c.sku.in_(list(items))))).all()
+        }
     missing = sorted(set(items) - set(found))
     if missing:
         raise ApiError(404, "unknown_sku", f"no such product: {', '.join(missing[:5])}")
@@ -148,16 +151,30 @@ async def checkout(request: web.Request) -> web.Response:
         async with st.db.write() as conn:
             # Insert first: a concurrent request with the same key fails here
             # (unique constraint) before it touches any stock.
-            await conn.execute(schema.orders.insert().values(
-                id=order_id, user_id=user_id, idempotency_key=key, request_hash=req_hash, run_id=run_id,
-                status="created", total_cents=subtotal - discount, discount_cents=discount, coupon=coupon,
-                address=address, created_at=now, updated_at=now,
-            ))
+            await conn.execute(
+                schema.orders.insert().values(
+                    id=order_id,
+                    user_id=user_id,
+                    idempotency_key=key,
+                    request_hash=req_hash,
+                    run_id=run_id,
+                    status="created",
+                    total_cents=subtotal - discount,
+                    discount_cents=discount,
+                    coupon=coupon,
+                    address=address,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             await _take_stock(st, conn, order_id, run_id, items, now, traffic)
-            await conn.execute(schema.order_items.insert(), [
-                {"order_id": order_id, "sku": sku, "quantity": q, "price_cents": found[sku].price_cents}
-                for sku, q in sorted(items.items())
-            ])
+            await conn.execute(
+                schema.order_items.insert(),
+                [
+                    {"order_id": order_id, "sku": sku, "quantity": q, "price_cents": found[sku].price_cents}
+                    for sku, q in sorted(items.items())
+                ],
+            )
             if from_cart:
                 c = schema.cart_items
                 await conn.execute(c.delete().where(c.c.user_id == user_id, c.c.sku.in_(list(items))))
@@ -175,27 +192,33 @@ async def checkout(request: web.Request) -> web.Response:
 
 
 async def _take_stock(
-    st: State, conn: AsyncConnection, order_id: str, run_id: str | None,
-    items: dict[str, int], now: dt.datetime, traffic: str,
+    st: State,
+    conn: AsyncConnection,
+    order_id: str,
+    run_id: str | None,
+    items: dict[str, int],
+    now: dt.datetime,
+    traffic: str,
 ) -> None:
     """Decrement every line atomically or raise 409 (the caller's transaction rolls back)."""
     p = schema.products
     # Sorted SKUs: concurrent multi-line orders lock rows in one order (no deadlock on PostgreSQL).
     for sku, q in sorted(items.items()):
-        row = (await conn.execute(
-            sa.update(p).where(p.c.sku == sku, p.c.stock >= q).values(stock=p.c.stock - q)
-            .returning(p.c.stock, p.c.is_flash)
-        )).first()
+        row = (
+            await conn.execute(
+                sa.update(p).where(p.c.sku == sku, p.c.stock >= q).values(stock=p.c.stock - q).returning(p.c.stock, p.c.is_flash)
+            )
+        ).first()
         if row is None:
             st.metrics.oversell_rejected.labels(traffic=traffic).inc()
             st.metrics.stockouts.labels(traffic=traffic).inc()
             raise conflict("sold_out", f"not enough stock for {sku}")
         if row.is_flash:
             st.metrics.flash_stock.labels(sku=sku).set(row.stock)
-    await conn.execute(schema.stock_movements.insert(), [
-        {"sku": sku, "order_id": order_id, "run_id": run_id, "delta": -q, "created_at": now}
-        for sku, q in sorted(items.items())
-    ])
+    await conn.execute(
+        schema.stock_movements.insert(),
+        [{"sku": sku, "order_id": order_id, "run_id": run_id, "delta": -q, "created_at": now} for sku, q in sorted(items.items())],
+    )
 
 
 async def load_owned_order(conn: AsyncConnection, order_id: str, user_id: int) -> Any:
@@ -216,25 +239,32 @@ async def order_status(request: web.Request) -> web.Response:
     async with st.db.read() as conn:
         order = await load_owned_order(conn, request.match_info["order_id"], user_id)
         oi, pay = schema.order_items, schema.payments
-        items = (await conn.execute(
-            sa.select(oi.c.sku, oi.c.quantity, oi.c.price_cents).where(oi.c.order_id == order.id).order_by(oi.c.sku)
-        )).all()
-        payment = (await conn.execute(
-            sa.select(pay.c.id, pay.c.status, pay.c.amount_cents).where(pay.c.order_id == order.id)
-            .order_by(pay.c.created_at.desc(), pay.c.id).limit(1)
-        )).first()
-    return json_response({
-        "order_id": order.id,
-        "status": order.status,
-        "total_cents": order.total_cents,
-        "discount_cents": order.discount_cents,
-        "coupon": order.coupon,
-        "address": json.loads(order.address),
-        "items": [{"sku": i.sku, "quantity": i.quantity, "price_cents": i.price_cents} for i in items],
-        "payment": None if payment is None else
-        {"payment_id": payment.id, "status": payment.status, "amount_cents": payment.amount_cents},
-        "created_at": order.created_at.isoformat() if hasattr(order.created_at, "isoformat") else str(order.created_at),
-    })
+        items = (
+            await conn.execute(sa.select(oi.c.sku, oi.c.quantity, oi.c.price_cents).where(oi.c.order_id == order.id).order_by(oi.c.sku))
+        ).all()
+        payment = (
+            await conn.execute(
+                sa.select(pay.c.id, pay.c.status, pay.c.amount_cents)
+                .where(pay.c.order_id == order.id)
+                .order_by(pay.c.created_at.desc(), pay.c.id)
+                .limit(1)
+            )
+        ).first()
+    return json_response(
+        {
+            "order_id": order.id,
+            "status": order.status,
+            "total_cents": order.total_cents,
+            "discount_cents": order.discount_cents,
+            "coupon": order.coupon,
+            "address": json.loads(order.address),
+            "items": [{"sku": i.sku, "quantity": i.quantity, "price_cents": i.price_cents} for i in items],
+            "payment": None
+            if payment is None
+            else {"payment_id": payment.id, "status": payment.status, "amount_cents": payment.amount_cents},
+            "created_at": order.created_at.isoformat() if hasattr(order.created_at, "isoformat") else str(order.created_at),
+        }
+    )
 
 
 def routes() -> list[web.RouteDef]:

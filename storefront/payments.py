@@ -38,8 +38,7 @@ PAYMENT_METHODS = ("alipay", "wechat", "card")
 def _body(payment: Any, *, replayed: bool) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return json_response(
-        {"order_id": payment.order_id, "payment_id": payment.id, "status": payment.status,
-         "amount_cents": payment.amount_cents},
+        {"order_id": payment.order_id, "payment_id": payment.id, "status": payment.status, "amount_cents": payment.amount_cents},
         headers=headers,
     )
 
@@ -47,17 +46,13 @@ def _body(payment: Any, *, replayed: bool) -> web.Response:
 async def _payment_by_key(st: State, user_id: int, key: str) -> Any:
     pay = schema.payments
     async with st.db.read() as conn:
-        return (await conn.execute(
-            sa.select(pay).where(pay.c.user_id == user_id, pay.c.idempotency_key == key)
-        )).first()
+        return (await conn.execute(sa.select(pay).where(pay.c.user_id == user_id, pay.c.idempotency_key == key))).first()
 
 
 async def _active_payment(st: State, order_id: str) -> Any:
     pay = schema.payments
     async with st.db.read() as conn:
-        return (await conn.execute(
-            sa.select(pay).where(pay.c.order_id == order_id, pay.c.status.in_(["pending", "paid"]))
-        )).first()
+        return (await conn.execute(sa.select(pay).where(pay.c.order_id == order_id, pay.c.status.in_(["pending", "paid"])))).first()
 
 
 async def pay(request: web.Request) -> web.Response:
@@ -93,11 +88,20 @@ async def _start_payment(st: State, request: web.Request, order: Any, user_id: i
     payment_id = uuid.uuid4().hex
     try:
         async with st.db.write() as conn:
-            await conn.execute(schema.payments.insert().values(
-                id=payment_id, order_id=order.id, user_id=user_id, idempotency_key=key,
-                run_id=request.get("run_id"), status="pending", amount_cents=order.total_cents,
-                gateway_charge_id=None, created_at=now, updated_at=now,
-            ))
+            await conn.execute(
+                schema.payments.insert().values(
+                    id=payment_id,
+                    order_id=order.id,
+                    user_id=user_id,
+                    idempotency_key=key,
+                    run_id=request.get("run_id"),
+                    status="pending",
+                    amount_cents=order.total_cents,
+                    gateway_charge_id=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
     except IntegrityError:
         # Same key (retry) or another key already paying this order: join that payment.
         existing = await _payment_by_key(st, user_id, key) or await _active_payment(st, order.id)
@@ -114,8 +118,7 @@ async def _drive(st: State, request: web.Request, payment: Any) -> web.Response:
     try:
         final, changed = await settle(st, payment, traffic=traffic_of(request))
     except GatewayError as exc:
-        raise ApiError(502, "gateway_unavailable",
-                       f"payment gateway failed ({exc}); retry with the same Idempotency-Key") from None
+        raise ApiError(502, "gateway_unavailable", f"payment gateway failed ({exc}); retry with the same Idempotency-Key") from None
     return _body(final, replayed=not changed)
 
 
@@ -138,15 +141,15 @@ async def settle(st: State, payment: Any, *, traffic: str) -> tuple[Any, bool]:
     pay, o = schema.payments, schema.orders
     now = dt.datetime.now(dt.UTC)
     async with st.db.write() as conn:
-        changed = (await conn.execute(
-            sa.update(pay).where(pay.c.id == payment.id, pay.c.status == "pending")
-            .values(status=status, gateway_charge_id=result.get("charge_id"), updated_at=now)
-        )).rowcount
-        if status == "paid":
+        changed = (
             await conn.execute(
-                sa.update(o).where(o.c.id == payment.order_id, o.c.status != "paid")
-                .values(status="paid", updated_at=now)
+                sa.update(pay)
+                .where(pay.c.id == payment.id, pay.c.status == "pending")
+                .values(status=status, gateway_charge_id=result.get("charge_id"), updated_at=now)
             )
+        ).rowcount
+        if status == "paid":
+            await conn.execute(sa.update(o).where(o.c.id == payment.order_id, o.c.status != "paid").values(status="paid", updated_at=now))
         final = (await conn.execute(sa.select(pay).where(pay.c.id == payment.id))).one()
     if changed:
         # Only the call that recorded the outcome counts it (a concurrent re-drive does not).
@@ -163,10 +166,11 @@ async def sweep_pending(st: State, *, older_than_s: float, limit: int = 100) -> 
     pay = schema.payments
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
     async with st.db.read() as conn:
-        stuck = (await conn.execute(
-            sa.select(pay).where(pay.c.status == "pending", pay.c.updated_at < cutoff)
-            .order_by(pay.c.updated_at).limit(limit)
-        )).all()
+        stuck = (
+            await conn.execute(
+                sa.select(pay).where(pay.c.status == "pending", pay.c.updated_at < cutoff).order_by(pay.c.updated_at).limit(limit)
+            )
+        ).all()
     settled = 0
     for payment in stuck:
         try:

@@ -60,7 +60,10 @@ def _gateway_counts(gateway: dict[str, Any] | None) -> tuple[int, int] | None:
 
 
 async def gateway_summary(
-    gateway_url: str, run_id: str | None, *, session: aiohttp.ClientSession | None = None,
+    gateway_url: str,
+    run_id: str | None,
+    *,
+    session: aiohttp.ClientSession | None = None,
 ) -> dict[str, Any] | None:
     """The gateway's own counts (``GET /charges/summary``), or None when it cannot be asked."""
     params = {"run_id": run_id} if run_id else {}
@@ -80,7 +83,10 @@ async def gateway_summary(
 
 
 async def reconcile(
-    database: Database, run_id: str | None = None, *, gateway: dict[str, Any] | None = None,
+    database: Database,
+    run_id: str | None = None,
+    *,
+    gateway: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute the §4 JSON for one run (``run_id``) or for all traffic (None).
 
@@ -97,6 +103,7 @@ async def reconcile(
     o_run = [o.c.run_id == run_id] if run_id is not None else []
     pay_run = [pay.c.run_id == run_id] if run_id is not None else []
     async with database.read() as conn:
+
         async def scalar(stmt: sa.Select) -> int:
             return int((await conn.execute(stmt)).scalar_one() or 0)
 
@@ -104,29 +111,49 @@ async def reconcile(
         orders_paid = await scalar(_count(o, o.c.status == "paid", *o_run))
         payments_succeeded = await scalar(_count(pay, pay.c.status == "paid", *pay_run))
         payments_declined = await scalar(_count(pay, pay.c.status == "declined", *pay_run))
-        recorded_charges = await scalar(
-            _count(pay, pay.c.status == "paid", pay.c.gateway_charge_id.is_not(None), *pay_run))
+        recorded_charges = await scalar(_count(pay, pay.c.status == "paid", pay.c.gateway_charge_id.is_not(None), *pay_run))
         duplicate_orders = await scalar(_duplicate_flash_orders(*o_run))
 
-        sold = {r.sku: int(r.units) for r in (await conn.execute(
-            sa.select(oi.c.sku, sa.func.sum(oi.c.quantity).label("units")).join(o, o.c.id == oi.c.order_id)
-            .where(o.c.status != "cancelled", *o_run).group_by(oi.c.sku)
-        )).all()}
+        sold = {
+            r.sku: int(r.units)
+            for r in (
+                await conn.execute(
+                    sa.select(oi.c.sku, sa.func.sum(oi.c.quantity).label("units"))
+                    .join(o, o.c.id == oi.c.order_id)
+                    .where(o.c.status != "cancelled", *o_run)
+                    .group_by(oi.c.sku)
+                )
+            ).all()
+        }
         if run_id is None:
             # All traffic: the physical truth is initial_stock − stock on each product row.
-            moved = {r.sku: int(r.dec) for r in (await conn.execute(
-                sa.select(p.c.sku, (p.c.initial_stock - p.c.stock).label("dec")).where(p.c.stock != p.c.initial_stock)
-            )).all()}
+            moved = {
+                r.sku: int(r.dec)
+                for r in (
+                    await conn.execute(
+                        sa.select(p.c.sku, (p.c.initial_stock - p.c.stock).label("dec")).where(p.c.stock != p.c.initial_stock)
+                    )
+                ).all()
+            }
         else:
             # One run among others sharing stock: its own ledger entries.
-            moved = {r.sku: int(r.dec) for r in (await conn.execute(
-                sa.select(mv.c.sku, (-sa.func.sum(mv.c.delta)).label("dec")).where(mv.c.run_id == run_id)
-                .group_by(mv.c.sku)
-            )).all()}
+            moved = {
+                r.sku: int(r.dec)
+                for r in (
+                    await conn.execute(
+                        sa.select(mv.c.sku, (-sa.func.sum(mv.c.delta)).label("dec")).where(mv.c.run_id == run_id).group_by(mv.c.sku)
+                    )
+                ).all()
+            }
         skus = sorted(set(sold) | set(moved))
-        initial = {r.sku: int(r.initial_stock) for r in (await conn.execute(
-            sa.select(p.c.sku, p.c.initial_stock).where(p.c.sku.in_(skus))
-        )).all()} if skus else {}
+        initial = (
+            {
+                r.sku: int(r.initial_stock)
+                for r in (await conn.execute(sa.select(p.c.sku, p.c.initial_stock).where(p.c.sku.in_(skus)))).all()
+            }
+            if skus
+            else {}
+        )
         negative_stock = await scalar(sa.select(sa.func.coalesce(sa.func.sum(-p.c.stock), 0)).where(p.c.stock < 0))
 
     sku_rows = [{"sku": s, "units_sold": sold.get(s, 0), "stock_decrement": moved.get(s, 0)} for s in skus]

@@ -25,15 +25,24 @@ class RedisCache:
     """
 
     def __init__(
-        self, url: str, *, prefix: str = "storefront:", timeout_s: float = 0.25, breaker_s: float = 1.0,
-        on_error: Callable[[], None] | None = None, clock: Callable[[], float] = time.monotonic,
+        self,
+        url: str,
+        *,
+        prefix: str = "storefront:",
+        timeout_s: float = 0.25,
+        breaker_s: float = 1.0,
+        on_error: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         try:
             import redis.asyncio as redis_asyncio
         except ImportError:  # pragma: no cover - depends on the environment
             raise ValueError("--redis-url needs the 'redis' package (pip install 'redis>=5,<9')") from None
         self._client: Any = redis_asyncio.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
         )
         self._prefix = prefix
         self._breaker_s = breaker_s

@@ -89,14 +89,18 @@ class _JsonErrorHandler(RequestHandler):
             log.warning("malformed HTTP request from %s: %s", _peer(self.transport), malformed_reason(exc))
 
     def handle_error(
-        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
         if not isinstance(exc, _MALFORMED) or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
         self._report(exc)
-        response = error_response(bad_request("malformed_request", malformed_reason(exc)),
-                                  headers={"Connection": "close", "X-Content-Type-Options": "nosniff"})
+        response = error_response(
+            bad_request("malformed_request", malformed_reason(exc)), headers={"Connection": "close", "X-Content-Type-Options": "nosniff"}
+        )
         # The parser's state after an error is unknown: nothing more is read on this connection.
         response.force_close()
         return response
@@ -125,5 +129,6 @@ class ShopRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()  # runs the app's startup and freezes it
-        return _JsonErrorServer(base.request_handler, request_factory=base.request_factory,
-                                handler_cancellation=base.handler_cancellation, **base._kwargs)
+        return _JsonErrorServer(
+            base.request_handler, request_factory=base.request_factory, handler_cancellation=base.handler_cancellation, **base._kwargs
+        )

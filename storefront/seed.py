@@ -16,16 +16,60 @@ from .db import Database
 __all__ = ["generate_catalogue", "generate_users", "init_database", "flash_sku", "product_sku", "username_for"]
 
 _CATEGORY_NAMES = [
-    "Phones", "Laptops", "Headphones", "Cameras", "Watches", "Shoes", "Jackets", "Skincare",
-    "Snacks", "Toys", "Books", "Kitchen", "Furniture", "Sports", "Bags", "Jewelry",
-    "Pet Supplies", "Baby", "Tea", "Home Appliances",
+    "Phones",
+    "Laptops",
+    "Headphones",
+    "Cameras",
+    "Watches",
+    "Shoes",
+    "Jackets",
+    "Skincare",
+    "Snacks",
+    "Toys",
+    "Books",
+    "Kitchen",
+    "Furniture",
+    "Sports",
+    "Bags",
+    "Jewelry",
+    "Pet Supplies",
+    "Baby",
+    "Tea",
+    "Home Appliances",
 ]
 _ADJECTIVES = [
-    "Classic", "Smart", "Ultra", "Compact", "Deluxe", "Eco", "Pro", "Lite", "Premium", "Vintage",
-    "Wireless", "Portable", "Silk", "Golden", "Crystal", "Urban", "Cozy", "Turbo", "Mini", "Grand",
+    "Classic",
+    "Smart",
+    "Ultra",
+    "Compact",
+    "Deluxe",
+    "Eco",
+    "Pro",
+    "Lite",
+    "Premium",
+    "Vintage",
+    "Wireless",
+    "Portable",
+    "Silk",
+    "Golden",
+    "Crystal",
+    "Urban",
+    "Cozy",
+    "Turbo",
+    "Mini",
+    "Grand",
 ]
 _NOUNS = [
-    "Edition", "Set", "Pack", "Bundle", "Series", "Collection", "Kit", "Model", "Gift Box", "Special",
+    "Edition",
+    "Set",
+    "Pack",
+    "Bundle",
+    "Series",
+    "Collection",
+    "Kit",
+    "Model",
+    "Gift Box",
+    "Special",
 ]
 _COLOURS = ["Red", "Blue", "Black", "White", "Green", "Pink", "Grey", "Silver", "Navy", "Beige"]
 # Any advisory-lock key works as long as every replica uses the same one.
@@ -53,37 +97,38 @@ def generate_catalogue(cfg: SeedConfig) -> tuple[list[dict[str, Any]], list[dict
     Usage: ``cats, prods = generate_catalogue(SeedConfig(skus=100, seed=1))``
     """
     rng = random.Random(cfg.seed)
-    cats = [
-        {"id": i + 1, "name": _CATEGORY_NAMES[i] if i < len(_CATEGORY_NAMES) else f"Category {i + 1}"}
-        for i in range(cfg.categories)
-    ]
+    cats = [{"id": i + 1, "name": _CATEGORY_NAMES[i] if i < len(_CATEGORY_NAMES) else f"Category {i + 1}"} for i in range(cfg.categories)]
     rows: list[dict[str, Any]] = []
     for n in range(1, cfg.skus + 1):
         cat = cats[(n - 1) % len(cats)]
         stock = rng.randint(cfg.stock_min, cfg.stock_max)
         name = f"{rng.choice(_ADJECTIVES)} {cat['name']} {rng.choice(_NOUNS)} {rng.choice(_COLOURS)} {n}"
-        rows.append({
-            "id": n,
-            "sku": product_sku(n),
-            "name": name,
-            "category_id": cat["id"],
-            "price_cents": rng.randint(99, 99_999),
-            "stock": stock,
-            "initial_stock": stock,
-            "is_flash": False,
-        })
+        rows.append(
+            {
+                "id": n,
+                "sku": product_sku(n),
+                "name": name,
+                "category_id": cat["id"],
+                "price_cents": rng.randint(99, 99_999),
+                "stock": stock,
+                "initial_stock": stock,
+                "is_flash": False,
+            }
+        )
     for k in range(1, cfg.flash_skus + 1):
         cat = cats[(k - 1) % len(cats)]
-        rows.append({
-            "id": cfg.skus + k,
-            "sku": flash_sku(k),
-            "name": f"Flash Deal {cat['name']} {k}",
-            "category_id": cat["id"],
-            "price_cents": rng.randint(100, 9_999),
-            "stock": cfg.flash_stock,
-            "initial_stock": cfg.flash_stock,
-            "is_flash": True,
-        })
+        rows.append(
+            {
+                "id": cfg.skus + k,
+                "sku": flash_sku(k),
+                "name": f"Flash Deal {cat['name']} {k}",
+                "category_id": cat["id"],
+                "price_cents": rng.randint(100, 9_999),
+                "stock": cfg.flash_stock,
+                "initial_stock": cfg.flash_stock,
+                "is_flash": True,
+            }
+        )
     return cats, rows
 
 
@@ -95,10 +140,7 @@ def generate_users(cfg: SeedConfig, *, password_iterations: int) -> list[dict[st
     """
     pw_hash = hash_password(cfg.user_password, iterations=password_iterations, salt=b"peakload-seed-%d" % cfg.seed)
     now = dt.datetime.now(dt.UTC)
-    return [
-        {"id": n, "username": username_for(n), "password_hash": pw_hash, "created_at": now}
-        for n in range(1, cfg.users + 1)
-    ]
+    return [{"id": n, "username": username_for(n), "password_hash": pw_hash, "created_at": now} for n in range(1, cfg.users + 1)]
 
 
 async def init_database(database: Database, cfg: SeedConfig, *, password_iterations: int, reset: bool = False) -> bool:
@@ -132,12 +174,10 @@ async def _seed_if_empty(database: Database, cfg: SeedConfig, *, password_iterat
     async with database.write() as conn:
         await conn.execute(schema.categories.insert(), cats)
         for start in range(0, len(prods), 5000):
-            await conn.execute(schema.products.insert(), prods[start:start + 5000])
+            await conn.execute(schema.products.insert(), prods[start : start + 5000])
         if users:
             await conn.execute(schema.users.insert(), users)
         if not database.is_sqlite and users:
             # Explicit ids bypass the sequence; move it past them for registrations.
-            await conn.execute(sa.text(
-                "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))"
-            ))
+            await conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))"))
     return True

@@ -61,7 +61,11 @@ async def start_gateway(cfg: GatewayConfig, *, host: str = "127.0.0.1", port: in
 
 
 async def start_storefront(
-    config: StorefrontConfig, *, host: str = "127.0.0.1", port: int = 0, gateway: GatewayConfig | None = None,
+    config: StorefrontConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    gateway: GatewayConfig | None = None,
 ) -> RunningStorefront:
     """Start the storefront (seeding if needed); with no ``config.gateway_url`` an embedded gateway starts first.
 
@@ -135,7 +139,12 @@ async def announce_and_wait(url: str, *, port_file: str | None, exit_with_parent
 
 
 async def serve_forever(
-    config: StorefrontConfig, *, host: str, port: int, gateway: GatewayConfig, port_file: str | None,
+    config: StorefrontConfig,
+    *,
+    host: str,
+    port: int,
+    gateway: GatewayConfig,
+    port_file: str | None,
     exit_with_parent: bool = False,
 ) -> None:
     """CLI ``serve``: start, announce the URL (stdout and ``port_file``), run until SIGINT/SIGTERM."""
@@ -147,7 +156,12 @@ async def serve_forever(
 
 
 async def gateway_forever(
-    cfg: GatewayConfig, *, host: str, port: int, port_file: str | None, exit_with_parent: bool = False,
+    cfg: GatewayConfig,
+    *,
+    host: str,
+    port: int,
+    port_file: str | None,
+    exit_with_parent: bool = False,
 ) -> None:
     """CLI ``gateway``: the simulator alone."""
     runner, url = await start_gateway(cfg, host=host, port=port)

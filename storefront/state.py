@@ -16,8 +16,7 @@ from .db import Database
 from .errors import ApiError
 from .metrics import StorefrontMetrics
 
-__all__ = ["State", "STATE", "state_of", "traffic_of", "run_id_of", "json_response", "json_bytes_response",
-           "error_response"]
+__all__ = ["State", "STATE", "state_of", "traffic_of", "run_id_of", "json_response", "json_bytes_response", "error_response"]
 
 
 @dataclasses.dataclass(kw_only=True)

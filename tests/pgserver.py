@@ -41,8 +41,7 @@ def pg_binaries_missing() -> str | None:
     """Why a cluster cannot be started here, or None when it can."""
     missing = [t for t in _TOOLS if not (PG_BIN / t).is_file()]
     if missing:
-        return (f"PostgreSQL 15 binaries not found in {PG_BIN} (missing {', '.join(missing)}); "
-                "apt-get install postgresql-15")
+        return f"PostgreSQL 15 binaries not found in {PG_BIN} (missing {', '.join(missing)}); apt-get install postgresql-15"
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
@@ -53,8 +52,6 @@ def pg_binaries_missing() -> str | None:
 
 def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 
 
 def _run(cmd: list[str], *, what: str, timeout: float = 120) -> None:
@@ -96,8 +93,11 @@ class PgCluster:
 
     def stop(self) -> None:
         if self.datadir.exists():
-            subprocess.run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
-                                            "-w", "stop"]), capture_output=True, timeout=60)
+            subprocess.run(
+                _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -116,8 +116,12 @@ def start_cluster(*, settings: dict[str, str] | None = None, ready_timeout: floa
     os.chmod(root, 0o700)
     datadir = root / "data"
     try:
-        _run(_as_server_user([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust",
-                              "-E", "UTF8", "--locale=C", "--no-sync"]), what="initdb")
+        _run(
+            _as_server_user(
+                [str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]
+            ),
+            what="initdb",
+        )
         options = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(root),
@@ -133,8 +137,24 @@ def start_cluster(*, settings: dict[str, str] | None = None, ready_timeout: floa
             port = _free_port()
             opts = " ".join(f"-c {k}={v}" for k, v in options.items()) + f" -p {port}"
             try:
-                _run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(root / "server.log"),
-                                      "-o", opts, "-w", "-t", str(int(ready_timeout)), "start"]), what="pg_ctl start")
+                _run(
+                    _as_server_user(
+                        [
+                            str(PG_BIN / "pg_ctl"),
+                            "-D",
+                            str(datadir),
+                            "-l",
+                            str(root / "server.log"),
+                            "-o",
+                            opts,
+                            "-w",
+                            "-t",
+                            str(int(ready_timeout)),
+                            "start",
+                        ]
+                    ),
+                    what="pg_ctl start",
+                )
             except RuntimeError as exc:
                 last_error = exc
                 continue
@@ -148,8 +168,7 @@ def start_cluster(*, settings: dict[str, str] | None = None, ready_timeout: floa
         log = (root / "server.log").read_text(errors="replace")[-800:] if (root / "server.log").exists() else ""
         raise RuntimeError(f"could not start PostgreSQL: {last_error}\n{log}")
     except BaseException:
-        subprocess.run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(_as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
         raise
 

@@ -55,9 +55,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         _allowed_skips.append(f"{item.nodeid}: {reason} (allowed: {allowed})")
     elif in_ci():
         rep.outcome = "failed"
-        rep.longrepr = (f"skipped in CI and not on the skip allowlist ({DEFAULT_ALLOWLIST.name}): {reason}\n"
-                        "CI installs every package the tests use, so this skip hides a check; fix the install "
-                        "or add the test to the allowlist with the reason.")
+        rep.longrepr = (
+            f"skipped in CI and not on the skip allowlist ({DEFAULT_ALLOWLIST.name}): {reason}\n"
+            "CI installs every package the tests use, so this skip hides a check; fix the install "
+            "or add the test to the allowlist with the reason."
+        )
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest hook

@@ -35,13 +35,16 @@ def test_the_real_tree_keeps_every_contract(tree: Path) -> None:
     assert "0 broken" in proc.stdout
 
 
-@pytest.mark.parametrize(("module", "line", "contract"), [
-    ("reports/planted.py", "from peakload.app import runner\n", "floors"),             # a room climbing to the orchestration
-    ("peakload/core/planted.py", "import reports.gate\n", "floors"),                   # the floor reaching into a room
-    ("dashboards/planted.py", "from reports import gate\n", "floors"),                 # two rooms of one floor
-    ("storefront/planted.py", "from peakload.core import errors\n", "storefront"),     # the shop must stay apart
-    ("reports/planted2.py", "import locust\n", "locust"),                              # gevent's monkey patch in a room
-])
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("reports/planted.py", "from peakload.app import runner\n", "floors"),  # a room climbing to the orchestration
+        ("peakload/core/planted.py", "import reports.gate\n", "floors"),  # the floor reaching into a room
+        ("dashboards/planted.py", "from reports import gate\n", "floors"),  # two rooms of one floor
+        ("storefront/planted.py", "from peakload.core import errors\n", "storefront"),  # the shop must stay apart
+        ("reports/planted2.py", "import locust\n", "locust"),  # gevent's monkey patch in a room
+    ],
+)
 def test_a_planted_import_breaks_its_contract(tree: Path, module: str, line: str, contract: str) -> None:
     planted = tree / module
     planted.write_text(line)

@@ -15,13 +15,31 @@ def _pytest(tmp_path: Path, *, ci: bool, allow: str) -> subprocess.CompletedProc
         "import pytest\n\n"
         "def test_needs_a_package():\n    pytest.skip('promtool not installed')\n\n"
         "@pytest.mark.xfail(reason='known', strict=True)\ndef test_known_bug():\n    assert False\n\n"
-        "def test_runs():\n    assert 1 + 1 == 2\n")
+        "def test_runs():\n    assert 1 + 1 == 2\n"
+    )
     allowlist = tmp_path / "allow.txt"
     allowlist.write_text(allow)
     env = {**os.environ, "PEAKLOAD_SKIP_ALLOWLIST": str(allowlist), "PYTHONPATH": str(REPO), "CI": "true" if ci else ""}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.skip_policy", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path), str(tmp_path / "test_sample.py")],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.skip_policy",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_sample.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_an_unlisted_skip_fails_in_ci(tmp_path: Path) -> None:

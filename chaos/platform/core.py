@@ -40,8 +40,7 @@ from chaos.platform.procs import (
 __all__ = ["up", "down", "ensure_postgres", "current_primary", "STOP_ORDER"]
 
 # Front to back, so nothing in front sees its backend vanish while it still serves.
-STOP_ORDER = ("prometheus", "pg-exporter-*", "redis-exporter", "haproxy", "storefront-*", "gateway", "faultproxy",
-              "redis")
+STOP_ORDER = ("prometheus", "pg-exporter-*", "redis-exporter", "haproxy", "storefront-*", "gateway", "faultproxy", "redis")
 
 
 def _timeline(node: pg.PgNode) -> int:
@@ -61,8 +60,7 @@ def current_primary(lay: Layout, spec: PlatformSpec) -> int | None:
     live = [i for i, n in enumerate(nodes) if pg.in_recovery(n) is False]
     if live:
         return max(live, key=lambda i: _timeline(nodes[i])) if len(live) > 1 else live[0]
-    candidates = [i for i, n in enumerate(nodes) if (n.data_dir / "PG_VERSION").exists()
-                  and not (n.data_dir / "standby.signal").exists()]
+    candidates = [i for i, n in enumerate(nodes) if (n.data_dir / "PG_VERSION").exists() and not (n.data_dir / "standby.signal").exists()]
     if not candidates:
         return None
     return max(candidates, key=lambda i: _timeline(nodes[i]))
@@ -99,10 +97,21 @@ def ensure_postgres(lay: Layout, spec: PlatformSpec) -> int:
     return primary
 
 
-def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, fault_proxy: bool = True,
-       prometheus: bool = True, exporters: bool = True, rule_files: Sequence[str | Path] = (),
-       scrape_targets: dict[str, list[str]] | None = None, seed_skus: int = 2000, seed_users: int = 200,
-       gateway_latency_ms: float | None = None, gateway_failure_rate: float | None = None) -> list[ComponentHealth]:
+def up(
+    state_dir: Path,
+    *,
+    replicas: int = 3,
+    base_port: int | None = None,
+    fault_proxy: bool = True,
+    prometheus: bool = True,
+    exporters: bool = True,
+    rule_files: Sequence[str | Path] = (),
+    scrape_targets: dict[str, list[str]] | None = None,
+    seed_skus: int = 2000,
+    seed_users: int = 200,
+    gateway_latency_ms: float | None = None,
+    gateway_failure_rate: float | None = None,
+) -> list[ComponentHealth]:
     """Bring the platform up (idempotent) and return each component's health.
 
     Usage: ``up(Path(".peakload/platform"), replicas=3)``
@@ -118,11 +127,12 @@ def up(state_dir: Path, *, replicas: int = 3, base_port: int | None = None, faul
     check_state_dir(lay.root)
     spec = load_spec(lay)
     if spec is None:
-        spec = new_spec(replicas=replicas, base_port=base_port, fault_proxy=fault_proxy, seed_skus=seed_skus,
-                        seed_users=seed_users)
+        spec = new_spec(replicas=replicas, base_port=base_port, fault_proxy=fault_proxy, seed_skus=seed_skus, seed_users=seed_users)
     elif spec.replicas != replicas:
-        raise ValueError(f"{lay.root} was built with {spec.replicas} replicas, asked for {replicas}; "
-                         "use the same count or `down` and delete the state dir")
+        raise ValueError(
+            f"{lay.root} was built with {spec.replicas} replicas, asked for {replicas}; "
+            "use the same count or `down` and delete the state dir"
+        )
     spec.extra_rule_files = [str(Path(f).resolve()) for f in rule_files] or spec.extra_rule_files
     if scrape_targets is not None:
         spec.extra_scrape_targets = dict(scrape_targets)

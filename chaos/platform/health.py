@@ -54,8 +54,7 @@ def haproxy_servers(spec: PlatformSpec) -> dict[str, str]:
     if code != 200:
         return {}
     rows = csv.DictReader(io.StringIO(body.decode().lstrip("# ")))
-    return {r["svname"]: r["status"] for r in rows if r.get("pxname") == "storefront"
-            and r.get("svname") not in ("FRONTEND", "BACKEND")}
+    return {r["svname"]: r["status"] for r in rows if r.get("pxname") == "storefront" and r.get("svname") not in ("FRONTEND", "BACKEND")}
 
 
 def primary_index(lay: Layout, spec: PlatformSpec) -> int | None:
@@ -74,8 +73,7 @@ def _pg_health(lay: Layout, spec: PlatformSpec) -> list[ComponentHealth]:
         pid = pg.postmaster_pid(node)
         ep = f"127.0.0.1:{node.port}"
         if rec is None:
-            out.append(ComponentHealth(node.name, False, "not running" if not pg.is_running(node) else "not answering",
-                                       None, ep))
+            out.append(ComponentHealth(node.name, False, "not running" if not pg.is_running(node) else "not answering", None, ep))
         elif rec:
             st = pg.psql(node, "SELECT coalesce(max(status), 'no receiver') FROM pg_stat_wal_receiver", check=False)
             out.append(ComponentHealth(node.name, st == "streaming", f"standby, WAL receiver: {st}", pid, ep))
@@ -93,8 +91,7 @@ def _http(name: str, lay: Layout, url: str, *, ok_detail: str = "answers 200") -
     why = f"HTTP {code}" if code else "no answer"
     if pid and not pid_alive(pid):
         why = "not running"
-    return ComponentHealth(name, False, f"{why}: {body[:120].decode(errors='replace')}" if code else why, pid,
-                           url.split("/")[2])
+    return ComponentHealth(name, False, f"{why}: {body[:120].decode(errors='replace')}" if code else why, pid, url.split("/")[2])
 
 
 def uses_redis(pid: int | None) -> bool:
@@ -116,26 +113,32 @@ def status(state_dir: Path) -> list[ComponentHealth]:
     p = spec.ports
     out = _pg_health(lay, spec)
     rpid = read_pid(lay.run, "redis")
-    out.append(ComponentHealth("redis", redis_ping(p.redis), "PONG" if redis_ping(p.redis) else "no PONG", rpid,
-                               f"127.0.0.1:{p.redis}"))
+    out.append(ComponentHealth("redis", redis_ping(p.redis), "PONG" if redis_ping(p.redis) else "no PONG", rpid, f"127.0.0.1:{p.redis}"))
     if spec.fault_proxy:
         c = _http("faultproxy", lay, f"http://127.0.0.1:{p.faultproxy_api}/proxies")
         if c.healthy:
             code, body = http_get(f"http://127.0.0.1:{p.faultproxy_api}/proxies")
             toxics = sum(len(x["toxics"]) for x in json.loads(body).values()) if code == 200 else 0
-            c = ComponentHealth(c.name, True, f"{toxics} toxic(s) active" if toxics else "no toxics", c.pid,
-                                c.endpoint)
+            c = ComponentHealth(c.name, True, f"{toxics} toxic(s) active" if toxics else "no toxics", c.pid, c.endpoint)
         out.append(c)
     out.append(_http("gateway", lay, f"http://127.0.0.1:{p.gateway}/healthz"))
     for i, port in enumerate(p.storefront):
         cache = "redis" if uses_redis(read_pid(lay.run, f"storefront-{i}")) else "in-process"
-        out.append(_http(f"storefront-{i}", lay, f"http://127.0.0.1:{port}/healthz",
-                         ok_detail=f"/healthz ok (DB reachable), cache: {cache}"))
+        out.append(
+            _http(f"storefront-{i}", lay, f"http://127.0.0.1:{port}/healthz", ok_detail=f"/healthz ok (DB reachable), cache: {cache}")
+        )
     servers = haproxy_servers(spec)
     up = sum(1 for s in servers.values() if s.startswith("UP"))
     hpid = read_pid(lay.run, "haproxy")
-    out.append(ComponentHealth("haproxy", up > 0, f"{up}/{len(p.storefront)} replicas UP"
-                               + ("" if servers else " (stats not answering)"), hpid, f"127.0.0.1:{p.haproxy}"))
+    out.append(
+        ComponentHealth(
+            "haproxy",
+            up > 0,
+            f"{up}/{len(p.storefront)} replicas UP" + ("" if servers else " (stats not answering)"),
+            hpid,
+            f"127.0.0.1:{p.haproxy}",
+        )
+    )
     if have_exporters():
         for i, eport in enumerate(p.pg_exporter):
             out.append(_http(f"pg-exporter-{i}", lay, f"http://127.0.0.1:{eport}/metrics"))

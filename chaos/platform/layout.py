@@ -24,8 +24,17 @@ from chaos.errors import NoPlatform, StateDirError
 from chaos.platform.postgres import PgNode
 from chaos.platform.procs import free_ports
 
-__all__ = ["DEFAULT_STATE_DIR", "Ports", "PlatformSpec", "Layout", "new_spec", "load_spec", "require_platform", "save_spec",
-           "check_state_dir"]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "Ports",
+    "PlatformSpec",
+    "Layout",
+    "new_spec",
+    "load_spec",
+    "require_platform",
+    "save_spec",
+    "check_state_dir",
+]
 
 DEFAULT_STATE_DIR = Path(".peakload/platform")
 
@@ -77,8 +86,9 @@ class PlatformSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def new_spec(*, replicas: int = 3, base_port: int | None = None, fault_proxy: bool = True,
-             seed_skus: int = 2000, seed_users: int = 200) -> PlatformSpec:
+def new_spec(
+    *, replicas: int = 3, base_port: int | None = None, fault_proxy: bool = True, seed_skus: int = 2000, seed_users: int = 200
+) -> PlatformSpec:
     """A fresh spec: ports from ``base_port`` upwards (consecutive) or free ones picked now."""
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
@@ -86,11 +96,29 @@ def new_spec(*, replicas: int = 3, base_port: int | None = None, fault_proxy: bo
     ports = list(range(base_port, base_port + n)) if base_port else free_ports(n)
     it = iter(ports)
     take = lambda k=1: [next(it) for _ in range(k)]  # noqa: E731
-    p = Ports(pg=take(2), redis=take()[0], gateway=take()[0], storefront=take(replicas), haproxy=take()[0],
-              haproxy_stats=take()[0], prometheus=take()[0], faultproxy_api=take()[0], proxy_pg=take(2),
-              proxy_gateway=take()[0], proxy_redis=take()[0], pg_exporter=take(2), redis_exporter=take()[0])
-    return PlatformSpec(replicas=replicas, ports=p, app_password=secrets.token_urlsafe(18), fault_proxy=fault_proxy,
-                        seed_skus=seed_skus, seed_users=seed_users)
+    p = Ports(
+        pg=take(2),
+        redis=take()[0],
+        gateway=take()[0],
+        storefront=take(replicas),
+        haproxy=take()[0],
+        haproxy_stats=take()[0],
+        prometheus=take()[0],
+        faultproxy_api=take()[0],
+        proxy_pg=take(2),
+        proxy_gateway=take()[0],
+        proxy_redis=take()[0],
+        pg_exporter=take(2),
+        redis_exporter=take()[0],
+    )
+    return PlatformSpec(
+        replicas=replicas,
+        ports=p,
+        app_password=secrets.token_urlsafe(18),
+        fault_proxy=fault_proxy,
+        seed_skus=seed_skus,
+        seed_users=seed_users,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +169,13 @@ class Layout:
 
     def pg_node(self, i: int, spec: PlatformSpec) -> PgNode:
         name = f"pg{i}"
-        return PgNode(name=name, data_dir=self.pg_root / name, port=spec.ports.pg[i],
-                      socket_dir=self.pg_root / "run", log=self.pg_root / "logs" / f"{name}.log")
+        return PgNode(
+            name=name,
+            data_dir=self.pg_root / name,
+            port=spec.ports.pg[i],
+            socket_dir=self.pg_root / "run",
+            log=self.pg_root / "logs" / f"{name}.log",
+        )
 
 
 def load_spec(lay: Layout) -> PlatformSpec | None:
@@ -154,13 +187,13 @@ def load_spec(lay: Layout) -> PlatformSpec | None:
     except NotADirectoryError:
         raise StateDirError(f"state dir {lay.root}: expected a directory, found a file") from None
     except (OSError, ValueError) as exc:  # ValueError: corrupt JSON or not UTF-8
-        raise StateDirError(f"{lay.spec_file}: expected the platform spec `platform up` writes (JSON), "
-                            f"found: {str(exc)[:200]}") from None
+        raise StateDirError(f"{lay.spec_file}: expected the platform spec `platform up` writes (JSON), found: {str(exc)[:200]}") from None
     try:
         return PlatformSpec.from_dict(data)
     except (TypeError, KeyError, AttributeError) as exc:
-        raise StateDirError(f"{lay.spec_file}: expected the platform spec `platform up` writes, "
-                            f"found another shape ({type(exc).__name__}: {exc})") from None
+        raise StateDirError(
+            f"{lay.spec_file}: expected the platform spec `platform up` writes, found another shape ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def require_platform(state_dir: str | Path) -> tuple[Layout, PlatformSpec]:
@@ -188,5 +221,7 @@ def check_state_dir(root: Path) -> None:
         if parent.exists():
             mode = parent.stat().st_mode
             if os.geteuid() == 0 and not mode & 0o001:
-                raise PermissionError(f"state dir {root}: {parent} is not searchable by other users "
-                                      "(the postgres user must reach its data dirs); chmod o+x it or pick another dir")
+                raise PermissionError(
+                    f"state dir {root}: {parent} is not searchable by other users "
+                    "(the postgres user must reach its data dirs); chmod o+x it or pick another dir"
+                )

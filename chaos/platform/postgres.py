@@ -83,8 +83,7 @@ def _ensure_dirs(node: PgNode) -> None:
 def write_node_conf(node: PgNode) -> None:
     """(Re)write the node-specific settings after initdb or a copy from another node."""
     conf = node.data_dir / "peakload-node.conf"
-    conf.write_text(f"# written by chaos.platform for node {node.name}\nport = {node.port}\n"
-                    f"cluster_name = '{node.name}'\n")
+    conf.write_text(f"# written by chaos.platform for node {node.name}\nport = {node.port}\ncluster_name = '{node.name}'\n")
     chown_postgres(conf)
 
 
@@ -110,15 +109,32 @@ def _base_conf(node: PgNode, extra: dict[str, str]) -> str:
     return "\n# ---- peakload chaos platform\n" + "\n".join(lines) + "\ninclude 'peakload-node.conf'\n"
 
 
-def init_primary(node: PgNode, *, app_user: str, app_password: str, app_db: str,
-                 settings: dict[str, str] | None = None, wal_segsize_mb: int = 16) -> None:
+def init_primary(
+    node: PgNode, *, app_user: str, app_password: str, app_db: str, settings: dict[str, str] | None = None, wal_segsize_mb: int = 16
+) -> None:
     """initdb (checksums on), configure, start, and create the application role and database."""
     _ensure_dirs(node)
     node.data_dir.parent.mkdir(parents=True, exist_ok=True)
     chown_postgres(node.data_dir.parent)
-    run(as_postgres([str(PG_BIN / "initdb"), "-D", str(node.data_dir), "-U", "postgres", "--auth-local=peer",
-                     "--auth-host=scram-sha-256", "--data-checksums", "-E", "UTF8", "--locale=C.UTF-8",
-                     f"--wal-segsize={wal_segsize_mb}"]), timeout=120)
+    run(
+        as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(node.data_dir),
+                "-U",
+                "postgres",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+                "--data-checksums",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                f"--wal-segsize={wal_segsize_mb}",
+            ]
+        ),
+        timeout=120,
+    )
     with open(node.data_dir / "postgresql.conf", "a") as f:
         f.write(_base_conf(node, settings or {}))
     (node.data_dir / "pg_hba.conf").write_text(
@@ -166,8 +182,10 @@ def start(node: PgNode, *, timeout: float = 60.0) -> None:
     _ensure_dirs(node)
     if not is_running(node):
         _clear_stale_locks(node)
-        run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-l", str(node.log), "-w",
-                         "-t", str(int(timeout)), "start"]), timeout=timeout + 10)
+        run(
+            as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-l", str(node.log), "-w", "-t", str(int(timeout)), "start"]),
+            timeout=timeout + 10,
+        )
     wait_ready(node, timeout=timeout)
 
 
@@ -175,8 +193,11 @@ def wait_ready(node: PgNode, *, timeout: float = 30.0) -> None:
     """Poll ``pg_isready`` on the socket until the node accepts connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        proc = run(as_postgres([str(PG_BIN / "pg_isready"), "-h", str(node.socket_dir), "-p", str(node.port),
-                                "-U", "postgres"]), check=False, timeout=10)
+        proc = run(
+            as_postgres([str(PG_BIN / "pg_isready"), "-h", str(node.socket_dir), "-p", str(node.port), "-U", "postgres"]),
+            check=False,
+            timeout=10,
+        )
         if proc.returncode == 0:
             return
         time.sleep(0.1)
@@ -187,8 +208,11 @@ def stop(node: PgNode, *, mode: str = "fast", timeout: float = 30.0) -> None:
     """Stop the node with ``pg_ctl stop -m mode``; kill it if that does not work."""
     if not is_running(node):
         return
-    proc = run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-m", mode, "-w", "-t",
-                            str(int(timeout)), "stop"]), check=False, timeout=timeout + 10)
+    proc = run(
+        as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-m", mode, "-w", "-t", str(int(timeout)), "stop"]),
+        check=False,
+        timeout=timeout + 10,
+    )
     if proc.returncode != 0 and is_running(node):
         kill(node)
 
@@ -217,9 +241,30 @@ def _backends(node: PgNode) -> bool:
 
 def psql(node: PgNode, sql: str, *, dbname: str = "postgres", check: bool = True, timeout: float = 30.0) -> str:
     """Run ``sql`` through psql on the socket as postgres; return unaligned tuples-only output."""
-    proc = run(as_postgres([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h",
-                            str(node.socket_dir), "-p", str(node.port), "-U", "postgres", "-d", dbname, "-c", sql]),
-               check=check, timeout=timeout)
+    proc = run(
+        as_postgres(
+            [
+                str(PG_BIN / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-h",
+                str(node.socket_dir),
+                "-p",
+                str(node.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-c",
+                sql,
+            ]
+        ),
+        check=check,
+        timeout=timeout,
+    )
     return proc.stdout.strip()
 
 
@@ -241,9 +286,28 @@ def make_standby(node: PgNode, *, source: PgNode, timeout: float = 120.0) -> Non
         shutil.rmtree(node.data_dir)
     node.data_dir.parent.mkdir(parents=True, exist_ok=True)
     chown_postgres(node.data_dir.parent)
-    run(as_postgres([str(PG_BIN / "pg_basebackup"), "-D", str(node.data_dir), "-h", str(source.socket_dir),
-                     "-p", str(source.port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast",
-                     "--no-sync"]), timeout=timeout)
+    run(
+        as_postgres(
+            [
+                str(PG_BIN / "pg_basebackup"),
+                "-D",
+                str(node.data_dir),
+                "-h",
+                str(source.socket_dir),
+                "-p",
+                str(source.port),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ]
+        ),
+        timeout=timeout,
+    )
     write_node_conf(node)
     _set_primary_conninfo(node, source)
     start(node)
@@ -261,8 +325,7 @@ def _set_primary_conninfo(node: PgNode, source: PgNode) -> None:
 
 def promote(node: PgNode, *, timeout: float = 30.0) -> None:
     """Promote a standby to primary and wait until it accepts writes."""
-    run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-w", "-t", str(int(timeout)), "promote"]),
-        timeout=timeout + 10)
+    run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(node.data_dir), "-w", "-t", str(int(timeout)), "promote"]), timeout=timeout + 10)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if in_recovery(node) is False:
@@ -284,8 +347,13 @@ def rewind_as_standby(node: PgNode, *, source: PgNode, timeout: float = 120.0) -
     # until it checkpoints; pg_rewind would then say "no rewind required".
     psql(source, "CHECKPOINT")
     if node.data_dir.exists():
-        proc = run(as_postgres([str(PG_BIN / "pg_rewind"), "--target-pgdata", str(node.data_dir),
-                                "--source-server", source.conninfo(), "--no-sync"]), check=False, timeout=timeout)
+        proc = run(
+            as_postgres(
+                [str(PG_BIN / "pg_rewind"), "--target-pgdata", str(node.data_dir), "--source-server", source.conninfo(), "--no-sync"]
+            ),
+            check=False,
+            timeout=timeout,
+        )
         ok = proc.returncode == 0
         if not ok:
             node.log.parent.mkdir(parents=True, exist_ok=True)

@@ -47,11 +47,11 @@ __all__ = [
 ]
 
 
-def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120.0, env: Mapping[str, str] | None = None,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], *, check: bool = True, timeout: float = 120.0, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a short command, capture its output; raise with stderr on failure when ``check``."""
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                          env=dict(env) if env is not None else None, cwd=cwd)
+    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=dict(env) if env is not None else None, cwd=cwd)
     if check and proc.returncode != 0:
         out = proc.stderr.strip() or proc.stdout.strip()
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(argv)}\n{out}")
@@ -65,8 +65,7 @@ def as_postgres(argv: Sequence[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def spawn(name: str, argv: Sequence[str], *, pid_dir: Path, log: Path, cwd: Path,
-          env: Mapping[str, str] | None = None) -> int:
+def spawn(name: str, argv: Sequence[str], *, pid_dir: Path, log: Path, cwd: Path, env: Mapping[str, str] | None = None) -> int:
     """Start ``argv`` detached (own session), output to ``log``; write ``pid_dir/name.pid``; return the pid."""
     pid_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +73,16 @@ def spawn(name: str, argv: Sequence[str], *, pid_dir: Path, log: Path, cwd: Path
     if env:
         full_env.update(env)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=cwd, env=full_env, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,
+            close_fds=True,
+        )
     (pid_dir / f"{name}.pid").write_text(f"{proc.pid}\n")
     return proc.pid
 
@@ -182,8 +189,9 @@ def wait_port(port: int, *, timeout: float = 20.0, pid: int | None = None, what:
     raise TimeoutError(f"{what or 'process'} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-def http_post(url: str, body: bytes = b"", *, timeout: float = 5.0, method: str = "POST",
-              headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+def http_post(
+    url: str, body: bytes = b"", *, timeout: float = 5.0, method: str = "POST", headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
     """POST (or PUT with ``method``) ``body`` to ``url``; (status, body), status 0 on connection problems."""
     return http_request(url, body, method=method, timeout=timeout, headers=headers)
 
@@ -199,13 +207,21 @@ def wait_http(url: str, *, timeout: float = 20.0, pid: int | None = None, what: 
         if pid is not None and not pid_alive(pid):
             raise RuntimeError(f"{what or 'process'} (pid {pid}) exited before {url} answered")
         time.sleep(0.1)
-    raise TimeoutError(f"{what or url} did not answer {expect} within {timeout:.0f}s "
-                       f"(last: {last[0]} {last[1][:200]!r})")
+    raise TimeoutError(f"{what or url} did not answer {expect} within {timeout:.0f}s (last: {last[0]} {last[1][:200]!r})")
 
 
 # What the platform and drills start; only these are ever killed as leftovers.
-OUR_PROGRAMS = ("postgres", "redis-server", "haproxy", "prometheus", "prometheus-postgres-exporter",
-                "prometheus-redis-exporter", "node", "s3rver", "pgbackrest")
+OUR_PROGRAMS = (
+    "postgres",
+    "redis-server",
+    "haproxy",
+    "prometheus",
+    "prometheus-postgres-exporter",
+    "prometheus-redis-exporter",
+    "node",
+    "s3rver",
+    "pgbackrest",
+)
 OUR_PYTHON_MODULES = ("storefront", "chaos.faultproxy")
 
 

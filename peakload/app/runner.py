@@ -137,16 +137,43 @@ def _scale(profile: Profile, opts: RunOptions) -> float:
 
 
 def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", url,
-           "--csv", str(run_dir / "locust"), "--only-summary", "--loglevel", "WARNING",
-           "--logfile", str(run_dir / "locust.log"), "--exit-code-on-error", "0",
-           # let users finish the request in flight when the shape ends, so client and shop counts agree
-           "--stop-timeout", "10"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        url,
+        "--csv",
+        str(run_dir / "locust"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--logfile",
+        str(run_dir / "locust.log"),
+        "--exit-code-on-error",
+        "0",
+        # let users finish the request in flight when the shape ends, so client and shop counts agree
+        "--stop-timeout",
+        "10",
+    ]
     if workers > 0:
         # master on loopback and a free port (Locust's default binds *:5557: another run on the machine collides)
         port = free_port()
-        cmd += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                "--master-host", "127.0.0.1", "--master-port", str(port)]
+        cmd += [
+            "--processes",
+            str(workers),
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ]
     return cmd
 
 
@@ -195,12 +222,23 @@ def plan(opts: RunOptions) -> RunContext:
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
         if shutil.which("prometheus") is None:
-            raise UsageError("--with-prometheus: the prometheus binary is not installed (Debian: apt-get install --no-install-recommends prometheus)")
+            raise UsageError(
+                "--with-prometheus: the prometheus binary is not installed (Debian: apt-get install --no-install-recommends prometheus)"
+            )
         metrics_port = metrics_port or free_port()  # Prometheus needs the generator's /metrics
-    return RunContext(opts=opts, profile=profile, thresholds=thresholds, slo=slo, target=target,
-                      run_id=opts.run_id or new_run_id(), seed=opts.seed if opts.seed is not None else profile.seed,
-                      scale=scale, total=min(profile.total_seconds, opts.duration or float("inf")),
-                      metrics_port=metrics_port, baseline=baseline)
+    return RunContext(
+        opts=opts,
+        profile=profile,
+        thresholds=thresholds,
+        slo=slo,
+        target=target,
+        run_id=opts.run_id or new_run_id(),
+        seed=opts.seed if opts.seed is not None else profile.seed,
+        scale=scale,
+        total=min(profile.total_seconds, opts.duration or float("inf")),
+        metrics_port=metrics_port,
+        baseline=baseline,
+    )
 
 
 def run(opts: RunOptions) -> Report:
@@ -223,10 +261,20 @@ def run(opts: RunOptions) -> Report:
         shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
         if profile.slo_path() is not None:
             shutil.copyfile(profile.slo_path(), run_dir / SLO_COPY)
-        meta = {"run_id": ctx.run_id, "profile": profile.name, "profile_path": str(opts.profile_path),
-                "target": target, "embedded": embedded is not None, "git_revision": _git_revision(),
-                "seed": ctx.seed, "scale": ctx.scale, "workers": opts.workers, "planned_duration_s": ctx.total,
-                "started_ts": time.time(), "thresholds": [t.id for t in ctx.thresholds]}
+        meta = {
+            "run_id": ctx.run_id,
+            "profile": profile.name,
+            "profile_path": str(opts.profile_path),
+            "target": target,
+            "embedded": embedded is not None,
+            "git_revision": _git_revision(),
+            "seed": ctx.seed,
+            "scale": ctx.scale,
+            "workers": opts.workers,
+            "planned_duration_s": ctx.total,
+            "started_ts": time.time(),
+            "thresholds": [t.id for t in ctx.thresholds],
+        }
         write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
         if opts.with_prometheus:
             prom = _start_prometheus(ctx, target, run_dir)
@@ -238,8 +286,7 @@ def run(opts: RunOptions) -> Report:
         meta["ended_ts"] = time.time()
         write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
         write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome, indent=2) + "\n")
-    return write_reports(run_dir, ctx.thresholds, baseline=ctx.baseline, baseline_id=str(opts.baseline or ""),
-                         tolerances=profile.compare)
+    return write_reports(run_dir, ctx.thresholds, baseline=ctx.baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
 
 
 def _stop_embedded(embedded: EmbeddedStorefront, created: list[Path]) -> None:
@@ -254,8 +301,10 @@ def _stop_prometheus(prom: Any, run_dir: Path, *, quiet: bool) -> None:
     stop_prometheus(prom)
     if not quiet:
         folder = prom_dir(run_dir)
-        print(f"prometheus stopped; its data stays in {folder} "
-              f"(reopen: prometheus --config.file={folder / 'prometheus.yml'} --storage.tsdb.path={folder / 'data'})")
+        print(
+            f"prometheus stopped; its data stays in {folder} "
+            f"(reopen: prometheus --config.file={folder / 'prometheus.yml'} --storage.tsdb.path={folder / 'data'})"
+        )
 
 
 def prom_dir(run_dir: Path) -> Path:
@@ -273,11 +322,16 @@ def _start_prometheus(ctx: RunContext, target: str, run_dir: Path) -> Any:
     folder.mkdir(parents=True, exist_ok=True)
     rule_files = [write_rules(ctx.slo, folder)] if ctx.slo is not None else []
     shop = urlsplit(target)
-    jobs = {"peakload": [f"127.0.0.1:{ctx.metrics_port}"], "storefront": [f"{shop.hostname}:{shop.port or (443 if shop.scheme == 'https' else 80)}"]}
+    jobs = {
+        "peakload": [f"127.0.0.1:{ctx.metrics_port}"],
+        "storefront": [f"{shop.hostname}:{shop.port or (443 if shop.scheme == 'https' else 80)}"],
+    }
     prom = start_prometheus(folder, jobs=jobs, rule_files=rule_files)
     if not ctx.opts.quiet:
-        print(f"prometheus: {prom.url}  (load generator metrics: http://127.0.0.1:{ctx.metrics_port}/metrics, "
-              f"shop metrics: {target.rstrip('/')}/metrics; import dashboards/generated/*.json into Grafana)")
+        print(
+            f"prometheus: {prom.url}  (load generator metrics: http://127.0.0.1:{ctx.metrics_port}/metrics, "
+            f"shop metrics: {target.rstrip('/')}/metrics; import dashboards/generated/*.json into Grafana)"
+        )
     return prom
 
 
@@ -285,8 +339,9 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
     """A saved summary.json (of a results folder, or the file itself), checked to be one."""
     p = path / "summary.json" if path.is_dir() else path
     if path.is_dir() and not p.exists():
-        raise UsageError(f"{field}: {path}: no summary.json (expected a results folder written by peakload run; "
-                         "`peakload report` rebuilds it)")
+        raise UsageError(
+            f"{field}: {path}: no summary.json (expected a results folder written by peakload run; `peakload report` rebuilds it)"
+        )
     try:
         data = read_json(p, what="summary", max_bytes=MAX_RESULTS_BYTES)
     except ConfigError as exc:
@@ -298,12 +353,29 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
 
 def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
     opts = ctx.opts
-    env = {**os.environ, **RunEnv(profile_path=str(opts.profile_path), run_id=ctx.run_id, results_dir=str(run_dir), seed=ctx.seed,
-                                  scale=ctx.scale, duration=opts.duration, metrics_port=ctx.metrics_port,
-                                  snapshot_interval=opts.snapshot_interval, workers=max(opts.workers, 1)).to_environ()}
+    env = {
+        **os.environ,
+        **RunEnv(
+            profile_path=str(opts.profile_path),
+            run_id=ctx.run_id,
+            results_dir=str(run_dir),
+            seed=ctx.seed,
+            scale=ctx.scale,
+            duration=opts.duration,
+            metrics_port=ctx.metrics_port,
+            snapshot_interval=opts.snapshot_interval,
+            workers=max(opts.workers, 1),
+        ).to_environ(),
+    }
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(_locust_command(url, run_dir, opts.workers), env=env, stdout=out, stderr=subprocess.STDOUT,
-                            cwd=REPO_ROOT, preexec_fn=lambda: _die_with_parent(signal.SIGKILL))
+    proc = subprocess.Popen(
+        _locust_command(url, run_dir, opts.workers),
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        preexec_fn=lambda: _die_with_parent(signal.SIGKILL),
+    )
     gate = LiveGate(ctx.thresholds)
     total = ctx.total
     tail = SnapshotTail(run_dir / SNAPSHOTS)

@@ -66,12 +66,29 @@ class EmbeddedStorefront:
     def start(self, *, timeout: float = 60.0) -> str:
         port_file = self.workdir / "storefront.url"
         cmd = [
-            sys.executable, "-m", "storefront", "serve",
-            "--host", "127.0.0.1", "--port", "0", "--port-file", str(port_file), "--exit-with-parent",
-            "--db", self.db_url, "--skus", str(self.options.skus), "--seed", str(self.seed),
-            "--flash-stock", str(self.options.flash_stock),
-            "--gateway-latency-ms", f"{self.options.gateway_latency_ms:g}",
-            "--gateway-failure-rate", f"{self.options.gateway_failure_rate:g}",
+            sys.executable,
+            "-m",
+            "storefront",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--exit-with-parent",
+            "--db",
+            self.db_url,
+            "--skus",
+            str(self.options.skus),
+            "--seed",
+            str(self.seed),
+            "--flash-stock",
+            str(self.options.flash_stock),
+            "--gateway-latency-ms",
+            f"{self.options.gateway_latency_ms:g}",
+            "--gateway-failure-rate",
+            f"{self.options.gateway_failure_rate:g}",
         ]
         for route, seconds in self.options.inject_latency.items():
             cmd += ["--inject-latency", f"{route}={seconds:g}"]

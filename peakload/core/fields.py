@@ -21,7 +21,9 @@ __all__ = ["VERSION", "MAX_DURATION_S", "MAX_USERS", "MAX_RATE", "parse_duration
 VERSION = "peakload/v1"
 
 MAX_DURATION_S = 366 * 86400.0  # one year: anything longer is a typo, not a load test
-_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$")
+_DURATION_RE = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$"
+)
 
 
 def parse_duration(value: Any) -> float:
@@ -60,7 +62,6 @@ Name = Annotated[str, Field(max_length=200)]
 # Sane ceilings: far above any real test on one fleet, low enough to catch a typo'd exponent.
 MAX_USERS = 10_000_000
 MAX_RATE = 10_000_000.0  # journeys (or requests) per second
-
 
 
 Ratio = Annotated[float, Field(ge=0, le=1)]

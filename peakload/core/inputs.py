@@ -131,8 +131,11 @@ def decode_utf8(data: bytes, *, what: str, path: Path | str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _fail(what, path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                                "expected UTF-8 (re-save the file as UTF-8)") from None
+        raise _fail(
+            what,
+            path,
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); expected UTF-8 (re-save the file as UTF-8)",
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -312,8 +315,7 @@ def make_dirs(path: Path, *, field: str, exist_ok: bool = True) -> Path:
     return path
 
 
-def check_finite(value: float, *, field: str, lo: float | None = None, hi: float | None = None,
-                 lo_open: bool = False) -> float:
+def check_finite(value: float, *, field: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:
     """A finite number within [lo, hi] (``lo_open``: strictly above lo)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UsageError(f"{field}: expected a finite number, got {value!r}")

@@ -49,8 +49,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def http_request(url: str, body: bytes | None = None, *, method: str = "GET", timeout: float = 5.0,
-                 headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+def http_request(
+    url: str, body: bytes | None = None, *, method: str = "GET", timeout: float = 5.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
     """One request; (status, body). Connection problems give status 0 and the error text as body."""
     req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     try:

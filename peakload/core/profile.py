@@ -29,8 +29,21 @@ from peakload.core.fields import (
 from peakload.core.inputs import check_host, check_url
 from peakload.core.thresholds import Threshold, ThresholdEntry, parse_threshold
 
-__all__ = ["Stage", "ShapeSpec", "DEFAULT_PATHS", "TargetSpec", "EmbeddedSpec", "FunnelRatios", "JourneySpec",
-           "FlashSaleSpec", "ArrivalStage", "ArrivalsSpec", "CapacitySpec", "CompareSpec", "Profile"]
+__all__ = [
+    "Stage",
+    "ShapeSpec",
+    "DEFAULT_PATHS",
+    "TargetSpec",
+    "EmbeddedSpec",
+    "FunnelRatios",
+    "JourneySpec",
+    "FlashSaleSpec",
+    "ArrivalStage",
+    "ArrivalsSpec",
+    "CapacitySpec",
+    "CompareSpec",
+    "Profile",
+]
 
 # ---------------------------------------------------------------- traffic shape
 
@@ -304,8 +317,10 @@ class CapacitySpec(Model):
         # log space: start_rate × factor**(max_steps-1) must not overflow nor pass the rate ceiling
         top = math.log10(self.start_rate) + (self.max_steps - 1) * math.log10(self.factor)
         if top > math.log10(MAX_RATE):
-            raise ValueError(f"the last step's rate start_rate × factor^(max_steps-1) = 10^{top:.1f}/s is above "
-                             f"{MAX_RATE:g}/s; lower factor or max_steps")
+            raise ValueError(
+                f"the last step's rate start_rate × factor^(max_steps-1) = 10^{top:.1f}/s is above "
+                f"{MAX_RATE:g}/s; lower factor or max_steps"
+            )
         return self
 
     def rates(self) -> list[float]:
@@ -322,7 +337,6 @@ class CompareSpec(Model):
     min_requests: int = Field(default=20, ge=1, le=1_000_000_000)  # ignore request names with fewer samples
     # request names that may vanish from the baseline without counting as a regression
     allow_missing: list[str] = []
-
 
 
 # ---------------------------------------------------------------- profile
@@ -400,4 +414,3 @@ class Profile(Model):
             return None
         base = Path(self.source).parent if self.source else Path("profiles")
         return base / self.slo
-

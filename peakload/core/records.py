@@ -26,9 +26,21 @@ from typing import Any
 from peakload.core.inputs import parse_json_line
 
 __all__ = [
-    "SNAPSHOTS", "EVENTS", "RUN_JSON", "OUTCOME_JSON", "RECONCILIATION_JSON", "CAPACITY_JSON", "SUMMARY_JSON",
-    "PROFILE_COPY", "SLO_COPY", "SNAPSHOT_VERSION", "STATUS_CLASSES", "LATENCY_BASES",
-    "read_snapshots", "split_snapshots", "SnapshotTail",
+    "SNAPSHOTS",
+    "EVENTS",
+    "RUN_JSON",
+    "OUTCOME_JSON",
+    "RECONCILIATION_JSON",
+    "CAPACITY_JSON",
+    "SUMMARY_JSON",
+    "PROFILE_COPY",
+    "SLO_COPY",
+    "SNAPSHOT_VERSION",
+    "STATUS_CLASSES",
+    "LATENCY_BASES",
+    "read_snapshots",
+    "split_snapshots",
+    "SnapshotTail",
     "Interval",
     "interval_from",
     "clean_row",
@@ -141,10 +153,16 @@ def clean_row(row: Any) -> dict[str, Any]:
     hdr = row.get("hdr")
     if hdr is not None and not isinstance(hdr, str):
         raise ValueError(f"{method} {name} hdr: expected a base64 string")
-    return {"name": name, "method": method, "count": count, "failures": failures,
-            "sum_s": _number(row.get("sum_s", 0.0), f"{method} {name} sum_s", minimum=0),
-            "status": _counts(row.get("status"), f"{method} {name} status"),
-            "errors": _counts(row.get("errors"), f"{method} {name} errors"), "hdr": hdr}
+    return {
+        "name": name,
+        "method": method,
+        "count": count,
+        "failures": failures,
+        "sum_s": _number(row.get("sum_s", 0.0), f"{method} {name} sum_s", minimum=0),
+        "status": _counts(row.get("status"), f"{method} {name} status"),
+        "errors": _counts(row.get("errors"), f"{method} {name} errors"),
+        "hdr": hdr,
+    }
 
 
 def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, source: str = "snapshots.jsonl") -> Interval:
@@ -172,7 +190,9 @@ def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, sou
             problems.append(f"{source}: interval {seq}: {exc}; row skipped")
     target_rate = obj.get("target_rate")
     return Interval(
-        seq=seq, t_start=t_start, t_end=t_end,
+        seq=seq,
+        t_start=t_start,
+        t_end=t_end,
         users=_count(obj.get("users") or 0, "users"),
         workers=_count(obj.get("workers") or 0, "workers"),
         requests=rows,
@@ -272,15 +292,37 @@ _CNT = "count"  # non-negative int, not bool
 _BOOL = (bool,)
 
 RUN_FIELDS: dict[str, Any] = {
-    "run_id": _STR, "profile": _OPT_STR, "profile_path": _OPT_STR, "target": _OPT_STR, "embedded": _BOOL,
-    "git_revision": _OPT_STR, "seed": _CNT, "scale": _NUM, "workers": _CNT, "planned_duration_s": _NUM,
-    "started_ts": _NUM, "ended_ts": _NUM, "thresholds": (list,),
+    "run_id": _STR,
+    "profile": _OPT_STR,
+    "profile_path": _OPT_STR,
+    "target": _OPT_STR,
+    "embedded": _BOOL,
+    "git_revision": _OPT_STR,
+    "seed": _CNT,
+    "scale": _NUM,
+    "workers": _CNT,
+    "planned_duration_s": _NUM,
+    "started_ts": _NUM,
+    "ended_ts": _NUM,
+    "thresholds": (list,),
 }
-OUTCOME_FIELDS: dict[str, Any] = {"aborted": _OPT_STR, "invalid": _OPT_STR, "cpu_warning": _BOOL,
-                                  "locust_exit_code": (int, type(None)), "reconciliation_url": _OPT_STR}
+OUTCOME_FIELDS: dict[str, Any] = {
+    "aborted": _OPT_STR,
+    "invalid": _OPT_STR,
+    "cpu_warning": _BOOL,
+    "locust_exit_code": (int, type(None)),
+    "reconciliation_url": _OPT_STR,
+}
 RECONCILIATION_FIELDS: dict[str, Any] = {
-    "error": _STR, "consistent": _BOOL, "gateway_checked": _BOOL, "orders_created": _CNT, "orders_paid": _CNT, "oversold_units": _CNT,
-    "duplicate_orders": _CNT, "duplicate_charges": _CNT, "payments_succeeded": _CNT,
+    "error": _STR,
+    "consistent": _BOOL,
+    "gateway_checked": _BOOL,
+    "orders_created": _CNT,
+    "orders_paid": _CNT,
+    "oversold_units": _CNT,
+    "duplicate_orders": _CNT,
+    "duplicate_charges": _CNT,
+    "payments_succeeded": _CNT,
 }
 EVENT_FIELDS: dict[str, Any] = {"t": _NUM, "kind": _STR, "name": _STR}
 
@@ -314,8 +356,13 @@ def clean_capacity(data: dict[str, Any] | None, problems: list[str]) -> dict[str
     if data is None:
         return None
     steps = data.get("steps")
-    ok = (isinstance(data.get("verdict"), str) and data.get("exit_code") in (0, 1, 3) and not isinstance(data.get("exit_code"), bool)
-          and isinstance(steps, list) and all(isinstance(s, dict) for s in steps))
+    ok = (
+        isinstance(data.get("verdict"), str)
+        and data.get("exit_code") in (0, 1, 3)
+        and not isinstance(data.get("exit_code"), bool)
+        and isinstance(steps, list)
+        and all(isinstance(s, dict) for s in steps)
+    )
     if ok and isinstance(steps, list):
         for st in steps:
             for key in ("rps", "rate"):
@@ -351,7 +398,7 @@ def read_snapshots(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     for lineno, obj in numbered_json_lines(p, problems):
         where = f"{p.name} line {lineno}"
         if obj.get("v") != SNAPSHOT_VERSION:
-            problems.append(f"{where}: expected \"v\": {SNAPSHOT_VERSION}, got {_short(obj.get('v'))}; skipped")
+            problems.append(f'{where}: expected "v": {SNAPSHOT_VERSION}, got {_short(obj.get("v"))}; skipped')
             continue
         if obj.get("kind") == "header":
             expected_seq = 1  # a reused results folder holds one run after another

@@ -78,10 +78,18 @@ class RunEnv:
     snapshot_interval: float | None = None  # seconds; None = 2
     workers: int | None = None  # load-generating processes; None = 1
 
-    _VARS = {"profile_path": "PEAKLOAD_PROFILE", "run_id": "PEAKLOAD_RUN_ID", "results_dir": "PEAKLOAD_RESULTS_DIR",
-             "seed": "PEAKLOAD_SEED", "scale": "PEAKLOAD_SCALE", "duration": "PEAKLOAD_DURATION",
-             "metrics_port": "PEAKLOAD_METRICS_PORT", "metrics_host": "PEAKLOAD_METRICS_HOST",
-             "snapshot_interval": "PEAKLOAD_SNAPSHOT_INTERVAL", "workers": "PEAKLOAD_WORKERS"}
+    _VARS = {
+        "profile_path": "PEAKLOAD_PROFILE",
+        "run_id": "PEAKLOAD_RUN_ID",
+        "results_dir": "PEAKLOAD_RESULTS_DIR",
+        "seed": "PEAKLOAD_SEED",
+        "scale": "PEAKLOAD_SCALE",
+        "duration": "PEAKLOAD_DURATION",
+        "metrics_port": "PEAKLOAD_METRICS_PORT",
+        "metrics_host": "PEAKLOAD_METRICS_HOST",
+        "snapshot_interval": "PEAKLOAD_SNAPSHOT_INTERVAL",
+        "workers": "PEAKLOAD_WORKERS",
+    }
 
     def to_environ(self) -> dict[str, str]:
         """The variables to set on the Locust process (unset fields are left out)."""
@@ -98,7 +106,9 @@ class RunEnv:
         """Read and check every variable; ConfigError (one line) names the bad one."""
         text = {field: env.get(var, "").strip() for field, var in cls._VARS.items()}
         return cls(
-            profile_path=text["profile_path"], run_id=text["run_id"], results_dir=text["results_dir"],
+            profile_path=text["profile_path"],
+            run_id=text["run_id"],
+            results_dir=text["results_dir"],
             metrics_host=text["metrics_host"],
             seed=_number(env, "PEAKLOAD_SEED", int, lo=0, hi=2**63 - 1),  # type: ignore[arg-type]
             scale=_number(env, "PEAKLOAD_SCALE", float, lo=0, hi=10_000, lo_open=True),

@@ -91,4 +91,3 @@ class SLOSpec(Model):
                     t = Threshold(scope=req, metric=f"p{slo.objective:g}", op="<=", value=slo.threshold, source=f"slo:{slo.name}")
                 out.append(t)
         return out
-

@@ -17,8 +17,18 @@ from pydantic import Field
 
 from peakload.core.fields import Duration, Model
 
-__all__ = ["Threshold", "ThresholdEntry", "parse_threshold", "LATENCY_METRICS", "RATIO_METRICS", "COUNT_METRICS",
-           "RATE_METRICS", "BUSINESS_METRICS", "unit_of", "format_value"]
+__all__ = [
+    "Threshold",
+    "ThresholdEntry",
+    "parse_threshold",
+    "LATENCY_METRICS",
+    "RATIO_METRICS",
+    "COUNT_METRICS",
+    "RATE_METRICS",
+    "BUSINESS_METRICS",
+    "unit_of",
+    "format_value",
+]
 
 # ---------------------------------------------------------------- thresholds
 
@@ -96,7 +106,6 @@ class ThresholdEntry(Model):
     expr: str = Field(max_length=200)
     abort: bool = False
     grace: Annotated[Duration, Field(le=86_400)] = 0.0
-
 
 
 # metrics judged on the whole run (business scope) rather than on request rows

@@ -39,8 +39,7 @@ def _outage(bad_from: float, bad_to: float, *, end: float = 12.0, rate: float = 
     for i in range(int(end * rate)):
         rel = i / rate
         bad = bad_from <= rel < bad_to
-        out.append(Sample(1000.0 + rel, "/p", 503 if bad else 200, 0.01 if bad else 0.02, not bad,
-                          "HTTP 503" if bad else ""))
+        out.append(Sample(1000.0 + rel, "/p", 503 if bad else 200, 0.01 if bad else 0.02, not bad, "HTTP 503" if bad else ""))
     return out
 
 
@@ -51,14 +50,22 @@ def _acks(n: int) -> list[Ack]:
 def _measured(bad_from: float, bad_to: float, *, lost: int = 0) -> Measurement:
     m = measure(_outage(bad_from, bad_to), fault_start=1002.0)
     acks = _acks(20)
-    m.rpo = compute_rpo(acks, present={a.id for a in acks[:len(acks) - lost]}).to_dict()
+    m.rpo = compute_rpo(acks, present={a.id for a in acks[: len(acks) - lost]}).to_dict()
     return m
 
 
 def _report(m: Measurement | None, budgets: Budgets | None) -> ExperimentReport:
-    return ExperimentReport(name="planted", title="t", status="completed", deviated=False, steady_state_before=True,
-                            steady_state_after=True, measurement=m.to_dict() if m else None,
-                            platform_healthy_after=True, budgets=budgets.to_dict() if budgets else None)
+    return ExperimentReport(
+        name="planted",
+        title="t",
+        status="completed",
+        deviated=False,
+        steady_state_before=True,
+        steady_state_after=True,
+        measurement=m.to_dict() if m else None,
+        platform_healthy_after=True,
+        budgets=budgets.to_dict() if budgets else None,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_BUDGETS))
@@ -114,14 +121,17 @@ def test_a_budget_that_cannot_be_checked_is_not_passed() -> None:
     assert "no RTO/RPO budgets declared" in _report(_measured(3.0, 5.0), None).summary()
 
 
-@pytest.mark.parametrize(("budgets", "message"), [
-    (None, "extensions[name=peakload]: missing"),
-    ({"rpo_lost": 0}, "budgets.rto_seconds: missing"),
-    ({"rto_seconds": "5s", "rpo_lost": 0}, "budgets.rto_seconds: expected a number of seconds >= 0, got '5s'"),
-    ({"rto_seconds": 5, "rpo_lost": 0.5}, "budgets.rpo_lost: expected a whole number >= 0, got 0.5"),
-    ({"rto_seconds": -1, "rpo_lost": 0}, "budgets.rto_seconds: expected a number of seconds >= 0, got -1"),
-    ({"rto_seconds": 5, "rpo_lost": 0, "rto": 3}, "unknown field 'rto'"),
-])
+@pytest.mark.parametrize(
+    ("budgets", "message"),
+    [
+        (None, "extensions[name=peakload]: missing"),
+        ({"rpo_lost": 0}, "budgets.rto_seconds: missing"),
+        ({"rto_seconds": "5s", "rpo_lost": 0}, "budgets.rto_seconds: expected a number of seconds >= 0, got '5s'"),
+        ({"rto_seconds": 5, "rpo_lost": 0.5}, "budgets.rpo_lost: expected a whole number >= 0, got 0.5"),
+        ({"rto_seconds": -1, "rpo_lost": 0}, "budgets.rto_seconds: expected a number of seconds >= 0, got -1"),
+        ({"rto_seconds": 5, "rpo_lost": 0, "rto": 3}, "unknown field 'rto'"),
+    ],
+)
 def test_malformed_budgets_are_named_by_file_and_field(tmp_path: Path, budgets: dict | None, message: str) -> None:
     experiment = json.loads((EXPERIMENTS_DIR / "replica-kill.json").read_text())
     experiment["extensions"] = [] if budgets is None else [{"name": "peakload", "budgets": budgets}]

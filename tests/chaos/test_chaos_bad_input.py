@@ -25,8 +25,7 @@ BAD_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
     "missing.json": (lambda p: None, "no such file and no bundled experiment"),
     "empty.json": (lambda p: p.write_bytes(b""), "found an empty file"),
     "blank.json": (lambda p: p.write_bytes(b"  \n\t\n"), "found an empty file"),
-    "binary.json": (lambda p: p.write_bytes(Path(shutil.which("true") or "/bin/true").read_bytes()[:4096]),
-                    "found binary data"),
+    "binary.json": (lambda p: p.write_bytes(Path(shutil.which("true") or "/bin/true").read_bytes()[:4096]), "found binary data"),
     "latin1.json": (lambda p: p.write_bytes('{"title": "café"}'.encode("latin-1")), "expected UTF-8 text"),
     "corrupt.json": (lambda p: p.write_text('{"title": "x", "method": [\n'), "expected valid JSON"),
     "array.json": (lambda p: p.write_text("[1, 2]"), "found an array"),
@@ -67,8 +66,7 @@ def _tree(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
-def test_chaos_validate_refuses_a_file_that_is_not_an_experiment(name: str, workdir: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_validate_refuses_a_file_that_is_not_an_experiment(name: str, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make, says = BAD_FILES[name]
     make(workdir / name)
     before = _tree(workdir)
@@ -78,31 +76,31 @@ def test_chaos_validate_refuses_a_file_that_is_not_an_experiment(name: str, work
     assert _tree(workdir) == before
 
 
-def test_chaos_validate_still_fails_an_invalid_experiment_with_exit_1(workdir: Path,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_validate_still_fails_an_invalid_experiment_with_exit_1(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Readable JSON that Chaos Toolkit rejects is a verdict (FAIL, exit 1), not unreadable input (exit 2).
     (workdir / "untitled.json").write_text(json.dumps({"description": "d", "method": []}))
     code, out, err = _call(peakload_main, ["chaos", "validate", "untitled.json"], capsys)
     assert code == 1 and out.startswith("FAIL untitled.json: experiment requires a title") and err == ""
 
 
-def test_chaos_run_refuses_an_unknown_experiment_before_any_load(workdir: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_run_refuses_an_unknown_experiment_before_any_load(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     profile = str(REPO / "tests/chaos/profiles/short-load.yaml")
-    for main, argv in ((peakload_main, ["chaos", "run", "no-such-experiment", "--profile", profile,
-                                        "--state-dir", "state", "--results", "res"]),
-                       (chaos_main, ["run", "no-such-experiment", "--state-dir", "state", "--results", "res"])):
+    for main, argv in (
+        (peakload_main, ["chaos", "run", "no-such-experiment", "--profile", profile, "--state-dir", "state", "--results", "res"]),
+        (chaos_main, ["run", "no-such-experiment", "--state-dir", "state", "--results", "res"]),
+    ):
         code, out, err = _call(main, argv, capsys)
         _one_clean_line(code, out, err, "'no-such-experiment'", "bundled: cache-loss, db-failover")
     assert _tree(workdir) == set()
 
 
-def test_chaos_run_refuses_a_broken_experiment_file_before_any_load(workdir: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_run_refuses_a_broken_experiment_file_before_any_load(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "broken.json").write_text("{")
-    code, out, err = _call(peakload_main, ["chaos", "run", "broken.json", "--profile",
-                                           str(REPO / "tests/chaos/profiles/short-load.yaml"), "--results", "res"],
-                           capsys)
+    code, out, err = _call(
+        peakload_main,
+        ["chaos", "run", "broken.json", "--profile", str(REPO / "tests/chaos/profiles/short-load.yaml"), "--results", "res"],
+        capsys,
+    )
     _one_clean_line(code, out, err, "broken.json", "expected valid JSON")
     assert _tree(workdir) == {"broken.json"}
 
@@ -118,9 +116,21 @@ def test_chaos_run_on_a_stopped_platform_starts_no_load(workdir: Path, capsys: p
     # What `platform up` then `platform down` leaves: the spec, nothing listening. The load must not start.
     save_spec(Layout(workdir / "state"), new_spec(replicas=3))
     before = _tree(workdir)
-    code, out, err = _call(peakload_main, ["chaos", "run", "replica-kill", "--profile",
-                                           str(REPO / "tests/chaos/profiles/short-load.yaml"), "--state-dir", "state",
-                                           "--results", "res"], capsys)
+    code, out, err = _call(
+        peakload_main,
+        [
+            "chaos",
+            "run",
+            "replica-kill",
+            "--profile",
+            str(REPO / "tests/chaos/profiles/short-load.yaml"),
+            "--state-dir",
+            "state",
+            "--results",
+            "res",
+        ],
+        capsys,
+    )
     _one_clean_line(code, out, err, "no serving platform in state", "haproxy: 0/3 replicas UP")
     assert _tree(workdir) == before
 
@@ -131,16 +141,18 @@ def test_drill_corruption_refuses_an_unknown_repository(workdir: Path, capsys: p
     assert _tree(workdir) == set()
 
 
-@pytest.mark.parametrize("argv", [
-    ["drill", "backup", "--state-dir", "afile"],
-    ["drill", "corruption", "--state-dir", "afile"],
-    ["drill", "backup", "--state-dir", "afile/below"],
-    ["platform", "up", "--state-dir", "afile"],
-    ["platform", "status", "--state-dir", "afile"],
-    ["platform", "down", "--state-dir", "afile"],
-])
-def test_a_state_dir_that_is_a_file_is_refused(argv: list[str], workdir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["drill", "backup", "--state-dir", "afile"],
+        ["drill", "corruption", "--state-dir", "afile"],
+        ["drill", "backup", "--state-dir", "afile/below"],
+        ["platform", "up", "--state-dir", "afile"],
+        ["platform", "status", "--state-dir", "afile"],
+        ["platform", "down", "--state-dir", "afile"],
+    ],
+)
+def test_a_state_dir_that_is_a_file_is_refused(argv: list[str], workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "afile").write_text("not a directory\n")
     # the peakload CLI (its flag parser refuses it) and the chaos room's own entry points (python -m chaos,
     # the cli_entry API) alike
@@ -152,8 +164,7 @@ def test_a_state_dir_that_is_a_file_is_refused(argv: list[str], workdir: Path,
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another user (postgres)")
-def test_a_state_dir_postgres_cannot_reach_is_refused_before_anything_runs(workdir: Path,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_state_dir_postgres_cannot_reach_is_refused_before_anything_runs(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # pytest's tmp_path is 0700 under root: PostgreSQL (running as postgres) could not use a site below it.
     for argv in (["drill", "backup", "--state-dir", "site"], ["platform", "up", "--state-dir", "site"]):
         code, out, err = _call(chaos_main, argv, capsys)
@@ -173,8 +184,10 @@ def test_a_corrupt_platform_spec_is_named(workdir: Path, capsys: pytest.CaptureF
 def test_as_a_process_the_error_is_one_line_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "empty.json").write_bytes(b"")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for argv in ([str(PEAKLOAD), "chaos", "validate", "empty.json"],
-                 [sys.executable, "-m", "chaos", "drill", "backup", "--state-dir", "empty.json"]):
+    for argv in (
+        [str(PEAKLOAD), "chaos", "validate", "empty.json"],
+        [sys.executable, "-m", "chaos", "drill", "backup", "--state-dir", "empty.json"],
+    ):
         proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False)
         _one_clean_line(proc.returncode, proc.stdout, proc.stderr, "empty.json")
     assert _tree(tmp_path) == {"empty.json"}

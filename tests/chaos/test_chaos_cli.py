@@ -44,8 +44,17 @@ def test_replica_kill_under_profile_load_annotates_the_run_report(tmp_path: Path
     try:
         up = peakload("platform", "up", "--state-dir", str(state))
         assert up.returncode == 0, up.stdout + up.stderr
-        res = peakload("chaos", "run", "replica-kill", "--profile", str(REPO / "tests/chaos/profiles/short-load.yaml"),
-                       "--state-dir", str(state), "--results", str(tmp_path))
+        res = peakload(
+            "chaos",
+            "run",
+            "replica-kill",
+            "--profile",
+            str(REPO / "tests/chaos/profiles/short-load.yaml"),
+            "--state-dir",
+            str(state),
+            "--results",
+            str(tmp_path),
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         assert "experiment replica-kill: PASSED" in res.stdout and re.search(r"RTO \d", res.stdout)
         (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]

@@ -70,8 +70,9 @@ def test_corruption_drill_fails_because_verify_catches_the_corrupted_file(state_
 
 
 def _copy(name: str, device: int | None, *, host: str = "this host", simulated: bool = False) -> Copy:
-    return Copy(name=name, kind="s3" if name == "repo2" else "posix", where=f"/{name}", device=device, host=host,
-                simulated_offsite=simulated)
+    return Copy(
+        name=name, kind="s3" if name == "repo2" else "posix", where=f"/{name}", device=device, host=host, simulated_offsite=simulated
+    )
 
 
 def test_policy_counts_media_by_device_and_offsite_by_host() -> None:
@@ -80,8 +81,10 @@ def test_policy_counts_media_by_device_and_offsite_by_host() -> None:
     # same three copies, but repo1 on the live data's disk and repo2 an S3 server on this host
     one_disk = policy_321([_copy("live", 7), _copy("repo1", 7), _copy("repo2", 7, simulated=True)])
     assert not one_disk.passed
-    assert one_disk.detail.startswith("not met here: 1 medium, need 2 (every copy on this host is on device 0x7); "
-                                      "no off-site copy (repo2: S3 on this host, a simulated off-site copy)")
+    assert one_disk.detail.startswith(
+        "not met here: 1 medium, need 2 (every copy on this host is on device 0x7); "
+        "no off-site copy (repo2: S3 on this host, a simulated off-site copy)"
+    )
     assert "copies 3 (live, repo1, repo2), media 1 (devices: 0x7), off-site: simulated" in one_disk.detail
     two_disks_no_offsite = policy_321([_copy("live", 1), _copy("repo1", 2), _copy("repo2", 2, simulated=True)])
     assert not two_disks_no_offsite.passed and "media 2" in two_disks_no_offsite.detail

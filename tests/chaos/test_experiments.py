@@ -29,8 +29,9 @@ EXPECTED = {"replica-kill", "db-failover", "cache-loss", "network-db", "payment-
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([str(CHAOS), "--no-log-file", "validate", str(path)], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [str(CHAOS), "--no-log-file", "validate", str(path)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
 
 
 def test_all_five_experiments_are_bundled() -> None:

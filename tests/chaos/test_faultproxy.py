@@ -38,8 +38,10 @@ def echo_port() -> Iterator[int]:
 @pytest.fixture()
 def proxy(echo_port: int) -> Iterator[tuple[FaultProxyClient, int]]:
     api, listen = free_ports(2)
-    proc = subprocess.Popen([sys.executable, "-m", "chaos.faultproxy", "--api-port", str(api), "--proxy",
-                             f"echo=127.0.0.1:{listen}>127.0.0.1:{echo_port}"], cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos.faultproxy", "--api-port", str(api), "--proxy", f"echo=127.0.0.1:{listen}>127.0.0.1:{echo_port}"],
+        cwd=ROOT,
+    )
     try:
         wait_http(f"http://127.0.0.1:{api}/version", timeout=15, pid=proc.pid, what="faultproxy")
         yield FaultProxyClient(f"http://127.0.0.1:{api}"), listen

@@ -7,8 +7,7 @@ from chaos.measure import measure
 from chaos.prober import Sample
 
 
-def _timeline(bad_from: float, bad_to: float, *, slow: bool = False, end: float = 10.0,
-              rate: float = 20.0) -> list[Sample]:
+def _timeline(bad_from: float, bad_to: float, *, slow: bool = False, end: float = 10.0, rate: float = 20.0) -> list[Sample]:
     out = []
     for i in range(int(end * rate)):
         t = 1000.0 + i / rate

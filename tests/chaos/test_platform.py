@@ -26,8 +26,7 @@ def test_up_status_down_leaves_nothing_running(state_dir: Path) -> None:
     # The hook for dashboards/: rule files dropped into prometheus/rules/ are loaded by up.
     rules = Layout(state_dir).rules_dir
     rules.mkdir(parents=True)
-    (rules / "test.yml").write_text("groups:\n- name: chaos-test\n  rules:\n  - record: chaos:up:sum\n"
-                                    "    expr: sum(up)\n")
+    (rules / "test.yml").write_text("groups:\n- name: chaos-test\n  rules:\n  - record: chaos:up:sum\n    expr: sum(up)\n")
     health = up(state_dir, replicas=3)
     assert all(c.healthy for c in health), format_status(health)
     names = {c.name for c in health}

@@ -74,10 +74,16 @@ PROFILE_FILES: list[tuple[str, bytes, str]] = [
     ("unknown-metric", HEAD.encode() + STEADY.encode() + b'thresholds: {all: ["latency < 1s"]}\n', "unknown metric"),
     ("threshold-not-list", HEAD.encode() + STEADY.encode() + b"thresholds: {all: 5}\n", "thresholds"),
     ("grace-inf", HEAD.encode() + STEADY.encode() + b'thresholds: {all: [{expr: "p99 < 2s", abort: true, grace: .inf}]}\n', "grace"),
-    ("capacity-overflow", HEAD.encode() + b"arrivals: {stages: [{duration: 1s, rate: 1}]}\n"
-     b"capacity: {start_rate: 1e300, factor: 99, max_steps: 100}\n", "capacity"),
-    ("capacity-rates", HEAD.encode() + b"arrivals: {stages: [{duration: 1s, rate: 1}]}\n"
-     b"capacity: {start_rate: 10, factor: 50, max_steps: 20}\n", "capacity"),
+    (
+        "capacity-overflow",
+        HEAD.encode() + b"arrivals: {stages: [{duration: 1s, rate: 1}]}\ncapacity: {start_rate: 1e300, factor: 99, max_steps: 100}\n",
+        "capacity",
+    ),
+    (
+        "capacity-rates",
+        HEAD.encode() + b"arrivals: {stages: [{duration: 1s, rate: 1}]}\ncapacity: {start_rate: 10, factor: 50, max_steps: 20}\n",
+        "capacity",
+    ),
     ("rate-inf", HEAD.encode() + b"arrivals: {stages: [{duration: 1s, rate: .inf}]}\n", "arrivals.stages[0].rate"),
     ("url-port-range", HEAD.encode() + STEADY.encode() + b'target: {url: "http://127.0.0.1:65536"}\n', "target.url"),
     ("url-port-zero", HEAD.encode() + STEADY.encode() + b'target: {url: "http://127.0.0.1:0"}\n', "target.url"),
@@ -127,8 +133,7 @@ def test_bad_slo_spec_is_refused_with_one_line(cli, tmp_path: Path) -> None:
             assert_refused(outcome, names=spec.name, watched=[out, tmp_path / "cwd"])
         profile = tmp_path / f"p-{case}.yaml"
         profile.write_text(f"version: peakload/v1\nname: probe\nslo: {spec.name}\n{STEADY}")
-        assert_refused(cli("run", "--profile", profile, "--results", tmp_path / "r", "--quiet"), names=spec.name,
-                       watched=[tmp_path / "r"])
+        assert_refused(cli("run", "--profile", profile, "--results", tmp_path / "r", "--quiet"), names=spec.name, watched=[tmp_path / "r"])
 
 
 def _profile(tmp_path: Path) -> Path:
@@ -265,8 +270,11 @@ def test_bad_baseline_is_refused_before_the_run(cli, tmp_path: Path) -> None:
         assert_refused(outcome, names=name, watched=[results])
     empty = tmp_path / "empty-dir"
     empty.mkdir()
-    assert_refused(cli("run", "--profile", _profile(tmp_path), "--results", results, "--quiet", "--baseline", empty),
-                   names="summary.json", watched=[results])
+    assert_refused(
+        cli("run", "--profile", _profile(tmp_path), "--results", results, "--quiet", "--baseline", empty),
+        names="summary.json",
+        watched=[results],
+    )
 
 
 def test_the_console_script_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
@@ -274,8 +282,14 @@ def test_the_console_script_prints_one_line_and_no_traceback(tmp_path: Path) -> 
     bad = tmp_path / "u16.yaml"
     bad.write_bytes(VALID_PROFILE.encode("utf-16"))
     for args in (["run", "--profile", str(bad)], ["run", "--target", "http://127.0.0.1:65536"], ["gate", str(tmp_path)]):
-        proc = subprocess.run([sys.executable, "-m", "peakload", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "peakload", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        )
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["u16.yaml"]

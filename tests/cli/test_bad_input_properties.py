@@ -29,12 +29,23 @@ SCHEMA = json.loads((REPO / "reports" / "summary.schema.json").read_text())
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 BASE_PROFILE: dict[str, Any] = {
-    "version": "peakload/v1", "name": "probe", "slo": None, "seed": 1,
-    "shape": {"stages": [{"name": "a", "kind": "ramp", "duration": "1s", "users": 2},
-                         {"kind": "spike", "duration": "1s", "users": 3, "rise": "500ms"}]},
+    "version": "peakload/v1",
+    "name": "probe",
+    "slo": None,
+    "seed": 1,
+    "shape": {
+        "stages": [
+            {"name": "a", "kind": "ramp", "duration": "1s", "users": 2},
+            {"kind": "spike", "duration": "1s", "users": 3, "rise": "500ms"},
+        ]
+    },
     "users": {"shopper": 9, "flash_buyer": 1},
-    "journey": {"think_time": {"min": 0.1, "max": 0.2}, "session_actions": {"min": 1, "max": 2}, "zipf_exponent": 1.1,
-                "ratios": {"search": 0.3, "view_to_cart": 0.3, "coupon": 0.2}},
+    "journey": {
+        "think_time": {"min": 0.1, "max": 0.2},
+        "session_actions": {"min": 1, "max": 2},
+        "zipf_exponent": 1.1,
+        "ratios": {"search": 0.3, "view_to_cart": 0.3, "coupon": 0.2},
+    },
     "flash_sale": {"sku": "FLASH-0001", "at": "1s", "quantity": 1, "retries": 2},
     "embedded": {"skus": 1000, "gateway_latency_ms": 5, "inject_latency": {"/api/home": "10ms"}},
     "target": {"run_header": "X-Peakload-Run", "sku_format": "SKU-{n:06d}", "paths": {"home": "/api/home"}},
@@ -42,16 +53,51 @@ BASE_PROFILE: dict[str, Any] = {
     "compare": {"p95_increase": 0.1, "min_requests": 5},
 }
 BASE_SLO: dict[str, Any] = {
-    "version": "peakload/v1", "service": "shop", "window": "28d",
-    "slos": [{"name": "avail", "kind": "availability", "requests": ["GET /api/home"], "objective": 99.5},
-             {"name": "lat", "kind": "latency", "requests": ["GET /api/home"], "objective": 99, "threshold": "300ms"}],
+    "version": "peakload/v1",
+    "service": "shop",
+    "window": "28d",
+    "slos": [
+        {"name": "avail", "kind": "availability", "requests": ["GET /api/home"], "objective": 99.5},
+        {"name": "lat", "kind": "latency", "requests": ["GET /api/home"], "objective": 99, "threshold": "300ms"},
+    ],
 }
 
 HOSTILE = st.one_of(
-    st.sampled_from([float("inf"), float("-inf"), float("nan"), -1, 0, 10**30, -(10**30), 1e308, "", " ", "∞", "1e999s",
-                     "-5ms", "p95 < -1ms", "error_ratio < 5ms", "http://127.0.0.1:65536", "SKU-{x}", None, True, [], {},
-                     "9" * 400, "\x00", "🛒" * 50, ".inf", "NaN", "2026-13-45"]),
-    st.integers(), st.floats(), st.text(max_size=30), st.lists(st.integers(), max_size=3),
+    st.sampled_from(
+        [
+            float("inf"),
+            float("-inf"),
+            float("nan"),
+            -1,
+            0,
+            10**30,
+            -(10**30),
+            1e308,
+            "",
+            " ",
+            "∞",
+            "1e999s",
+            "-5ms",
+            "p95 < -1ms",
+            "error_ratio < 5ms",
+            "http://127.0.0.1:65536",
+            "SKU-{x}",
+            None,
+            True,
+            [],
+            {},
+            "9" * 400,
+            "\x00",
+            "🛒" * 50,
+            ".inf",
+            "NaN",
+            "2026-13-45",
+        ]
+    ),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
@@ -110,8 +156,13 @@ def test_mutated_profiles_exit_2_with_one_line_or_reach_the_preflight(cli, data:
 
 
 @SETTINGS
-@given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
-                         st.text(max_size=100).map(lambda t: ("version: peakload/v1\n" + t).encode("utf-16"))))
+@given(
+    content=st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.text(max_size=100).map(lambda t: ("version: peakload/v1\n" + t).encode("utf-16")),
+    )
+)
 def test_arbitrary_bytes_as_a_profile_exit_2(cli, content: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp) / "bytes.yaml"
@@ -154,9 +205,17 @@ def _synthetic(folder: Path) -> list[dict[str, Any]]:
     from reports.synthetic import write_synthetic_run
 
     write_synthetic_run(folder, names=2, seconds=8, rps_per_name=5)
-    (folder / "profile.yaml").write_text(_dump({"version": "peakload/v1", "name": "probe", "slo": None,
-                                                "shape": {"stages": [{"kind": "steady", "duration": "8s", "users": 1}]},
-                                                "thresholds": {"all": ["error_ratio < 50%"], "business": ["oversold == 0"]}}))
+    (folder / "profile.yaml").write_text(
+        _dump(
+            {
+                "version": "peakload/v1",
+                "name": "probe",
+                "slo": None,
+                "shape": {"stages": [{"kind": "steady", "duration": "8s", "users": 1}]},
+                "thresholds": {"all": ["error_ratio < 50%"], "business": ["oversold == 0"]},
+            }
+        )
+    )
     return [json.loads(ln) for ln in (folder / "snapshots.jsonl").read_text().splitlines()]
 
 
@@ -190,9 +249,30 @@ def test_results_with_generated_lines_and_wrong_types_still_report(cli, data: st
         (run / "snapshots.jsonl").write_bytes("\n".join(out_lines).encode("utf-8", "surrogatepass") + b"\n")
         for name in ("run.json", "outcome.json", "reconciliation.json", "capacity.json", "events.jsonl"):
             if data.draw(st.booleans(), label=f"spoil {name}"):
-                doc = data.draw(st.dictionaries(st.sampled_from(["run_id", "started_ts", "workers", "invalid", "aborted", "cpu_warning",
-                                                                 "oversold_units", "duplicate_orders", "exit_code", "verdict",
-                                                                 "steps", "t", "kind", "error"]), JSON_VALUES, max_size=4))
+                doc = data.draw(
+                    st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "run_id",
+                                "started_ts",
+                                "workers",
+                                "invalid",
+                                "aborted",
+                                "cpu_warning",
+                                "oversold_units",
+                                "duplicate_orders",
+                                "exit_code",
+                                "verdict",
+                                "steps",
+                                "t",
+                                "kind",
+                                "error",
+                            ]
+                        ),
+                        JSON_VALUES,
+                        max_size=4,
+                    )
+                )
                 (run / name).write_text(json.dumps(doc) if data.draw(st.booleans()) else json.dumps(data.draw(JSON_VALUES)))
         report = cli("report", run)
         assert report.code == 0 and "Traceback" not in report.err, report
@@ -210,8 +290,12 @@ def test_every_spoiled_line_is_listed_as_a_problem(tmp_path: Path, cli) -> None:
     """Not only 'no crash': a line that cannot be read is named, and its figures are not counted."""
     run = tmp_path / "run"
     lines = _synthetic(run)
-    spoiled = [dict(lines[2], t_start="yesterday"), dict(lines[3], t_end=float("nan")),
-               dict(lines[4], requests=[{"name": "/x", "method": "GET", "count": -5}]), [1, 2, 3]]
+    spoiled = [
+        dict(lines[2], t_start="yesterday"),
+        dict(lines[3], t_end=float("nan")),
+        dict(lines[4], requests=[{"name": "/x", "method": "GET", "count": -5}]),
+        [1, 2, 3],
+    ]
     text = [json.dumps(x) for x in lines[:2]] + [json.dumps(x) for x in spoiled] + [json.dumps(x) for x in lines[5:]]
     (run / "snapshots.jsonl").write_text("\n".join(text) + "\n")
     assert cli("report", run).code == 0

@@ -33,8 +33,14 @@ def test_threshold_units_are_normalised() -> None:
     assert parse_threshold("all", "p99.9 <= 2s").metric == "p99.9"
     assert parse_threshold("all", "error_ratio < 1%").value == pytest.approx(0.01)
     assert parse_threshold("business", "oversold == 0").op == "=="
-    for bad, msg in [("p95 < 300", "needs a unit"), ("error_ratio < 150%", "within 0..1"), ("p100 < 1s", "between 0 and 100"),
-                     ("latency < 1s", "unknown metric"), ("p95 300ms", "expected '<metric> <op> <value>'"), ("rps > 5%", "plain number")]:
+    for bad, msg in [
+        ("p95 < 300", "needs a unit"),
+        ("error_ratio < 150%", "within 0..1"),
+        ("p100 < 1s", "between 0 and 100"),
+        ("latency < 1s", "unknown metric"),
+        ("p95 300ms", "expected '<metric> <op> <value>'"),
+        ("rps > 5%", "plain number"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             parse_threshold("all", bad)
 
@@ -57,15 +63,18 @@ def _write(tmp_path: Path, text: str) -> Path:
 BASE = "version: peakload/v1\nname: t\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]}\n"
 
 
-@pytest.mark.parametrize("extra, message", [
-    ("users: {shopper: -1}\n", "users.shopper: Input should be greater than or equal to 0"),
-    ("users: {robot: 1}\n", "users.robot"),
-    ("journey: {think_time: {min: 2, max: 1}}\n", "journey.think_time: max (1.0) must be >= min (2.0)"),
-    ("journey: {ratios: {view_to_cart: 1.5}}\n", "journey.ratios.view_to_cart: Input should be less than or equal to 1"),
-    ("target: {paths: {basket: /b}}\n", "target.paths: unknown path key 'basket'"),
-    ("users: {flash_buyer: 1}\n", "users.flash_buyer > 0 needs a flash_sale section"),
-    ("surprise: 1\n", "surprise: Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("users: {shopper: -1}\n", "users.shopper: Input should be greater than or equal to 0"),
+        ("users: {robot: 1}\n", "users.robot"),
+        ("journey: {think_time: {min: 2, max: 1}}\n", "journey.think_time: max (1.0) must be >= min (2.0)"),
+        ("journey: {ratios: {view_to_cart: 1.5}}\n", "journey.ratios.view_to_cart: Input should be less than or equal to 1"),
+        ("target: {paths: {basket: /b}}\n", "target.paths: unknown path key 'basket'"),
+        ("users: {flash_buyer: 1}\n", "users.flash_buyer > 0 needs a flash_sale section"),
+        ("surprise: 1\n", "surprise: Extra inputs are not permitted"),
+    ],
+)
 def test_profile_errors_name_the_field(tmp_path: Path, extra: str, message: str) -> None:
     p = _write(tmp_path, BASE + extra)
     with pytest.raises(ConfigError) as exc:
@@ -88,10 +97,13 @@ slos:
 """
 
 
-@pytest.mark.parametrize("objective, extra, message", [
-    ("100.5", ", threshold: 1s", 'SLO "checkout-latency": objective: Input should be less than 100'),
-    ("99", "", 'SLO "checkout-latency": (slo): a latency SLO needs threshold'),
-])
+@pytest.mark.parametrize(
+    "objective, extra, message",
+    [
+        ("100.5", ", threshold: 1s", 'SLO "checkout-latency": objective: Input should be less than 100'),
+        ("99", "", 'SLO "checkout-latency": (slo): a latency SLO needs threshold'),
+    ],
+)
 def test_slo_errors_name_the_slo_and_field(tmp_path: Path, objective: str, extra: str, message: str) -> None:
     p = tmp_path / "slo.yaml"
     p.write_text(SLO % (objective, extra))

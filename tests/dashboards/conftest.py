@@ -54,10 +54,16 @@ def check_golden(path: Path, actual: str) -> None:
     assert path.exists(), f"golden file {path} missing; create it with PEAKLOAD_UPDATE_GOLDEN=1"
     expected = path.read_text(encoding="utf-8")
     if expected != actual:
-        diff = "".join(list(difflib.unified_diff(
-            expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-            fromfile=f"{path} (committed)", tofile="generated now",
-        ))[:60])
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    expected.splitlines(keepends=True),
+                    actual.splitlines(keepends=True),
+                    fromfile=f"{path} (committed)",
+                    tofile="generated now",
+                )
+            )[:60]
+        )
         pytest.fail(f"{path} differs from the generator output; if intended, rerun with PEAKLOAD_UPDATE_GOLDEN=1 and review:\n{diff}")
 
 

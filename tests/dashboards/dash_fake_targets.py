@@ -45,7 +45,9 @@ class _Storefront:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = Counter("storefront_http_requests", "", ["route", "method", "status_class", "traffic"], registry=r)
-        self.duration = Histogram("storefront_http_request_duration_seconds", "", ["route", "method", "traffic"], buckets=BUCKETS, registry=r)
+        self.duration = Histogram(
+            "storefront_http_request_duration_seconds", "", ["route", "method", "traffic"], buckets=BUCKETS, registry=r
+        )
         self.pool = Gauge("storefront_db_pool_connections_in_use", "", registry=r)
         self.cache = Counter("storefront_cache_requests", "", ["result"], registry=r)
         self.orders = Counter("storefront_orders", "", ["traffic"], registry=r)

@@ -84,15 +84,25 @@ def test_load_test_queries_are_filtered_by_run(boards: dict[str, dict]) -> None:
     for panel in _panels(board):
         for target in panel.get("targets") or []:
             if "peakload_" in target["expr"]:
-                assert target["expr"].count(RUN_JOIN) == target["expr"].count("peakload_") - target["expr"].count("peakload_run_info"), panel["title"]
+                assert target["expr"].count(RUN_JOIN) == target["expr"].count("peakload_") - target["expr"].count("peakload_run_info"), (
+                    panel["title"]
+                )
 
 
 def test_load_test_has_red_latency_quantiles_arrivals_errors_and_business(boards: dict[str, dict]) -> None:
     exprs = " ".join(t["expr"] for p in _panels(boards["load-test.json"]) for t in p.get("targets") or [])
     for phi in ("0.5", "0.95", "0.99"):
         assert f"histogram_quantile({phi}, sum by (le, method, name)" in exprs
-    for metric in (metric_names.TARGET_ARRIVAL_RATE, metric_names.ARRIVALS, metric_names.USERS, metric_names.WORKERS,
-                   metric_names.ORDERS, metric_names.PAYMENTS, metric_names.FLASH_SALE_ATTEMPTS, "slo:client_current_burn_rate:ratio"):
+    for metric in (
+        metric_names.TARGET_ARRIVAL_RATE,
+        metric_names.ARRIVALS,
+        metric_names.USERS,
+        metric_names.WORKERS,
+        metric_names.ORDERS,
+        metric_names.PAYMENTS,
+        metric_names.FLASH_SALE_ATTEMPTS,
+        "slo:client_current_burn_rate:ratio",
+    ):
         assert metric in exprs
     assert "sum by (error_type)" in exprs
 
@@ -111,12 +121,24 @@ def test_slo_dashboard_has_a_row_per_slo_and_follows_the_spec(slo_spec: SLOSpec,
 
 def test_platform_dashboard_covers_resources_business_and_real_vs_shadow_funnel(boards: dict[str, dict]) -> None:
     panels = {p["title"]: p for p in _panels(boards["platform.json"])}
-    for title in ("Requests/s by route", "5xx ratio by route", "DB pool connections in use", "Cache hit ratio",
-                  "Payments/s by outcome", "Flash-sale stock", "Oversell attempts rejected (time range)"):
+    for title in (
+        "Requests/s by route",
+        "5xx ratio by route",
+        "DB pool connections in use",
+        "Cache hit ratio",
+        "Payments/s by outcome",
+        "Flash-sale stock",
+        "Oversell attempts rejected (time range)",
+    ):
         assert title in panels
     real = [t["expr"] for t in panels["Funnel — real shoppers (time range)"]["targets"]]
     shadow = [t["expr"] for t in panels["Funnel — shadow / load test (time range)"]["targets"]]
-    assert [t["legendFormat"] for t in panels["Funnel — real shoppers (time range)"]["targets"]] == ["product views", "cart adds", "orders", "paid"]
+    assert [t["legendFormat"] for t in panels["Funnel — real shoppers (time range)"]["targets"]] == [
+        "product views",
+        "cart adds",
+        "orders",
+        "paid",
+    ]
     assert all('traffic="real"' in e for e in real) and all('traffic="shadow"' in e for e in shadow)
 
 
@@ -141,7 +163,10 @@ def test_panel_queries_substitutes_variables_and_names_the_panel_of_an_unknown_o
     board = boards["platform.json"]
     queries = panel_queries(board, {"route": "/api/home", "traffic": "real", "__rate_interval": "1m"})
     by_title = dict(queries)
-    assert by_title["Requests/s by route"] == 'sum by (method, route) (rate(storefront_http_requests_total{route=~"/api/home",traffic=~"real"}[1m]))'
+    assert (
+        by_title["Requests/s by route"]
+        == 'sum by (method, route) (rate(storefront_http_requests_total{route=~"/api/home",traffic=~"real"}[1m]))'
+    )
     assert all("$" not in expr for _, expr in queries)
     with pytest.raises(DashboardBuildError, match=r"panel 'Requests/s by route': no value for variable \$route"):
         panel_queries(board, {"traffic": "real"})

@@ -58,7 +58,8 @@ def test_every_alert_has_a_firing_and_a_silent_case(root: Path) -> None:
     alerts = {
         (r["alert"], r["labels"]["severity"])
         for g in yaml.safe_load((root / "dashboards/generated/slo.rules.yaml").read_text())["groups"]
-        for r in g["rules"] if "alert" in r
+        for r in g["rules"]
+        if "alert" in r
     }
     fires, silent = set(), set()
     for path in PROMTOOL_DIR.glob("*.test.yaml"):
@@ -79,8 +80,11 @@ def _promtool_test(promtool: str, files: list[Path], cwd: Path) -> dict[str, str
     """Run ``promtool test rules`` on the files, two processes at a time; file → its output (SUCCESS or FAILED)."""
     halves = [files[0::2], files[1::2]]
     procs = [
-        subprocess.Popen([promtool, "test", "rules", *[f.name for f in half]], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for half in halves if half
+        subprocess.Popen(
+            [promtool, "test", "rules", *[f.name for f in half]], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for half in halves
+        if half
     ]
     text = "".join(p.communicate(timeout=300)[0] for p in procs)
     out: dict[str, str] = {}
@@ -164,20 +168,24 @@ def test_route_regex_matches_templates_literally(promtool: str, root: Path, tmp_
     doc = {
         "rule_files": [str(rules)],
         "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                *series("/api/v1.2/search+suggest/{term}", 90, 100),  # in the SLO: 10 % slow
-                *series("/api/v1x2/search+suggest/{term}", 0, 100),  # '.' must not match 'x'
-                *series("/api/v1.2/searchhsuggest/{term}", 0, 100),  # '+' is not a quantifier
-                *series("/api/search", 100, 100),  # in the SLO: all fast
-            ],
-            "promql_expr_test": [{
-                "expr": 'round(slo:sli_error:ratio_rate5m{slo="search-latency"}, 0.0001)',
-                "eval_time": "10m",
-                "exp_samples": [{"labels": '{service="shop",slo="search-latency",window="5m"}', "value": 0.05}],
-            }],
-        }],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    *series("/api/v1.2/search+suggest/{term}", 90, 100),  # in the SLO: 10 % slow
+                    *series("/api/v1x2/search+suggest/{term}", 0, 100),  # '.' must not match 'x'
+                    *series("/api/v1.2/searchhsuggest/{term}", 0, 100),  # '+' is not a quantifier
+                    *series("/api/search", 100, 100),  # in the SLO: all fast
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": 'round(slo:sli_error:ratio_rate5m{slo="search-latency"}, 0.0001)',
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": '{service="shop",slo="search-latency",window="5m"}', "value": 0.05}],
+                    }
+                ],
+            }
+        ],
     }
     path = tmp_path / "escaping.test.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

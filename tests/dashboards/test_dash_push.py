@@ -67,8 +67,16 @@ class FakeGrafana:
             return web.json_response({"message": "A dashboard with the same uid already exists", "status": "name-exists"}, status=412)
         version = (old["version"] + 1) if old else 1
         self.dashboards[dash["uid"]] = {"dashboard": dash, "folderUid": body["folderUid"], "version": version}
-        return web.json_response({"id": len(self.dashboards), "uid": dash["uid"], "status": "success", "version": version,
-                                  "url": f"/d/{dash['uid']}/x", "slug": "x"})
+        return web.json_response(
+            {
+                "id": len(self.dashboards),
+                "uid": dash["uid"],
+                "status": "success",
+                "version": version,
+                "url": f"/d/{dash['uid']}/x",
+                "slug": "x",
+            }
+        )
 
     async def _start(self) -> None:
         app = web.Application(middlewares=[self._auth])

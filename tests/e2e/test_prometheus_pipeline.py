@@ -28,7 +28,10 @@ from dashboards.prometheus import (
 from peakload.core.net import free_port
 from tests.e2e.conftest import REPO
 
-pytestmark = [pytest.mark.load, pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (make test installs it)")]
+pytestmark = [
+    pytest.mark.load,
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (make test installs it)"),
+]
 
 
 def _parse_counts(text: str, family: str, key_labels: tuple[str, ...], where: dict[str, str] | None = None) -> dict[tuple, float]:
@@ -36,7 +39,7 @@ def _parse_counts(text: str, family: str, key_labels: tuple[str, ...], where: di
     for line in text.splitlines():
         if not line.startswith(family + "{"):
             continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line[line.index("{"):line.rindex("}")]))
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line[line.index("{") : line.rindex("}")]))
         if where and any(labels.get(k) != v for k, v in where.items()):
             continue
         key = tuple(labels.get(k, "") for k in key_labels)
@@ -62,9 +65,26 @@ def _scrape_while_running(port: int, proc: subprocess.Popen) -> str:
 def pipeline(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("pipeline")
     port_file = tmp / "shop.url"
-    shop = subprocess.Popen([sys.executable, "-m", "storefront", "serve", "--port", "0", "--port-file", str(port_file),
-                             "--db", f"sqlite:///{tmp / 'shop.sqlite'}", "--gateway-failure-rate", "0", "--exit-with-parent"],
-                            cwd=REPO, stdout=open(tmp / "shop.log", "wb"), stderr=subprocess.STDOUT)
+    shop = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "storefront",
+            "serve",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--db",
+            f"sqlite:///{tmp / 'shop.sqlite'}",
+            "--gateway-failure-rate",
+            "0",
+            "--exit-with-parent",
+        ],
+        cwd=REPO,
+        stdout=open(tmp / "shop.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while not (port_file.exists() and port_file.read_text().strip()):
         assert shop.poll() is None and time.monotonic() < deadline, (tmp / "shop.log").read_text()
@@ -72,19 +92,46 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     shop_url = port_file.read_text().strip()
     metrics_port = free_port()
     try:
-        with running_prometheus(tmp / "prom", jobs={"peakload": [f"127.0.0.1:{metrics_port}"], "storefront": [shop_url.split("//")[1]]},
-                                rule_files=[REPO / "dashboards/generated/slo.rules.yaml"]) as prom:
+        with running_prometheus(
+            tmp / "prom",
+            jobs={"peakload": [f"127.0.0.1:{metrics_port}"], "storefront": [shop_url.split("//")[1]]},
+            rule_files=[REPO / "dashboards/generated/slo.rules.yaml"],
+        ) as prom:
             results = tmp / "results"
-            proc = subprocess.Popen([sys.executable, "-m", "peakload", "run", "--profile", "profiles/smoke.yaml", "--target", shop_url,
-                                     "--metrics-port", str(metrics_port), "--results", str(results), "--quiet"],
-                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "peakload",
+                    "run",
+                    "--profile",
+                    "profiles/smoke.yaml",
+                    "--target",
+                    shop_url,
+                    "--metrics-port",
+                    str(metrics_port),
+                    "--results",
+                    str(results),
+                    "--quiet",
+                ],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             live = _scrape_while_running(metrics_port, proc)
             out, _ = proc.communicate(timeout=240)
             assert proc.returncode == 0, out
             (run_dir,) = list(results.iterdir())
             shop_metrics = urllib.request.urlopen(shop_url + "/metrics", timeout=10).read().decode()
-            yield {"live_metrics": live, "prom": prom, "run_dir": run_dir, "summary": json.loads((run_dir / "summary.json").read_text()),
-                   "shop_metrics": shop_metrics, "end": time.time()}
+            yield {
+                "live_metrics": live,
+                "prom": prom,
+                "run_dir": run_dir,
+                "summary": json.loads((run_dir / "summary.json").read_text()),
+                "shop_metrics": shop_metrics,
+                "end": time.time(),
+            }
     finally:
         shop.terminate()
         shop.wait(20)
@@ -131,8 +178,13 @@ def test_prometheus_p95_lies_in_the_bucket_of_the_suites_p95(pipeline) -> None:
     expr = f'histogram_quantile(0.95, sum by (le) (increase(peakload_request_duration_seconds_bucket{{name="/api/products/{{sku}}",method="GET"}}[{window}])))'
     (sample,) = wait_for_data(prom.url, expr, timeout=5)
     theirs = float(sample["value"][1])
-    edges = sorted({float(s["metric"]["le"]) for s in query(prom.url, "peakload_request_duration_seconds_bucket", at=pipeline["end"] - 2)
-                    if s["metric"]["le"] != "+Inf"})
+    edges = sorted(
+        {
+            float(s["metric"]["le"])
+            for s in query(prom.url, "peakload_request_duration_seconds_bucket", at=pipeline["end"] - 2)
+            if s["metric"]["le"] != "+Inf"
+        }
+    )
     lo = max([e for e in edges if e < ours], default=0.0)
     hi = min(e for e in edges if e >= ours)
     assert lo <= theirs <= hi, (ours, theirs, lo, hi)

@@ -16,9 +16,17 @@ from tests.e2e.conftest import PROFILES, REPO
 
 pytestmark = pytest.mark.load
 
-JOURNEY_STEPS = ["GET /api/home", "GET /api/categories/{category_id}/products", "GET /api/search", "GET /api/products/{sku}",
-                 "PUT /api/cart/items/{sku}", "GET /api/cart", "POST /api/orders", "POST /api/orders/{order_id}/payment",
-                 "POST /api/sessions"]
+JOURNEY_STEPS = [
+    "GET /api/home",
+    "GET /api/categories/{category_id}/products",
+    "GET /api/search",
+    "GET /api/products/{sku}",
+    "PUT /api/cart/items/{sku}",
+    "GET /api/cart",
+    "POST /api/orders",
+    "POST /api/orders/{order_id}/payment",
+    "POST /api/sessions",
+]
 
 
 def test_smoke_run_covers_every_journey_step_and_reconciles(peakload) -> None:
@@ -63,14 +71,21 @@ def test_abort_threshold_stops_the_run_early_with_reason(peakload) -> None:
     assert s["duration_s"] < 30  # the profile asks for 60 s
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5q, users: 1}]}\n",
-     "shape.stages[0].duration: expected a duration like '30s'"),
-    ("version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]\n", "invalid YAML"),
-    ("version: peakload/v2\nname: x\n", "version: expected 'peakload/v1'"),
-    ("version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]}\nthresholds: {all: ['p95 < 3']}\n",
-     "thresholds: ['all'][0]: latency threshold 'p95 < 3' needs a unit"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            "version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5q, users: 1}]}\n",
+            "shape.stages[0].duration: expected a duration like '30s'",
+        ),
+        ("version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]\n", "invalid YAML"),
+        ("version: peakload/v2\nname: x\n", "version: expected 'peakload/v1'"),
+        (
+            "version: peakload/v1\nname: x\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]}\nthresholds: {all: ['p95 < 3']}\n",
+            "thresholds: ['all'][0]: latency threshold 'p95 < 3' needs a unit",
+        ),
+    ],
+)
 def test_bad_profile_is_one_line_exit_2_and_writes_nothing(peakload, tmp_path: Path, content: str, expected: str) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(content)
@@ -95,9 +110,13 @@ def test_unreachable_target_fails_fast_with_exit_3(peakload) -> None:
 
 def test_sigkill_midway_leaves_a_reportable_results_folder(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, "-m", "peakload", "run", "--profile", str(PROFILES / "long.yaml"),
-                             "--results", str(results), "--quiet"], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "peakload", "run", "--profile", str(PROFILES / "long.yaml"), "--results", str(results), "--quiet"],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 90
     snap = None
     while time.monotonic() < deadline:  # wait for 3 completed intervals
@@ -110,7 +129,9 @@ def test_sigkill_midway_leaves_a_reportable_results_folder(tmp_path: Path) -> No
     os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies at once, as on a crash or a cancelled CI job
     proc.wait()
     completed = sum(1 for line in snap.read_text().splitlines() if '"seq"' in line)
-    rep = subprocess.run([sys.executable, "-m", "peakload", "report", str(snap.parent)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    rep = subprocess.run(
+        [sys.executable, "-m", "peakload", "report", str(snap.parent)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert rep.returncode == 0, rep.stderr
     s = json.loads((snap.parent / "summary.json").read_text())
     assert s["intervals"] >= completed >= 3 and s["complete"] is False

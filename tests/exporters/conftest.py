@@ -25,8 +25,6 @@ def slo_spec() -> SLOSpec:
     return load_slo_spec(REPO / "profiles" / "slo.yaml")
 
 
-
-
 class CountingServer:
     """aiohttp on 127.0.0.1 in its own thread; counts requests per route template server-side.
 

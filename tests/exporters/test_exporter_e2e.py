@@ -31,8 +31,6 @@ LOCUSTFILE = Path(__file__).with_name("locustfile_counting.py")
 PRODUCT = "/api/products/{sku}"
 
 
-
-
 def _samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
     out = []
     for family in text_string_to_metric_families(text):

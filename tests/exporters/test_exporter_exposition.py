@@ -95,7 +95,14 @@ def _known_store() -> StatsStore:
     store.record("/api/products/{sku}", "GET", 2.525, 503, "http_5xx")
     store.record("/api/orders", "POST", 2.0, 409, "http_4xx")
     store.record("/api/orders", "POST", 10.0, None, "timeout")
-    for key, n in {"product_views": 2, "orders": 4, "payments_success": 3, "payments_declined": 1, "flash_won": 1, "flash_sold_out": 5}.items():
+    for key, n in {
+        "product_views": 2,
+        "orders": 4,
+        "payments_success": 3,
+        "payments_declined": 1,
+        "flash_won": 1,
+        "flash_sold_out": 5,
+    }.items():
         store.add_business(key, n)
     store.add_arrivals(scheduled=40, dropped=3)
     store.users, store.workers, store.target_rate = 20, 2, 12.5

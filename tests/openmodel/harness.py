@@ -27,8 +27,19 @@ from typing import Any
 
 from storefront.calibration import truth_percentiles
 
-__all__ = ["ROOT", "Scenario", "Target", "OpenRun", "ClosedRun", "calibration_target", "write_profile", "run_open",
-           "run_closed", "server_rate", "stalled_share"]
+__all__ = [
+    "ROOT",
+    "Scenario",
+    "Target",
+    "OpenRun",
+    "ClosedRun",
+    "calibration_target",
+    "write_profile",
+    "run_open",
+    "run_closed",
+    "server_rate",
+    "stalled_share",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -47,8 +58,13 @@ class Scenario:
 
     def truth(self) -> dict[float, float]:
         """Exact intended-start percentiles (seconds) of the target for open arrivals."""
-        return truth_percentiles(service_min=self.service_ms[0] / 1000, service_max=self.service_ms[1] / 1000,
-                                 stall=self.stall, period=self.period, percentiles=(50, 95, 99))
+        return truth_percentiles(
+            service_min=self.service_ms[0] / 1000,
+            service_max=self.service_ms[1] / 1000,
+            stall=self.stall,
+            period=self.period,
+            percentiles=(50, 95, 99),
+        )
 
 
 class Target:
@@ -64,8 +80,9 @@ class Target:
 
 
 @contextmanager
-def calibration_target(*, workdir: Path, scenario: Scenario = Scenario(), cpu: int | None = None,
-                       first_screen: bool = False) -> Iterator[Target]:
+def calibration_target(
+    *, workdir: Path, scenario: Scenario = Scenario(), cpu: int | None = None, first_screen: bool = False
+) -> Iterator[Target]:
     """Start ``python -m storefront calibrate`` on a free loopback port; stop it afterwards.
 
     ``first_screen``: the same latency model on the shopper's ``GET /api/home``
@@ -74,8 +91,16 @@ def calibration_target(*, workdir: Path, scenario: Scenario = Scenario(), cpu: i
     workdir.mkdir(parents=True, exist_ok=True)
     port_file = workdir / "calibration.url"
     port_file.unlink(missing_ok=True)
-    model = ["--port-file", str(port_file), "--service-ms", f"{scenario.service_ms[0]:g}:{scenario.service_ms[1]:g}",
-             "--stall", f"{scenario.stall:g}", "--period", f"{scenario.period:g}"]
+    model = [
+        "--port-file",
+        str(port_file),
+        "--service-ms",
+        f"{scenario.service_ms[0]:g}:{scenario.service_ms[1]:g}",
+        "--stall",
+        f"{scenario.stall:g}",
+        "--period",
+        f"{scenario.period:g}",
+    ]
     if first_screen:
         cmd = [PY, "-m", "tests.openmodel.shopper_target", *model]
     else:
@@ -104,8 +129,9 @@ def calibration_target(*, workdir: Path, scenario: Scenario = Scenario(), cpu: i
         log.close()
 
 
-def write_profile(path: Path, *, rate: float, seconds: float, pool: int | None, journey: str = "single_request",
-                  kind: str = "constant", extra: str = "") -> Path:
+def write_profile(
+    path: Path, *, rate: float, seconds: float, pool: int | None, journey: str = "single_request", kind: str = "constant", extra: str = ""
+) -> Path:
     """An open-model profile (no SLO spec) for the calibration target."""
     pool_line = f"  pool: {pool}\n" if pool is not None else ""
     path.write_text(
@@ -151,8 +177,7 @@ class OpenRun:
         return {p: hist.get_value_at_percentile(p) / 1000 for p in (50, 95, 99)}
 
 
-def run_open(*, target: str, profile: Path, results: Path, workers: int = 0, timeout: float = 180,
-             cpu: str | None = None) -> OpenRun:
+def run_open(*, target: str, profile: Path, results: Path, workers: int = 0, timeout: float = 180, cpu: str | None = None) -> OpenRun:
     """``peakload run`` (the real CLI, a child process) of an open-model profile against ``target``."""
     cmd = [PY, "-m", "peakload", "run", "--profile", str(profile), "--target", target, "--results", str(results), "--quiet"]
     if workers:
@@ -174,13 +199,36 @@ class ClosedRun:
     percentiles_ms: dict[float, float]
 
 
-def run_closed(*, target: str, users: int, rate_per_user: float, seconds: float, out: Path, timeout: float = 120,
-               cpu: str | None = None) -> ClosedRun:
+def run_closed(
+    *, target: str, users: int, rate_per_user: float, seconds: float, out: Path, timeout: float = 120, cpu: str | None = None
+) -> ClosedRun:
     """Plain Locust, ``constant_throughput(rate_per_user)`` × ``users`` (the closed model) against ``target``."""
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [PY, "-m", "locust", "-f", str(ROOT / "tests" / "openmodel" / "closed_locustfile.py"), "--headless",
-           "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--host", target, "--csv", str(out / "closed"),
-           "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10", "--exit-code-on-error", "0"]
+    cmd = [
+        PY,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "tests" / "openmodel" / "closed_locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds:g}s",
+        "--host",
+        target,
+        "--csv",
+        str(out / "closed"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "10",
+        "--exit-code-on-error",
+        "0",
+    ]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
     env = {**os.environ, "CLOSED_RATE_PER_USER": f"{rate_per_user:g}"}
@@ -189,8 +237,9 @@ def run_closed(*, target: str, users: int, rate_per_user: float, seconds: float,
     agg = next((r for r in rows if r["Name"] == "Aggregated"), None)
     if agg is None:
         raise RuntimeError(f"locust wrote no stats (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    return ClosedRun(requests=int(agg["Request Count"]), rps=float(agg["Requests/s"]),
-                     percentiles_ms={p: float(agg[f"{p}%"]) for p in (50, 95, 99)})
+    return ClosedRun(
+        requests=int(agg["Request Count"]), rps=float(agg["Requests/s"]), percentiles_ms={p: float(agg[f"{p}%"]) for p in (50, 95, 99)}
+    )
 
 
 def server_rate(stats: dict[str, Any], route: str = "GET /") -> float:

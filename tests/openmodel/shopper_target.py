@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--period", type=float, default=10.0, help="seconds from one stall start to the next")
     args = parser.parse_args(argv)
     low, high = (float(x) / 1000 for x in args.service_ms.split(":"))
-    asyncio.run(_serve(CalibrationConfig(service_min=low, service_max=high, stall=args.stall, period=args.period),
-                       args.port_file))
+    asyncio.run(_serve(CalibrationConfig(service_min=low, service_max=high, stall=args.stall, period=args.period), args.port_file))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def simulate(*, a: float, b: float, stall: float, period: float, n: int = 400_00
 
 @pytest.mark.parametrize("a, b, stall, period", [(0.1, 0.5, 1.0, 10.0), (0.005, 0.005, 1.0, 10.0), (0.02, 0.08, 0.5, 2.0)])
 def test_truth_matches_a_monte_carlo_of_the_model(a, b, stall, period):
-    truth = truth_percentiles(service_min=a, service_max=b, stall=stall, period=period, percentiles=(50, 95, 99, 99.9))  # p90 of the constant case sits on the atom
+    truth = truth_percentiles(
+        service_min=a, service_max=b, stall=stall, period=period, percentiles=(50, 95, 99, 99.9)
+    )  # p90 of the constant case sits on the atom
     samples = simulate(a=a, b=b, stall=stall, period=period)
     for p, value in truth.items():
         empirical = samples[int(p / 100 * len(samples))]

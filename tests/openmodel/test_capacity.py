@@ -18,8 +18,13 @@ PROFILE = Path(__file__).parent / "profiles" / "capacity-short.yaml"
 
 def test_capacity_finds_the_knee_of_the_embedded_storefront(tmp_path):
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "peakload", "capacity", "--profile", str(PROFILE), "--results", str(results),
-                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "peakload", "capacity", "--profile", str(PROFILE), "--results", str(results), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -31,7 +36,9 @@ def test_capacity_finds_the_knee_of_the_embedded_storefront(tmp_path):
     assert knee["passed"] is False and cap["knee_rate"] == knee["rate"] and cap["knee_step"] == len(steps)
     assert len(steps) >= 2 and all(s["passed"] for s in steps[:-1])
     assert cap["highest_sustainable_rate"] == steps[-2]["rate"] < cap["knee_rate"]
-    assert cap["first_failing_threshold"] in ("dropped arrivals", "all: p95 < 250ms") or cap["first_failing_threshold"].startswith(("GET", "POST", "PUT", "DELETE"))
+    assert cap["first_failing_threshold"] in ("dropped arrivals", "all: p95 < 250ms") or cap["first_failing_threshold"].startswith(
+        ("GET", "POST", "PUT", "DELETE")
+    )
     assert cap["latency_basis"] == "intended-start" == summary["latency_basis"]
     # each step's journeys were scheduled at its rate (4 s each)
     assert all(s["scheduled"] == int(s["rate"] * 4) for s in steps[:-1])
@@ -48,7 +55,12 @@ def test_capacity_finds_the_knee_of_the_embedded_storefront(tmp_path):
 
 
 def test_capacity_needs_a_capacity_section(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "peakload", "capacity", "--profile", "profiles/smoke.yaml", "--results",
-                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "peakload", "capacity", "--profile", "profiles/smoke.yaml", "--results", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "no capacity section" in proc.stderr and not any(tmp_path.iterdir())

@@ -51,16 +51,19 @@ def _errors(reported: dict[float, float], truth: dict[float, float]) -> str:
     return ", ".join(f"p{p:g} {(reported[p] - truth[p] * 1000) / (truth[p] * 1000):+.2%}" for p in reported)
 
 
-def _measure(work, scenario: Scenario, *, label: str, route: str = "GET /", first_screen: bool = False,
-             **profile: str) -> tuple[OpenRun, dict]:
+def _measure(
+    work, scenario: Scenario, *, label: str, route: str = "GET /", first_screen: bool = False, **profile: str
+) -> tuple[OpenRun, dict]:
     """One open-model run of ``scenario`` against its own calibration target; prints the errors beside the truth."""
     path = write_profile(work / "open.yaml", rate=scenario.rate, seconds=scenario.seconds, pool=scenario.pool, **profile)
     with calibration_target(workdir=work / "target", scenario=scenario, first_screen=first_screen) as target:
         run = run_open(target=target.url, profile=path, results=work / "results")
         stats = target.stats()
     reported = run.route_percentiles_ms(route)
-    print(f"\n{label}: truth (ms) {_ms(scenario.truth())}; intended-start {reported} "
-          f"({_errors(reported, scenario.truth())}), achieved {server_rate(stats):.2f}/s")
+    print(
+        f"\n{label}: truth (ms) {_ms(scenario.truth())}; intended-start {reported} "
+        f"({_errors(reported, scenario.truth())}), achieved {server_rate(stats):.2f}/s"
+    )
     return run, stats
 
 
@@ -71,8 +74,15 @@ def measured(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shopper(tmp_path_factory):
-    return _measure(tmp_path_factory.mktemp("shopper"), SHOPPER, label="shopper visits, first screen on the 100..500 ms model",
-                    route="GET /api/home", first_screen=True, journey="shopper", extra=SHOPPER_JOURNEY)
+    return _measure(
+        tmp_path_factory.mktemp("shopper"),
+        SHOPPER,
+        label="shopper visits, first screen on the 100..500 ms model",
+        route="GET /api/home",
+        first_screen=True,
+        journey="shopper",
+        extra=SHOPPER_JOURNEY,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +93,16 @@ def contrast(tmp_path_factory):
         run = run_open(target=target.url, profile=profile, results=work / "results")
         open_stats = target.stats()
     with calibration_target(workdir=work / "closed-target", scenario=FAST) as target:
-        closed = run_closed(target=target.url, users=CLOSED_USERS, rate_per_user=CLOSED_RATE_PER_USER,
-                            seconds=FAST.seconds, out=work / "closed")
+        closed = run_closed(
+            target=target.url, users=CLOSED_USERS, rate_per_user=CLOSED_RATE_PER_USER, seconds=FAST.seconds, out=work / "closed"
+        )
         closed_stats = target.stats()
-    print(f"\n5..15 ms target: truth (ms) {_ms(FAST.truth())}\n  open intended-start (ms) {run.percentiles_ms} "
-          f"({_errors(run.percentiles_ms, FAST.truth())}), achieved {server_rate(open_stats):.1f}/s, stalled share {stalled_share(open_stats):.3f}\n"
-          f"  closed Locust {CLOSED_USERS} x constant_throughput({CLOSED_RATE_PER_USER:g}) (ms) {closed.percentiles_ms}, "
-          f"achieved {closed.rps:.1f}/s, stalled share {stalled_share(closed_stats):.3f}")
+    print(
+        f"\n5..15 ms target: truth (ms) {_ms(FAST.truth())}\n  open intended-start (ms) {run.percentiles_ms} "
+        f"({_errors(run.percentiles_ms, FAST.truth())}), achieved {server_rate(open_stats):.1f}/s, stalled share {stalled_share(open_stats):.3f}\n"
+        f"  closed Locust {CLOSED_USERS} x constant_throughput({CLOSED_RATE_PER_USER:g}) (ms) {closed.percentiles_ms}, "
+        f"achieved {closed.rps:.1f}/s, stalled share {stalled_share(closed_stats):.3f}"
+    )
     return run, open_stats, closed, closed_stats
 
 
@@ -173,7 +186,9 @@ def test_two_workers_split_the_rate_and_their_totals_equal_the_server_counts(tmp
     assert server_rate(stats) == pytest.approx(scenario.rate, rel=0.02)
     truth = scenario.truth()
     p99 = run.summary["requests"]["GET /"]["p99_ms"]
-    print(f"\n2 workers, 100..500 ms target: p99 {p99} ms, truth {truth[99] * 1000:.1f} ms ({(p99 - truth[99] * 1000) / (truth[99] * 1000):+.2%})")
+    print(
+        f"\n2 workers, 100..500 ms target: p99 {p99} ms, truth {truth[99] * 1000:.1f} ms ({(p99 - truth[99] * 1000) / (truth[99] * 1000):+.2%})"
+    )
     assert p99 == pytest.approx(truth[99] * 1000, rel=TOLERANCE)
 
 

@@ -18,8 +18,13 @@ PROFILE = Path(__file__).parent / "profiles" / "open-shopper.yaml"
 
 def test_every_arrival_is_exactly_one_visit_and_nothing_runs_outside_the_schedule(tmp_path):
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "peakload", "run", "--profile", str(PROFILE), "--results", str(results),
-                           "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "peakload", "run", "--profile", str(PROFILE), "--results", str(results), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
     s = json.loads((run_dir / "summary.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -31,6 +36,10 @@ def test_every_arrival_is_exactly_one_visit_and_nothing_runs_outside_the_schedul
     assert s["latency_basis"] == "intended-start"
     assert s["reconciliation"]["consistent"] is True and s["business"]["product_views"] > 0
     # the first request of each visit carries its service time beside the intended-start latency
-    services = sum(1 for line in (run_dir / "snapshots.jsonl").read_text().splitlines()
-                   for row in (json.loads(line).get("requests") or []) if row.get("service_hdr"))
+    services = sum(
+        1
+        for line in (run_dir / "snapshots.jsonl").read_text().splitlines()
+        for row in (json.loads(line).get("requests") or [])
+        if row.get("service_hdr")
+    )
     assert services > 0

@@ -35,11 +35,15 @@ def test_worker_shares_add_up_to_the_global_schedule_arrival_for_arrival(workers
 
 
 def test_midnight_cliff_within_half_a_second_is_a_cliff():
-    s = spec(kind="ramping", start_rate=1000, stages=[
-        {"name": "before", "duration": "23.5s", "rate": 1000},
-        {"name": "midnight", "duration": "500ms", "rate": 40000},
-        {"name": "peak", "duration": "2s", "rate": 40000},
-    ])
+    s = spec(
+        kind="ramping",
+        start_rate=1000,
+        stages=[
+            {"name": "before", "duration": "23.5s", "rate": 1000},
+            {"name": "midnight", "duration": "500ms", "rate": 40000},
+            {"name": "peak", "duration": "2s", "rate": 40000},
+        ],
+    )
     curve = RateCurve.from_spec(s)
     times = list(arrival_times(curve, kind="ramping"))
     assert curve.rate_at(23.4) == 1000 and curve.rate_at(23.75) == pytest.approx(20500) and curve.rate_at(24.1) == 40000
@@ -86,7 +90,9 @@ def test_poisson_on_a_linear_curve_follows_the_ramp():
 
 
 def test_zero_rate_stage_sends_nothing_then_resumes():
-    curve = RateCurve.from_spec(spec(stages=[{"duration": "1s", "rate": 10}, {"duration": "1s", "rate": 0}, {"duration": "1s", "rate": 10}]))
+    curve = RateCurve.from_spec(
+        spec(stages=[{"duration": "1s", "rate": 10}, {"duration": "1s", "rate": 0}, {"duration": "1s", "rate": 10}])
+    )
     times = list(arrival_times(curve, kind="constant"))
     assert len(times) == 20 and not any(1.0 <= t < 2.0 for t in times)
 

@@ -94,7 +94,7 @@ def master_deltas(samples: list[float], seed: int) -> list[dict]:
     per_interval = math.ceil(len(samples) / INTERVALS)
     deltas = []
     for start in range(0, len(samples), per_interval):
-        for v in samples[start:start + per_interval]:
+        for v in samples[start : start + per_interval]:
             rng.choice(workers).record(*ROUTE, v, 200)
         for w in workers:
             master.merge_delta(json.loads(json.dumps(w.drain_delta())))  # as it crosses the process boundary
@@ -113,8 +113,9 @@ def run(request, tmp_path_factory) -> tuple[list[float], list[dict], Path]:
     (results / "run.json").write_text(json.dumps({"run_id": results.name, "profile": "percentile-truth", "workers": WORKERS}))
     writer = SnapshotWriter(results / SNAPSHOT_FILE, header={"run_id": results.name, "latency_basis": "response"})
     for i, delta in enumerate(deltas):
-        writer.write_interval(delta, t_start=1000.0 + 2 * i, t_end=1002.0 + 2 * i, users=10, workers=WORKERS,
-                              target_rate=None, cpu_warning=False)
+        writer.write_interval(
+            delta, t_start=1000.0 + 2 * i, t_end=1002.0 + 2 * i, users=10, workers=WORKERS, target_rate=None, cpu_warning=False
+        )
     writer.close(reason="completed")
     return sorted(samples), deltas, results
 

@@ -108,6 +108,7 @@ def test_compare_flags_latency_regression_and_exit_code(tmp_path: Path, capsys: 
     write_synthetic_run(slow, names=2, seconds=60, rps_per_name=100, seed=1)
     lines = (slow / "snapshots.jsonl").read_text().splitlines()
     from reports.results import new_histogram
+
     out = []
     for line in lines:
         obj = json.loads(line)
@@ -132,7 +133,8 @@ def test_gate_and_report_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFi
     write_synthetic_run(run, names=1, seconds=10, fail_every=2)
     (run / "profile.yaml").write_text(
         "version: peakload/v1\nname: t\nslo: null\nshape: {stages: [{kind: steady, duration: 10s, users: 1}]}\n"
-        "thresholds:\n  all: ['error_ratio < 1%']\n")
+        "thresholds:\n  all: ['error_ratio < 1%']\n"
+    )
     assert main(["report", str(run)]) == 0  # report succeeds whatever the verdict
     assert main(["gate", str(run)]) == 1
     assert "FAIL all: error_ratio < 1%" in capsys.readouterr().out

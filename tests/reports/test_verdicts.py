@@ -23,8 +23,7 @@ compare: {{min_requests: 5{extra}}}
 """
 
 
-def _run(tmp_path: Path, name: str, *, thresholds: str = "{all: [error_ratio < 60%]}", slo: str = "null", extra: str = "",
-         **kw) -> Path:
+def _run(tmp_path: Path, name: str, *, thresholds: str = "{all: [error_ratio < 60%]}", slo: str = "null", extra: str = "", **kw) -> Path:
     d = tmp_path / name
     write_synthetic_run(d, names=2, seconds=10, rps_per_name=20, **kw)
     (d / "profile.yaml").write_text(PROFILE.format(slo=slo, thresholds=thresholds, extra=extra))
@@ -63,9 +62,16 @@ def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path,
     lines = (d / "snapshots.jsonl").read_text().splitlines()
     (d / "snapshots.jsonl").write_text(lines[0] + "\n" + lines[-1] + "\n")  # header and end, no interval
     seen["no-measurements"] = _gate(d, capsys)
-    expected = {"thresholds-passed": (0, "passed"), "threshold-failed": (1, "failed"), "nothing-judged": (3, "unjudged"),
-                "incomplete": (3, "invalid"), "run-invalid": (3, "invalid"), "aborted": (1, "failed"),
-                "generator-overloaded": (3, "invalid"), "no-measurements": (3, "invalid")}
+    expected = {
+        "thresholds-passed": (0, "passed"),
+        "threshold-failed": (1, "failed"),
+        "nothing-judged": (3, "unjudged"),
+        "incomplete": (3, "invalid"),
+        "run-invalid": (3, "invalid"),
+        "aborted": (1, "failed"),
+        "generator-overloaded": (3, "invalid"),
+        "no-measurements": (3, "invalid"),
+    }
     for rule, (code, summary) in seen.items():
         assert summary["decided_by"] == rule, (rule, summary["decided_by"], summary["reason"])
         assert (code, summary["status"]) == expected[rule], rule
@@ -88,15 +94,22 @@ def test_slo_thresholds_all_skipped_is_not_a_pass(tmp_path: Path, capsys: pytest
 def test_business_figures_the_target_cannot_give_are_na_not_zero(tmp_path: Path) -> None:
     d = _run(tmp_path, "run")
     (d / "reconciliation.json").write_text(json.dumps({"orders_created": 3, "oversold_units": "zero"}))
-    report = write_reports(d, [parse_threshold("business", "oversold == 0"), parse_threshold("business", "duplicates == 0"),
-                               parse_threshold("all", "dropped_ratio < 1%")])
+    report = write_reports(
+        d,
+        [
+            parse_threshold("business", "oversold == 0"),
+            parse_threshold("business", "duplicates == 0"),
+            parse_threshold("all", "dropped_ratio < 1%"),
+        ],
+    )
     by_metric = {t["metric"]: t for t in report.summary["thresholds"]}
     for metric, why in (("oversold", "oversold_units"), ("duplicates", "duplicate_orders"), ("dropped_ratio", "no arrivals")):
         assert by_metric[metric]["observed"] is None and by_metric[metric]["passed"] is False, by_metric[metric]
         assert why in by_metric[metric]["message"]
     assert any("oversold_units" in p for p in report.summary["problems"])  # the wrongly typed field is listed
-    (d / "reconciliation.json").write_text(json.dumps({"oversold_units": 0, "duplicate_orders": 0, "duplicate_charges": 0,
-                                                       "gateway_checked": False}))
+    (d / "reconciliation.json").write_text(
+        json.dumps({"oversold_units": 0, "duplicate_orders": 0, "duplicate_charges": 0, "gateway_checked": False})
+    )
     dup = write_reports(d, [parse_threshold("business", "duplicates == 0")]).summary["thresholds"][0]
     assert dup["passed"] is False and dup["observed"] is None and "gateway" in dup["message"]
 

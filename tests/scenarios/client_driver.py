@@ -23,14 +23,16 @@ def main() -> None:
     seen: list[dict] = []
 
     def on_request(request_type, name, response, exception, url, **_kw):  # noqa: ANN001
-        seen.append({
-            "method": request_type,
-            "name": name,
-            "url": url,
-            "status": getattr(response, "status_code", None),
-            "failure": None if exception is None else str(exception),
-            "exception_type": None if exception is None else type(exception).__name__,
-        })
+        seen.append(
+            {
+                "method": request_type,
+                "name": name,
+                "url": url,
+                "status": getattr(response, "status_code", None),
+                "failure": None if exception is None else str(exception),
+                "exception_type": None if exception is None else type(exception).__name__,
+            }
+        )
 
     events.request.add_listener(on_request)
     http = FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=5.0, connection_timeout=2.0)

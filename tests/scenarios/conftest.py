@@ -46,13 +46,15 @@ class CraftedShop:
 def _app(shop: CraftedShop) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         raw = await request.read()
-        shop.seen.append({
-            "method": request.method,
-            "path": request.path,
-            "query": dict(request.query),
-            "headers": dict(request.headers),
-            "body": json.loads(raw) if raw else None,
-        })
+        shop.seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": json.loads(raw) if raw else None,
+            }
+        )
         status, body = shop.next_answer(request.method, request.path)
         text = body if isinstance(body, str) else json.dumps(body)
         return web.Response(status=status, text=text, content_type="application/json")
@@ -93,13 +95,18 @@ def crafted_shop() -> Any:
     thread.join(10)
 
 
-def _drive(url: str, calls: list[dict[str, Any]], *, token: str | None = None, target: dict[str, Any] | None = None,
-          run_id: str = "test-run-1") -> dict[str, Any]:
+def _drive(
+    url: str, calls: list[dict[str, Any]], *, token: str | None = None, target: dict[str, Any] | None = None, run_id: str = "test-run-1"
+) -> dict[str, Any]:
     """Run ShopClient calls against ``url`` in a child process; returns results and request events."""
     spec = {"url": url, "calls": calls, "token": token, "target": target or {}, "run_id": run_id}
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("client_driver.py"))],
-        input=json.dumps(spec), capture_output=True, text=True, timeout=60, cwd=ROOT,
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -132,10 +139,28 @@ def storefront(tmp_path_factory: pytest.TempPathFactory) -> Any:
     port_file = tmp / "url"
     flash_stock, users = 10, 400
     cmd = [
-        sys.executable, "-m", "storefront", "serve", "--host", "127.0.0.1", "--port", "0",
-        "--db", f"sqlite:///{tmp / 'shop.sqlite'}", "--port-file", str(port_file),
-        "--users", str(users), "--flash-stock", str(flash_stock), "--password-iterations", "1000",
-        "--gateway-latency-ms", "5", "--gateway-jitter-ms", "2",
+        sys.executable,
+        "-m",
+        "storefront",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--db",
+        f"sqlite:///{tmp / 'shop.sqlite'}",
+        "--port-file",
+        str(port_file),
+        "--users",
+        str(users),
+        "--flash-stock",
+        str(flash_stock),
+        "--password-iterations",
+        "1000",
+        "--gateway-latency-ms",
+        "5",
+        "--gateway-jitter-ms",
+        "2",
     ]
     log = open(tmp / "storefront.log", "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

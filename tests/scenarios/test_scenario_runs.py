@@ -44,16 +44,24 @@ def write_profile(path: Path, sf: Storefront, **overrides: Any) -> Path:
         "seed": 5,
         "slo": None,
         "target": {"categories": 20, "sku_format": "SKU-{n:06d}", "users": sf.users, "password": sf.password},
-        "shape": {"stages": [
-            {"kind": "ramp", "duration": "2s", "users": 10},
-            {"kind": "steady", "duration": "8s", "users": 10},
-        ]},
+        "shape": {
+            "stages": [
+                {"kind": "ramp", "duration": "2s", "users": 10},
+                {"kind": "steady", "duration": "8s", "users": 10},
+            ]
+        },
         "users": {"shopper": 1},
         "journey": {
             "think_time": {"min": 0.05, "max": 0.2},
             "session_actions": {"min": 2, "max": 4},
-            "ratios": {"search": 0.4, "view_to_cart": 0.6, "cart_edit": 0.4, "cart_to_checkout": 0.9,
-                       "checkout_to_pay": 1.0, "coupon": 0.5},
+            "ratios": {
+                "search": 0.4,
+                "view_to_cart": 0.6,
+                "cart_edit": 0.4,
+                "cart_to_checkout": 0.9,
+                "checkout_to_pay": 1.0,
+                "coupon": 0.5,
+            },
         },
     }
     profile.update(overrides)
@@ -72,9 +80,27 @@ def run_locust(tmp: Path, sf: Storefront, profile: Path, run_id: str, *, timeout
     proc = subprocess.run(
         # --stop-timeout: users finish the request in flight when the shape ends, so
         # what the generator counted and what the shop booked can be compared exactly.
-        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", sf.url,
-         "--json-file", str(tmp / "stats"), "--stop-timeout", "10s", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfile.py",
+            "--headless",
+            "--host",
+            sf.url,
+            "--json-file",
+            str(tmp / "stats"),
+            "--stop-timeout",
+            "10s",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert (tmp / "stats.json").exists(), proc.stderr[-3000:]
     rows = json.loads((tmp / "stats.json").read_text())
@@ -116,7 +142,8 @@ def test_every_journey_step_runs_and_business_counts_match_the_shop(storefront: 
 def test_flash_sale_sells_exactly_the_stock_once(storefront: Storefront, tmp_path: Path) -> None:
     buyers = 40
     profile = write_profile(
-        tmp_path / "flash.yaml", storefront,
+        tmp_path / "flash.yaml",
+        storefront,
         shape={"stages": [{"kind": "ramp", "duration": "2s", "users": buyers}, {"kind": "steady", "duration": "6s", "users": buyers}]},
         users={"flash_buyer": 1},
         flash_sale={"sku": "FLASH-0002", "at": "4s", "retries": 2},
@@ -135,15 +162,34 @@ def test_flash_sale_sells_exactly_the_stock_once(storefront: Storefront, tmp_pat
 
 def test_run_time_flag_caps_the_profile_shape(storefront: Storefront, tmp_path: Path) -> None:
     profile = write_profile(
-        tmp_path / "long.yaml", storefront,
+        tmp_path / "long.yaml",
+        storefront,
         shape={"stages": [{"kind": "steady", "duration": "10m", "users": 2}]},
         journey={"think_time": {"min": 0.2, "max": 0.5}},
     )
     env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-cap-1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", storefront.url,
-         "-t", "3s", "--only-summary", "--loglevel", "WARNING", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfile.py",
+            "--headless",
+            "--host",
+            storefront.url,
+            "-t",
+            "3s",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     # a 10-minute profile stops at --run-time instead of hanging until the subprocess timeout
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -155,8 +201,9 @@ def test_single_user_debug_entry_point_prints_requests(storefront: Storefront, t
     env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-single-1", "PYTHONUNBUFFERED": "1"}
     out_path = tmp_path / "single.out"
     with open(out_path, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scenarios.users", "--host", storefront.url],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scenarios.users", "--host", storefront.url], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 60
         while "/api/products/{sku}" not in out_path.read_text():
@@ -181,9 +228,23 @@ def test_web_ui_swarm_uses_the_profile_shape(storefront: Storefront, tmp_path: P
     env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-web-1"}
     log = open(tmp_path / "web.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", "locustfile.py", "--host", storefront.url,
-         "--web-host", "127.0.0.1", "--web-port", str(web_port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfile.py",
+            "--host",
+            storefront.url,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(web_port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{web_port}"
 

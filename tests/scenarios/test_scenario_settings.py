@@ -23,26 +23,30 @@ def test_defaults_run_the_smoke_profile_with_its_seed() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    s = read_settings({
-        "PEAKLOAD_PROFILE": str(PROFILES / "flash-sale.yaml"),
-        "PEAKLOAD_RUN_ID": "run-7",
-        "PEAKLOAD_SEED": "99",
-        "PEAKLOAD_SCALE": "0.25",
-        "PEAKLOAD_DURATION": "12.5",
-        "PEAKLOAD_RESULTS_DIR": "/tmp/results/run-7",
-        "PEAKLOAD_METRICS_PORT": "9646",
-        "PEAKLOAD_SNAPSHOT_INTERVAL": "1",
-    })
+    s = read_settings(
+        {
+            "PEAKLOAD_PROFILE": str(PROFILES / "flash-sale.yaml"),
+            "PEAKLOAD_RUN_ID": "run-7",
+            "PEAKLOAD_SEED": "99",
+            "PEAKLOAD_SCALE": "0.25",
+            "PEAKLOAD_DURATION": "12.5",
+            "PEAKLOAD_RESULTS_DIR": "/tmp/results/run-7",
+            "PEAKLOAD_METRICS_PORT": "9646",
+            "PEAKLOAD_SNAPSHOT_INTERVAL": "1",
+        }
+    )
     assert s.profile.name == "flash-sale" and s.run_id == "run-7" and s.seed == 99
-    assert (s.scale, s.duration, str(s.results_dir), s.metrics_port, s.snapshot_interval) == (
-        0.25, 12.5, "/tmp/results/run-7", 9646, 1.0)
+    assert (s.scale, s.duration, str(s.results_dir), s.metrics_port, s.snapshot_interval) == (0.25, 12.5, "/tmp/results/run-7", 9646, 1.0)
 
 
-@pytest.mark.parametrize(("var", "value", "message"), [
-    ("PEAKLOAD_SEED", "abc", "PEAKLOAD_SEED: expected an integer, got 'abc'"),
-    ("PEAKLOAD_SCALE", "0", "PEAKLOAD_SCALE: expected a number > 0, got '0'"),
-    ("PEAKLOAD_DURATION", "-5", "PEAKLOAD_DURATION: expected a number > 0, got '-5'"),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("PEAKLOAD_SEED", "abc", "PEAKLOAD_SEED: expected an integer, got 'abc'"),
+        ("PEAKLOAD_SCALE", "0", "PEAKLOAD_SCALE: expected a number > 0, got '0'"),
+        ("PEAKLOAD_DURATION", "-5", "PEAKLOAD_DURATION: expected a number > 0, got '-5'"),
+    ],
+)
 def test_bad_values_name_the_variable(var: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         read_settings({var: value})

@@ -114,7 +114,8 @@ def test_payment_declined_is_a_success_missing_status_is_not(crafted_shop, drive
 
 def test_sign_in_registers_after_401_then_logs_in(crafted_shop, drive) -> None:
     crafted_shop.answer_in_turn(
-        "POST", "/api/sessions",
+        "POST",
+        "/api/sessions",
         (401, {"error": "invalid_credentials", "detail": "x"}),
         (200, {"token": "fresh-token", "user_id": 7}),
     )
@@ -157,10 +158,14 @@ def test_cart_total_must_match_items(crafted_shop, drive) -> None:
 def test_cart_add_sold_out_is_a_success_missing_line_is_not(crafted_shop, drive) -> None:
     crafted_shop.answer("PUT", "/api/cart/items/SKU-000001", 409, {"error": "sold_out", "detail": "x"})
     crafted_shop.answer("PUT", "/api/cart/items/SKU-000002", 200, {"items": [], "total_cents": 0})
-    out = drive(crafted_shop.url, [
-        {"call": "set_cart_item", "args": ["SKU-000001", 1]},
-        {"call": "set_cart_item", "args": ["SKU-000002", 1]},
-    ], token="t")
+    out = drive(
+        crafted_shop.url,
+        [
+            {"call": "set_cart_item", "args": ["SKU-000001", 1]},
+            {"call": "set_cart_item", "args": ["SKU-000002", 1]},
+        ],
+        token="t",
+    )
     assert out["results"] == ["'sold_out'", "'error'"]
     assert [r["failure"] for r in out["requests"]] == [None, "cart line missing after update"]
     assert all(r["name"] == "/api/cart/items/{sku}" for r in out["requests"])
@@ -180,10 +185,13 @@ def test_paths_come_from_the_target_description(crafted_shop, drive) -> None:
 def test_category_and_search_listing_checks(crafted_shop, drive) -> None:
     crafted_shop.answer("GET", "/api/categories/3/products", 200, {"items": [PRODUCT], "total": 1})
     crafted_shop.answer("GET", "/api/search", 200, {"q": "tea"})
-    out = drive(crafted_shop.url, [
-        {"call": "category", "args": [3], "kwargs": {"page": 2, "size": 10}},
-        {"call": "search", "args": ["red tea"]},
-    ])
+    out = drive(
+        crafted_shop.url,
+        [
+            {"call": "category", "args": [3], "kwargs": {"page": 2, "size": 10}},
+            {"call": "search", "args": ["red tea"]},
+        ],
+    )
     assert out["results"][0] == "Listing(skus=('SKU-000042',), total=1)"
     assert [r["name"] for r in out["requests"]] == ["/api/categories/{category_id}/products", "/api/search"]
     assert [r["failure"] for r in out["requests"]] == [None, "items missing"]

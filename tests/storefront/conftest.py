@@ -24,8 +24,7 @@ from tests.storefront.sfproc import (  # noqa: E402
 @pytest.fixture(scope="session")
 def gateway_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopProcess]:
     """A standalone gateway simulator (1 ms latency, no declines)."""
-    proc = start_gateway_process(tmp_path_factory.mktemp("gateway"), "--latency-ms", "1", "--jitter-ms", "0",
-                                 "--failure-rate", "0")
+    proc = start_gateway_process(tmp_path_factory.mktemp("gateway"), "--latency-ms", "1", "--jitter-ms", "0", "--failure-rate", "0")
     try:
         yield proc
     finally:
@@ -33,8 +32,7 @@ def gateway_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopProce
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.platform)])
-def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         gateway_proc: ShopProcess) -> Iterator[ShopProcess]:
+def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, gateway_proc: ShopProcess) -> Iterator[ShopProcess]:
     """One small storefront shared by the API tests (each test uses its own users/keys).
 
     Parametrised: every test using it runs against SQLite and against PostgreSQL.

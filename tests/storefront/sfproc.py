@@ -24,9 +24,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Small catalogue, cheap password hashing and a fast, never-declining gateway.
 FAST_ARGS = (
-    "--skus", "300", "--users", "30", "--password-iterations", "1000",
-    "--flash-skus", "3", "--flash-stock", "5",
-    "--gateway-latency-ms", "1", "--gateway-jitter-ms", "0", "--gateway-failure-rate", "0",
+    "--skus",
+    "300",
+    "--users",
+    "30",
+    "--password-iterations",
+    "1000",
+    "--flash-skus",
+    "3",
+    "--flash-stock",
+    "5",
+    "--gateway-latency-ms",
+    "1",
+    "--gateway-jitter-ms",
+    "0",
+    "--gateway-failure-rate",
+    "0",
 )
 SEED_PASSWORD = "peakload"
 
@@ -55,8 +68,13 @@ def _spawn(tmp: Path, argv: list[str], *, name: str, timeout: float = 60.0) -> S
     log_path = tmp / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "storefront", *argv, "--port-file", str(port_file)],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "storefront", *argv, "--port-file", str(port_file)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + timeout
     while not port_file.exists():
         if proc.poll() is not None:
@@ -108,8 +126,7 @@ class Client:
 
     async def __aenter__(self) -> Client:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60),
-                                                  connector=aiohttp.TCPConnector(limit=0))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60), connector=aiohttp.TCPConnector(limit=0))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -125,8 +142,16 @@ class Client:
         headers.update(extra or {})
         return headers
 
-    async def request(self, method: str, path: str, *, json_body: Any = None, data: bytes | str | None = None,
-                      headers: dict[str, str] | None = None, params: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         assert self._session is not None
         kwargs: dict[str, Any] = {"headers": self._headers(headers), "params": params}
         if json_body is not None:
@@ -162,8 +187,7 @@ class Client:
         assert status == 200, body
         self.token, self.user_id = body["token"], body["user_id"]
 
-    async def checkout(self, *, key: str | None = None, items: list[dict] | None = None,
-                       coupon: str | None = None) -> tuple[int, Any]:
+    async def checkout(self, *, key: str | None = None, items: list[dict] | None = None, coupon: str | None = None) -> tuple[int, Any]:
         body: dict[str, Any] = {"address": {"name": "Li Lei", "line1": "1 Test Road", "city": "Hangzhou"}}
         if items is not None:
             body["items"] = items

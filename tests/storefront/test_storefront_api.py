@@ -101,10 +101,14 @@ def test_sold_out_is_409(shop: ShopProcess) -> None:
 def test_auth_required_and_orders_are_private(shop: ShopProcess) -> None:
     async def body() -> None:
         async with Client(shop.url) as alice, Client(shop.url) as bob, Client(shop.url) as anon:
-            for method, path in [("GET", "/api/cart"), ("PUT", "/api/cart/items/SKU-000001"),
-                                 ("DELETE", "/api/cart/items/SKU-000001"), ("POST", "/api/orders"),
-                                 ("GET", f"/api/orders/{uuid.uuid4().hex}"),
-                                 ("POST", f"/api/orders/{uuid.uuid4().hex}/payment")]:
+            for method, path in [
+                ("GET", "/api/cart"),
+                ("PUT", "/api/cart/items/SKU-000001"),
+                ("DELETE", "/api/cart/items/SKU-000001"),
+                ("POST", "/api/orders"),
+                ("GET", f"/api/orders/{uuid.uuid4().hex}"),
+                ("POST", f"/api/orders/{uuid.uuid4().hex}/payment"),
+            ]:
                 status, err = await anon.request(method, path, json_body={"quantity": 1})
                 assert (status, err["error"]) == (401, "unauthorized"), (method, path)
             anon.token = "x" * 43
@@ -151,15 +155,24 @@ def test_metrics_exposition_has_contract_names(shop: ShopProcess) -> None:
 
     text = run(body())
     for name in [
-        "storefront_http_requests_total", "storefront_http_request_duration_seconds_bucket",
-        "storefront_db_pool_connections_in_use", "storefront_cache_requests_total", "storefront_orders_total",
-        "storefront_payments_total", "storefront_stockouts_total", "storefront_oversell_rejected_total",
-        "storefront_flash_sale_stock", "storefront_product_views_total", "storefront_cart_adds_total",
+        "storefront_http_requests_total",
+        "storefront_http_request_duration_seconds_bucket",
+        "storefront_db_pool_connections_in_use",
+        "storefront_cache_requests_total",
+        "storefront_orders_total",
+        "storefront_payments_total",
+        "storefront_stockouts_total",
+        "storefront_oversell_rejected_total",
+        "storefront_flash_sale_stock",
+        "storefront_product_views_total",
+        "storefront_cart_adds_total",
     ]:
         assert f"\n{name}" in text, name
     assert 'le="0.3"' in text and 'le="2.0"' in text
-    assert metric_value(text, "storefront_http_requests_total", route="/api/products/{sku}", method="GET",
-                        status_class="2xx", traffic="real") >= 2
+    assert (
+        metric_value(text, "storefront_http_requests_total", route="/api/products/{sku}", method="GET", status_class="2xx", traffic="real")
+        >= 2
+    )
     assert metric_value(text, "storefront_http_requests_total", route="unmatched", status_class="4xx") >= 1
     assert metric_value(text, "storefront_cache_requests_total", result="hit") >= 1
     assert metric_value(text, "storefront_flash_sale_stock", sku="FLASH-0001") >= 0

@@ -24,22 +24,24 @@ from tests.storefront.sfproc import (
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "storefront", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "storefront", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("args", [
-    ["serve", "--port", "notaport"],
-    ["serve", "--port", "70000"],
-    ["serve", "--skus", "-5"],
-    ["serve", "--db", "mysql://x/y"],
-    ["serve", "--gateway-failure-rate", "1.5"],
-    ["serve", "--inject-latency", "/api/home"],
-    ["serve", "--inject-latency", "/api/home=slow"],
-    ["serve", "--run-header", "bad header"],
-    ["reconcile"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve", "--port", "notaport"],
+        ["serve", "--port", "70000"],
+        ["serve", "--skus", "-5"],
+        ["serve", "--db", "mysql://x/y"],
+        ["serve", "--gateway-failure-rate", "1.5"],
+        ["serve", "--inject-latency", "/api/home"],
+        ["serve", "--inject-latency", "/api/home=slow"],
+        ["serve", "--run-header", "bad header"],
+        ["reconcile"],
+        ["frobnicate"],
+    ],
+)
 def test_bad_flags_exit_2_with_an_error_line(args: list[str]) -> None:
     proc = _cli(*args)
     assert proc.returncode == 2, proc.stderr
@@ -51,6 +53,7 @@ def test_default_serve_seeds_10k_skus_and_port_file(tmp_path: Path) -> None:
     db = tmp_path / "default.db"
     shop = start_shop(tmp_path, f"sqlite:///{db}")  # all defaults: 10,000 SKUs, 20 categories
     try:
+
         async def body() -> tuple[int, int, list]:
             async with Client(shop.url) as c:
                 _, home = await c.get("/api/home")
@@ -75,6 +78,7 @@ def test_reseed_is_deterministic_and_reset_starts_over(tmp_path: Path) -> None:
     def catalogue(db: Path, *extra: str) -> list:
         shop = start_shop(tmp_path, f"sqlite:///{db}", "--skus", "50", "--users", "1", "--seed", "7", *extra)
         try:
+
             async def body() -> list:
                 async with Client(shop.url) as c:
                     items = []
@@ -98,9 +102,11 @@ def test_reseed_is_deterministic_and_reset_starts_over(tmp_path: Path) -> None:
 def test_reconcile_cli_matches_endpoint(tmp_path: Path) -> None:
     db = tmp_path / "rec.db"
     gateway = start_gateway_process(tmp_path, "--latency-ms", "1", "--failure-rate", "0")
-    shop = start_shop(tmp_path, f"sqlite:///{db}", "--skus", "30", "--users", "3", "--password-iterations", "1",
-                      "--gateway-url", gateway.url)
+    shop = start_shop(
+        tmp_path, f"sqlite:///{db}", "--skus", "30", "--users", "3", "--password-iterations", "1", "--gateway-url", gateway.url
+    )
     try:
+
         async def body() -> dict:
             async with Client(shop.url, run_id="cli-run") as c:
                 await c.login("user00001")
@@ -124,9 +130,20 @@ def test_reconcile_cli_matches_endpoint(tmp_path: Path) -> None:
 
 
 def test_injected_latency_and_errors(tmp_path: Path) -> None:
-    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'f.db'}", "--skus", "20", "--users", "1",
-                      "--inject-latency", "/api/products/{sku}=0.2", "--inject-errors", "/api/search=1.0")
+    shop = start_shop(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'f.db'}",
+        "--skus",
+        "20",
+        "--users",
+        "1",
+        "--inject-latency",
+        "/api/products/{sku}=0.2",
+        "--inject-errors",
+        "/api/search=1.0",
+    )
     try:
+
         async def body() -> tuple[list[int], int, str, dict]:
             async with Client(shop.url) as c:
                 codes = [(await c.get("/api/products/SKU-000001"))[0] for _ in range(3)]
@@ -153,9 +170,9 @@ def test_injected_latency_and_errors(tmp_path: Path) -> None:
 
 
 def test_admin_token_protects_admin_routes(tmp_path: Path) -> None:
-    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'adm.db'}", "--skus", "5", "--users", "1",
-                      "--admin-token", "t0p-secret")
+    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'adm.db'}", "--skus", "5", "--users", "1", "--admin-token", "t0p-secret")
     try:
+
         async def body() -> list[int]:
             async with aiohttp.ClientSession() as http:
                 out = []

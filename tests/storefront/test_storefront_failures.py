@@ -33,14 +33,26 @@ async def _charges(gateway: ShopProcess, order_id: str) -> int:
 
 def _shop_and_gateway(tmp_path: Path, *extra: str) -> tuple[ShopProcess, ShopProcess]:
     gateway = start_gateway_process(tmp_path, "--latency-ms", "1", "--jitter-ms", "0", "--failure-rate", "0")
-    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'f.db'}", "--skus", "20", "--users", "2",
-                      "--password-iterations", "1", "--gateway-url", gateway.url, *extra)
+    shop = start_shop(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'f.db'}",
+        "--skus",
+        "20",
+        "--users",
+        "2",
+        "--password-iterations",
+        "1",
+        "--gateway-url",
+        gateway.url,
+        *extra,
+    )
     return shop, gateway
 
 
 def test_gateway_outage_then_retry_with_same_key(tmp_path: Path) -> None:
     shop, gateway = _shop_and_gateway(tmp_path, "--sweep-interval", "0")
     try:
+
         async def body() -> None:
             async with Client(shop.url, run_id="outage") as c:
                 await c.login("user00001")
@@ -68,6 +80,7 @@ def test_gateway_outage_then_retry_with_same_key(tmp_path: Path) -> None:
 def test_sweeper_settles_payments_left_pending(tmp_path: Path) -> None:
     shop, gateway = _shop_and_gateway(tmp_path, "--sweep-interval", "0.1", "--pending-retry-after", "0.2")
     try:
+
         async def body() -> None:
             async with Client(shop.url) as c:
                 await c.login("user00002")
@@ -93,6 +106,7 @@ def test_sweeper_settles_payments_left_pending(tmp_path: Path) -> None:
 def test_unexpected_database_error_is_a_counted_json_500(tmp_path: Path) -> None:
     shop, gateway = _shop_and_gateway(tmp_path)
     try:
+
         async def body() -> None:
             async with Client(shop.url) as c:
                 await c.login("user00001")

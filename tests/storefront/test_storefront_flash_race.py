@@ -52,9 +52,7 @@ async def _stampede(url: str) -> dict[str, Any]:
             key = f"flash-buyer-{i}"
             # Every 5th buyer's request is "retried" while the first is still in flight.
             tries = 2 if i % 5 == 0 else 1
-            results = await asyncio.gather(*[
-                c.checkout(key=key, items=[{"sku": SKU, "quantity": 1}]) for _ in range(tries)
-            ])
+            results = await asyncio.gather(*[c.checkout(key=key, items=[{"sku": SKU, "quantity": 1}]) for _ in range(tries)])
             for status, _ in results:
                 statuses[status] += 1
             ok = [b["order_id"] for s, b in results if s == 201]
@@ -81,8 +79,15 @@ async def _stampede(url: str) -> dict[str, Any]:
             rec_all = await resp.json()
         async with http.get(f"{url}/metrics") as resp:
             metrics_text = await resp.text()
-    return {"outcomes": outcomes, "statuses": statuses, "won": won, "payments": payments, "rec": rec,
-            "rec_all": rec_all, "metrics": metrics_text}
+    return {
+        "outcomes": outcomes,
+        "statuses": statuses,
+        "won": won,
+        "payments": payments,
+        "rec": rec,
+        "rec_all": rec_all,
+        "metrics": metrics_text,
+    }
 
 
 def _check(result: dict[str, Any], stock_left: int) -> None:
@@ -109,9 +114,26 @@ def _check(result: dict[str, Any], stock_left: int) -> None:
 
 
 def _race(tmp_path: Path, db_url: str) -> None:
-    shop = start_shop(tmp_path, db_url, "--skus", "100", "--users", str(BUYERS), "--flash-skus", "1",
-                      "--flash-stock", str(STOCK), "--password-iterations", "1", "--gateway-latency-ms", "2",
-                      "--gateway-jitter-ms", "2", "--gateway-failure-rate", "0")
+    shop = start_shop(
+        tmp_path,
+        db_url,
+        "--skus",
+        "100",
+        "--users",
+        str(BUYERS),
+        "--flash-skus",
+        "1",
+        "--flash-stock",
+        str(STOCK),
+        "--password-iterations",
+        "1",
+        "--gateway-latency-ms",
+        "2",
+        "--gateway-jitter-ms",
+        "2",
+        "--gateway-failure-rate",
+        "0",
+    )
     try:
         result = run(_stampede(shop.url))
     except BaseException:

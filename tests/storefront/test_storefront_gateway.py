@@ -20,10 +20,12 @@ async def _with_gateway(cfg: GatewayConfig, fn: Any) -> Any:
         await runner.cleanup()
 
 
-async def _charge(http: aiohttp.ClientSession, url: str, key: str, order_id: str = "o1", amount: int = 500,
-                  run_id: str | None = None) -> tuple[int, dict]:
-    async with http.post(f"{url}/charges", json={"order_id": order_id, "amount_cents": amount, "run_id": run_id},
-                         headers={"Idempotency-Key": key}) as resp:
+async def _charge(
+    http: aiohttp.ClientSession, url: str, key: str, order_id: str = "o1", amount: int = 500, run_id: str | None = None
+) -> tuple[int, dict]:
+    async with http.post(
+        f"{url}/charges", json={"order_id": order_id, "amount_cents": amount, "run_id": run_id}, headers={"Idempotency-Key": key}
+    ) as resp:
         return resp.status, await resp.json()
 
 
@@ -49,8 +51,13 @@ def test_declines_are_remembered_and_counted_per_run() -> None:
         assert first[1]["status"] == again[1]["status"] == "declined"
         await _charge(http, url, "d-2", order_id="o3", run_id="r2")
         async with http.get(f"{url}/charges/summary", params={"run_id": "r1"}) as resp:
-            assert await resp.json() == {"run_id": "r1", "succeeded": 0, "declined": 1, "duplicate_charges": 0,
-                                         "orders_with_duplicate_charges": 0}
+            assert await resp.json() == {
+                "run_id": "r1",
+                "succeeded": 0,
+                "declined": 1,
+                "duplicate_charges": 0,
+                "orders_with_duplicate_charges": 0,
+            }
         async with http.get(f"{url}/charges/summary") as resp:
             assert (await resp.json())["declined"] == 2
 

@@ -53,9 +53,7 @@ def test_concurrent_identical_checkouts_make_one_order(shop: ShopProcess) -> Non
     async def body() -> None:
         async with Client(shop.url, run_id=run_id) as c:
             await c.register_and_login()
-            results = await asyncio.gather(*[
-                c.checkout(key="burst", items=[{"sku": "SKU-000102", "quantity": 1}]) for _ in range(25)
-            ])
+            results = await asyncio.gather(*[c.checkout(key="burst", items=[{"sku": "SKU-000102", "quantity": 1}]) for _ in range(25)])
             assert {status for status, _ in results} == {201}
             assert len({b["order_id"] for _, b in results}) == 1
             rec = await _reconcile(c, run_id)

@@ -51,12 +51,15 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "content-length-twice": (_post(b"Content-Length: 2\r\nContent-Length: 3\r\n", b"{}"), "content-length"),
     "nul-in-path": (b"GET /api/" + MARK + b"\x00products HTTP/1.1\r\nHost: shop\r\n\r\n", "url"),
     "http11-without-host": (b"GET /api/home?" + MARK + b" HTTP/1.1\r\n\r\n", "host"),
-    "header-line-too-long": (b"GET /healthz HTTP/1.1\r\nHost: shop\r\nX-Big: " + MARK + b"a" * 9000 + b"\r\n\r\n",
-                             "longer than 8190 bytes"),
-    "request-line-too-long": (b"GET /" + MARK + b"a" * 9000 + b" HTTP/1.1\r\nHost: shop\r\n\r\n",
-                              "longer than 8190 bytes"),
-    "too-many-headers": (b"GET /healthz HTTP/1.1\r\nHost: shop\r\n"
-                         + b"".join(b"X-" + MARK + b"-%d: v\r\n" % i for i in range(200)) + b"\r\n", "headers"),
+    "header-line-too-long": (
+        b"GET /healthz HTTP/1.1\r\nHost: shop\r\nX-Big: " + MARK + b"a" * 9000 + b"\r\n\r\n",
+        "longer than 8190 bytes",
+    ),
+    "request-line-too-long": (b"GET /" + MARK + b"a" * 9000 + b" HTTP/1.1\r\nHost: shop\r\n\r\n", "longer than 8190 bytes"),
+    "too-many-headers": (
+        b"GET /healthz HTTP/1.1\r\nHost: shop\r\n" + b"".join(b"X-" + MARK + b"-%d: v\r\n" % i for i in range(200)) + b"\r\n",
+        "headers",
+    ),
     "control-char-in-header": (b"GET /healthz HTTP/1.1\r\nHost: shop\r\nX-A: " + MARK + b"\x01\r\n\r\n", "header"),
     "http2-preface": (H2_PREFACE, "pri"),
     "garbage-request-line": (MARK + b"\x01\x02 hello\r\n\r\n", "method"),
@@ -65,7 +68,9 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "chunk-size-not-hex": (_post(b"Transfer-Encoding: chunked\r\n", MARK + b"\r\n{}\r\n0\r\n\r\n"), "chunk"),
     "unknown-transfer-encoding": (_post(b"Transfer-Encoding: chunked, " + MARK + b"\r\n"), "transfer-encoding"),
     "transfer-encoding-and-content-length": (
-        _post(b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n" + MARK), "content-length"),
+        _post(b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n" + MARK),
+        "content-length",
+    ),
 }
 
 
@@ -180,8 +185,7 @@ def test_undecodable_gzip_body_is_a_400_and_one_warning(lone_shop: ShopProcess) 
     answer = _send_once(lone_shop.url, _post(b"Content-Encoding: gzip\r\nContent-Length: 12\r\n", MARK + b"-gzip"))
 
     assert answer.status == 400
-    assert answer.json() == {"error": "invalid_body",
-                             "detail": "request body could not be read: Can not decode content-encoding"}
+    assert answer.json() == {"error": "invalid_body", "detail": "request body could not be read: Can not decode content-encoding"}
     _assert_one_warning(_log_since(lone_shop, offset, warnings=1), "Can not decode content-encoding")
 
 
@@ -208,11 +212,11 @@ def test_malformed_request_after_a_good_one_on_the_same_connection(lone_shop: Sh
 
 def test_client_hanging_up_mid_body_is_not_a_database_outage(lone_shop: ShopProcess) -> None:
     """A body cut short by the client is counted as a 4xx, not logged as "database unavailable" (a 503)."""
+
     def users_4xx() -> float:
         with urllib.request.urlopen(f"{lone_shop.url}/metrics", timeout=10) as resp:
             text = resp.read().decode()
-        return metric_value(text, "storefront_http_requests_total", default=0.0, route="/api/users",
-                            status_class="4xx")
+        return metric_value(text, "storefront_http_requests_total", default=0.0, route="/api/users", status_class="4xx")
 
     before, offset = users_4xx(), _log_size(lone_shop)
     with RawConnection(lone_shop.url) as conn:
@@ -224,8 +228,7 @@ def test_client_hanging_up_mid_body_is_not_a_database_outage(lone_shop: ShopProc
     assert users_4xx() == before + 1
     with urllib.request.urlopen(f"{lone_shop.url}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    assert metric_value(text, "storefront_http_requests_total", default=0.0, route="/api/users",
-                        status_class="5xx") == 0
+    assert metric_value(text, "storefront_http_requests_total", default=0.0, route="/api/users", status_class="5xx") == 0
     assert lone_shop.log_path.read_bytes()[offset:] == b""
 
 
@@ -251,8 +254,10 @@ def test_gateway_answers_malformed_requests_the_same_way(lone_gateway: ShopProce
 
 def test_gateway_undecodable_body_is_a_400_not_a_500(lone_gateway: ShopProcess) -> None:
     offset = _log_size(lone_gateway)
-    raw = (b"POST /charges HTTP/1.1\r\nHost: gw\r\nIdempotency-Key: k1\r\nContent-Encoding: deflate\r\n"
-           b"Content-Length: 12\r\n\r\n" + MARK + b"-defl")
+    raw = (
+        b"POST /charges HTTP/1.1\r\nHost: gw\r\nIdempotency-Key: k1\r\nContent-Encoding: deflate\r\n"
+        b"Content-Length: 12\r\n\r\n" + MARK + b"-defl"
+    )
     answer = _send_once(lone_gateway.url, raw)
 
     assert answer.status == 400
@@ -260,14 +265,17 @@ def test_gateway_undecodable_body_is_a_400_not_a_500(lone_gateway: ShopProcess) 
     _assert_one_warning(_log_since(lone_gateway, offset, warnings=1), "Can not decode content-encoding")
 
 
-@pytest.mark.parametrize(("message", "reason"), [
-    # aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1) quotes the bytes without a colon.
-    ("Bad status line 'GET /zq7mark HTTP/1.1'", "Bad status line"),
-    ("Bad HTTP method in status line 'zq7mark'", "Bad HTTP method in status line"),
-    ("Invalid HTTP header: b'zq7mark'", "Invalid HTTP header"),
-    ("Duplicate 'Content-Type' header found.", "Duplicate 'Content-Type' header found"),
-    ("Invalid char in url path:\n\n  b'/zq7mark\\x00'\n          ^", "Invalid char in url path"),
-    ("Bad line\x1b[2K ending\r", "Bad line [2K ending"),  # no control bytes reach a log line
-])
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        # aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS=1) quotes the bytes without a colon.
+        ("Bad status line 'GET /zq7mark HTTP/1.1'", "Bad status line"),
+        ("Bad HTTP method in status line 'zq7mark'", "Bad HTTP method in status line"),
+        ("Invalid HTTP header: b'zq7mark'", "Invalid HTTP header"),
+        ("Duplicate 'Content-Type' header found.", "Duplicate 'Content-Type' header found"),
+        ("Invalid char in url path:\n\n  b'/zq7mark\\x00'\n          ^", "Invalid char in url path"),
+        ("Bad line\x1b[2K ending\r", "Bad line [2K ending"),  # no control bytes reach a log line
+    ],
+)
 def test_reason_never_quotes_the_request(message: str, reason: str) -> None:
     assert malformed_reason(BadHttpMessage(message)) == reason

@@ -37,8 +37,22 @@ def site(tmp_path: Path) -> Iterator[tuple[ShopProcess, ShopProcess, str]]:
     gateway = start_gateway_process(tmp_path, "--latency-ms", "1", "--jitter-ms", "0", "--failure-rate", "0")
     db_url = f"sqlite:///{tmp_path / 'planted.db'}"
     try:
-        shop = start_shop(tmp_path, db_url, "--skus", "50", "--users", "5", "--password-iterations", "1",
-                          "--flash-skus", "1", "--flash-stock", "20", "--gateway-url", gateway.url)
+        shop = start_shop(
+            tmp_path,
+            db_url,
+            "--skus",
+            "50",
+            "--users",
+            "5",
+            "--password-iterations",
+            "1",
+            "--flash-skus",
+            "1",
+            "--flash-stock",
+            "20",
+            "--gateway-url",
+            gateway.url,
+        )
     except BaseException:
         gateway.stop()
         raise
@@ -76,14 +90,25 @@ async def _plant_second_flash_order(db_url: str, *, user_id: int, run_id: str) -
     try:
         async with database.write() as conn:
             price = (await conn.execute(sa.select(p.c.price_cents).where(p.c.sku == FLASH))).scalar_one()
-            await conn.execute(o.insert().values(
-                id=order_id, user_id=user_id, idempotency_key=f"planted-{order_id}", request_hash="planted",
-                run_id=run_id, status="created", total_cents=price, discount_cents=0, coupon=None,
-                address='{"name": "planted"}', created_at=now, updated_at=now))
+            await conn.execute(
+                o.insert().values(
+                    id=order_id,
+                    user_id=user_id,
+                    idempotency_key=f"planted-{order_id}",
+                    request_hash="planted",
+                    run_id=run_id,
+                    status="created",
+                    total_cents=price,
+                    discount_cents=0,
+                    coupon=None,
+                    address='{"name": "planted"}',
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             await conn.execute(oi.insert().values(order_id=order_id, sku=FLASH, quantity=1, price_cents=price))
             await conn.execute(sa.update(p).where(p.c.sku == FLASH).values(stock=p.c.stock - 1))
-            await conn.execute(mv.insert().values(sku=FLASH, order_id=order_id, run_id=run_id, delta=-1,
-                                                  created_at=now))
+            await conn.execute(mv.insert().values(sku=FLASH, order_id=order_id, run_id=run_id, delta=-1, created_at=now))
     finally:
         await database.dispose()
 
@@ -93,8 +118,12 @@ def test_a_second_flash_order_for_one_buyer_is_a_duplicate(site: tuple[ShopProce
     run_id, other_run = f"planted-orders-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
 
     async def body() -> None:
-        async with Client(shop.url, run_id=run_id) as buyer, Client(shop.url, run_id=run_id) as neighbour, \
-                Client(shop.url, run_id=other_run) as same_account_later, Client(shop.url) as real:
+        async with (
+            Client(shop.url, run_id=run_id) as buyer,
+            Client(shop.url, run_id=run_id) as neighbour,
+            Client(shop.url, run_id=other_run) as same_account_later,
+            Client(shop.url) as real,
+        ):
             await buyer.login("user00001")
             await neighbour.login("user00002")
             await same_account_later.login("user00001")
@@ -115,8 +144,7 @@ def test_a_second_flash_order_for_one_buyer_is_a_duplicate(site: tuple[ShopProce
             assert buyer.user_id is not None
             await _plant_second_flash_order(db_url, user_id=buyer.user_id, run_id=run_id)
 
-            caught, caught_all, elsewhere = await _rec(buyer, run_id), await _rec(buyer, None), \
-                await _rec(buyer, other_run)
+            caught, caught_all, elsewhere = await _rec(buyer, run_id), await _rec(buyer, None), await _rec(buyer, other_run)
             assert caught["orders_created"] == 5 and caught["duplicate_orders"] == 1, caught
             assert caught["consistent"] is False
             # The planted order is coherent, so nothing but the duplicate can have failed the books.
@@ -132,9 +160,11 @@ def test_a_second_flash_order_for_one_buyer_is_a_duplicate(site: tuple[ShopProce
 async def _double_charge(gateway_url: str, order: dict, run_id: str) -> dict:
     """What a shop bug would do: charge the same order again under a fresh Idempotency-Key."""
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{gateway_url}/charges", headers={"Idempotency-Key": f"again-{uuid.uuid4().hex}"},
-                             json={"order_id": order["order_id"], "amount_cents": order["total_cents"],
-                                   "run_id": run_id}) as resp:
+        async with http.post(
+            f"{gateway_url}/charges",
+            headers={"Idempotency-Key": f"again-{uuid.uuid4().hex}"},
+            json={"order_id": order["order_id"], "amount_cents": order["total_cents"], "run_id": run_id},
+        ) as resp:
             assert resp.status == 201, await resp.text()
             return await resp.json()
 
@@ -157,8 +187,7 @@ def test_a_second_successful_charge_at_the_gateway_is_a_duplicate(
             second = await _double_charge(gateway.url, order, run_id)
             assert second["status"] == "succeeded" and second["replayed"] is False
 
-            caught, caught_all, untouched = await _rec(buyer, run_id), await _rec(buyer, None), \
-                await _rec(buyer, clean_run)
+            caught, caught_all, untouched = await _rec(buyer, run_id), await _rec(buyer, None), await _rec(buyer, clean_run)
             assert caught["duplicate_charges"] == 1 and caught["charges_at_gateway"] == 2, caught
             assert caught["consistent"] is False
             # The shop's own books still say one payment: only the gateway's ledger shows it.

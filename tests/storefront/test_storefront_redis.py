@@ -16,8 +16,9 @@ def test_redis_cache_hits_and_survives_a_redis_outage(tmp_path: Path) -> None:
     server = start_redis(tmp_path)
     shop = None
     try:
-        shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'r.db'}", "--skus", "30", "--users", "1",
-                          "--cache-ttl", "30", "--redis-url", server.url)
+        shop = start_shop(
+            tmp_path, f"sqlite:///{tmp_path / 'r.db'}", "--skus", "30", "--users", "1", "--cache-ttl", "30", "--redis-url", server.url
+        )
 
         async def browse() -> tuple[list[int], str]:
             async with Client(shop.url) as c:

@@ -19,9 +19,26 @@ RUNS = ("mix-run-a", "mix-run-b")
 @pytest.fixture(scope="module")
 def declining_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShopProcess]:
     tmp = tmp_path_factory.mktemp("mixed")
-    shop = start_shop(tmp, f"sqlite:///{tmp / 'mixed.db'}", "--skus", "200", "--users", "5",
-                      "--password-iterations", "1", "--flash-skus", "2", "--flash-stock", "6",
-                      "--gateway-latency-ms", "1", "--gateway-jitter-ms", "1", "--gateway-failure-rate", "0.3")
+    shop = start_shop(
+        tmp,
+        f"sqlite:///{tmp / 'mixed.db'}",
+        "--skus",
+        "200",
+        "--users",
+        "5",
+        "--password-iterations",
+        "1",
+        "--flash-skus",
+        "2",
+        "--flash-stock",
+        "6",
+        "--gateway-latency-ms",
+        "1",
+        "--gateway-jitter-ms",
+        "1",
+        "--gateway-failure-rate",
+        "0.3",
+    )
     try:
         yield shop
     finally:
@@ -68,8 +85,7 @@ def test_mixed_workload_reconciles_and_shadow_is_kept_apart(declining_shop: Shop
         seen: collections.Counter = collections.Counter()
         rng = random.Random(42)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            clients = [Client(declining_shop.url, run_id=RUNS[i % 3] if i % 3 < 2 else None, session=http)
-                       for i in range(60)]
+            clients = [Client(declining_shop.url, run_id=RUNS[i % 3] if i % 3 < 2 else None, session=http) for i in range(60)]
             await asyncio.gather(*[_journey(c, random.Random(rng.random()), seen) for c in clients])
             recs = {}
             for run_id in (*RUNS, None):
@@ -100,10 +116,10 @@ def test_mixed_workload_reconciles_and_shadow_is_kept_apart(declining_shop: Shop
     # Business counters: real figures exclude the shadow run entirely.
     for traffic in ("real", "shadow"):
         assert metric_value(text, "storefront_orders_total", traffic=traffic) == seen[("traffic", traffic, "orders")]
-        assert metric_value(text, "storefront_payments_total", outcome="success",
-                            traffic=traffic) == seen[("traffic", traffic, "paid")]
-        assert metric_value(text, "storefront_payments_total", outcome="declined",
-                            traffic=traffic) == seen[("traffic", traffic, "declined")]
+        assert metric_value(text, "storefront_payments_total", outcome="success", traffic=traffic) == seen[("traffic", traffic, "paid")]
+        assert (
+            metric_value(text, "storefront_payments_total", outcome="declined", traffic=traffic) == seen[("traffic", traffic, "declined")]
+        )
         assert metric_value(text, "storefront_product_views_total", traffic=traffic) == seen[(traffic, "views")]
         assert metric_value(text, "storefront_cart_adds_total", traffic=traffic) == seen[(traffic, "cart_adds")]
     assert metric_value(text, "storefront_http_requests_total", route="/api/orders", traffic="shadow") > 0
@@ -111,9 +127,9 @@ def test_mixed_workload_reconciles_and_shadow_is_kept_apart(declining_shop: Shop
 
 
 def test_run_header_name_is_configurable(tmp_path: Path) -> None:
-    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'hdr.db'}", "--skus", "20", "--users", "1",
-                      "--run-header", "X-Load-Test")
+    shop = start_shop(tmp_path, f"sqlite:///{tmp_path / 'hdr.db'}", "--skus", "20", "--users", "1", "--run-header", "X-Load-Test")
     try:
+
         async def body() -> str:
             async with aiohttp.ClientSession() as http:
                 await http.get(f"{shop.url}/api/home", headers={"X-Load-Test": "r1"})

@@ -17,16 +17,21 @@ from storefront.seed import generate_catalogue, init_database
 from tests.storefront.sfproc import Client, MissingSeries, metric_value, run, start_shop
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("sqlite:///tmp/x.db", "sqlite+aiosqlite:///tmp/x.db"),
-    ("sqlite:////abs/x.db", "sqlite+aiosqlite:////abs/x.db"),
-    ("postgresql://app:pw@db:5432/shop", "postgresql+asyncpg://app:pw@db:5432/shop"),
-    ("postgres://app@db/shop", "postgresql+asyncpg://app@db/shop"),
-    ("postgresql://app@h1:5432,h2:5433/shop?target_session_attrs=read-write",
-     "postgresql+asyncpg://app@/shop?host=h1%3A5432&host=h2%3A5433&target_session_attrs=read-write"),
-    ("postgresql://app@h1,h2:6000/shop", "postgresql+asyncpg://app@/shop?host=h1%3A5432&host=h2%3A6000"),
-    ("postgresql://h1:1,h2:2/shop", "postgresql+asyncpg:///shop?host=h1%3A1&host=h2%3A2"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("sqlite:///tmp/x.db", "sqlite+aiosqlite:///tmp/x.db"),
+        ("sqlite:////abs/x.db", "sqlite+aiosqlite:////abs/x.db"),
+        ("postgresql://app:pw@db:5432/shop", "postgresql+asyncpg://app:pw@db:5432/shop"),
+        ("postgres://app@db/shop", "postgresql+asyncpg://app@db/shop"),
+        (
+            "postgresql://app@h1:5432,h2:5433/shop?target_session_attrs=read-write",
+            "postgresql+asyncpg://app@/shop?host=h1%3A5432&host=h2%3A5433&target_session_attrs=read-write",
+        ),
+        ("postgresql://app@h1,h2:6000/shop", "postgresql+asyncpg://app@/shop?host=h1%3A5432&host=h2%3A6000"),
+        ("postgresql://h1:1,h2:2/shop", "postgresql+asyncpg:///shop?host=h1%3A1&host=h2%3A2"),
+    ],
+)
 def test_engine_url(given: str, expected: str) -> None:
     assert engine_url(given) == expected
 
@@ -109,10 +114,8 @@ def test_histogram_buckets_include_slo_thresholds() -> None:
     m = StorefrontMetrics()
     m.observe_request("/api/home", "GET", 200, "real", 0.31)
     text = m.exposition().decode()
-    assert ('storefront_http_request_duration_seconds_bucket{le="0.3",method="GET",route="/api/home",'
-            'traffic="real"} 0.0') in text
-    assert ('storefront_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/home",'
-            'traffic="real"} 1.0') in text
+    assert ('storefront_http_request_duration_seconds_bucket{le="0.3",method="GET",route="/api/home",traffic="real"} 0.0') in text
+    assert ('storefront_http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/home",traffic="real"} 1.0') in text
 
 
 def test_metric_value_raises_on_a_series_that_is_not_exported() -> None:
@@ -139,10 +142,10 @@ def test_multi_host_postgresql_url_with_read_write_attrs(tmp_path: Path, pg_clus
         with socket.socket() as s:  # a port nothing listens on
             s.bind(("127.0.0.1", 0))
             dead = s.getsockname()[1]
-        url = (f"postgresql://postgres@127.0.0.1:{dead},127.0.0.1:{pg_cluster.port}/{name}"
-               "?target_session_attrs=read-write")
+        url = f"postgresql://postgres@127.0.0.1:{dead},127.0.0.1:{pg_cluster.port}/{name}?target_session_attrs=read-write"
         shop = start_shop(tmp_path, url, "--skus", "10", "--users", "1")
         try:
+
             async def body() -> int:
                 async with Client(shop.url) as c:
                     return (await c.get("/api/products/SKU-000010"))[0]

@@ -50,15 +50,16 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": "SKU-000001"}, {}),
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": []}, {}),
     ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}] * 2}, {}),
-    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": "FREE100",
-                             "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
-    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": 10,
-                             "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
+    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": "FREE100", "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
+    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "coupon": 10, "items": [{"sku": "SKU-000001", "quantity": 1}]}, {}),
     ("POST", "/api/orders", {"address": GOOD_ADDRESS}, {}),  # empty cart
-    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}]},
-     {"Idempotency-Key": "k" * 500}),
-    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}]},
-     {"X-Peakload-Run": "bad run id with spaces"}),
+    ("POST", "/api/orders", {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}]}, {"Idempotency-Key": "k" * 500}),
+    (
+        "POST",
+        "/api/orders",
+        {"address": GOOD_ADDRESS, "items": [{"sku": "SKU-000001", "quantity": 1}]},
+        {"X-Peakload-Run": "bad run id with spaces"},
+    ),
     # order / payment ids
     ("GET", f"/api/orders/{DROP}", None, {}),
     ("GET", "/api/orders/1%20OR%201=1", None, {}),
@@ -107,13 +108,11 @@ def test_bad_inputs_get_4xx_json_never_500(shop: ShopProcess, buyer_token: str) 
             c.token = buyer_token
             for method, path, payload, headers in CASES:
                 raw = payload if isinstance(payload, bytes) else None
-                status, err = await c.request(method, path, data=raw, headers=headers,
-                                              json_body=None if raw is not None else payload)
+                status, err = await c.request(method, path, data=raw, headers=headers, json_body=None if raw is not None else payload)
                 shown = f"{method} {path[:60]} {str(payload)[:60]!r}"
                 if not 400 <= status < 500:
                     problems.append(f"{shown}: status {status}")
-                elif not (isinstance(err, dict) and isinstance(err.get("error"), str)
-                          and isinstance(err.get("detail"), str)):
+                elif not (isinstance(err, dict) and isinstance(err.get("error"), str) and isinstance(err.get("detail"), str)):
                     problems.append(f"{shown}: body is not contract error JSON: {str(err)[:100]}")
             # The shop is still fine: tables exist, catalogue intact.
             assert (await c.get("/api/products/SKU-000001"))[0] == 200
@@ -138,9 +137,11 @@ def test_metacharacters_are_data_not_code(shop: ShopProcess, buyer_token: str) -
                 assert found["total"] == 0, q
             c.token = buyer_token
             address = {"line1": SCRIPT, "line2": DROP, "city": "杭州"}
-            status, order = await c.post("/api/orders", {"address": address,
-                                                         "items": [{"sku": "SKU-000050", "quantity": 1}]},
-                                         headers={"Idempotency-Key": uuid.uuid4().hex})
+            status, order = await c.post(
+                "/api/orders",
+                {"address": address, "items": [{"sku": "SKU-000050", "quantity": 1}]},
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
             assert status == 201, order
             status, seen = await c.get(f"/api/orders/{order['order_id']}")
             assert seen["address"] == address  # stored verbatim, served as JSON
