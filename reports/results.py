@@ -22,11 +22,13 @@ from hdrh.histogram import HdrHistogram
 from peakload.core.records import (
     EVENT_FIELDS,
     LATENCY_BASES,
-    OUTCOME_FIELDS,
+    OUTCOME_JSON,
     RECONCILIATION_FIELDS,
-    RUN_FIELDS,
+    RUN_JSON,
     SNAPSHOTS,
     Interval,
+    Outcome,
+    RunMeta,
     clean_capacity,
     clean_fields,
     interval_from,
@@ -113,7 +115,7 @@ class RequestTotals:
 @dataclass
 class RunData:
     path: Path
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: RunMeta = field(default_factory=RunMeta)
     header: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] | None = None
     intervals: list[Interval] = field(default_factory=list)
@@ -123,7 +125,7 @@ class RunData:
     reconciliation: dict[str, Any] | None = None
     capacity: dict[str, Any] | None = None  # written by `peakload capacity`
     events: list[dict[str, Any]] = field(default_factory=list)
-    outcome: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome = field(default_factory=Outcome)
     problems: list[str] = field(default_factory=list)
     # chart series (x = seconds since start): users, rps, errors (%), p50/p95/p99 (ms), p95_by_name
     _all: RequestTotals | None = field(default=None, repr=False)
@@ -144,7 +146,7 @@ class RunData:
 
     @property
     def run_id(self) -> str:
-        return str(self.meta.get("run_id") or self.header.get("run_id") or self.path.name)
+        return str(self.meta.run_id or self.header.get("run_id") or self.path.name)
 
     @property
     def complete(self) -> bool:
@@ -159,7 +161,7 @@ class RunData:
 
     @property
     def cpu_warning(self) -> bool:
-        return any(i.cpu_warning for i in self.intervals) or bool(self.outcome.get("cpu_warning"))
+        return any(i.cpu_warning for i in self.intervals) or self.outcome.cpu_warning
 
     @classmethod
     def from_intervals(cls, intervals: list[Interval], *, path: Path | None = None) -> RunData:
@@ -266,10 +268,11 @@ def load_results(path: Path) -> RunData:
     if not path.is_dir():
         problems.append(f"{path}: not a results folder")
         return data
-    data.meta = clean_fields(read_json_object(path / "run.json", problems), RUN_FIELDS, "run.json", problems) or {}
-    if not data.meta:
+    meta = RunMeta.from_json(read_json_object(path / RUN_JSON, problems), problems)
+    if meta is None:
         problems.append("run.json: missing; run metadata unknown")
-    data.outcome = clean_fields(read_json_object(path / "outcome.json", problems), OUTCOME_FIELDS, "outcome.json", problems) or {}
+    data.meta = meta or RunMeta()
+    data.outcome = Outcome.from_json(read_json_object(path / OUTCOME_JSON, problems), problems)
     data.reconciliation = clean_fields(
         read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS, "reconciliation.json", problems
     )

@@ -52,7 +52,7 @@ def request_row(t: RequestTotals, seconds: float) -> dict[str, Any]:
 def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, str | None, str]:
     """(status, exit code, reason, rule that decided). The first rule that applies decides:
     invalid (3) beats failed (1) beats unjudged (3) beats passed (0). See ``VERDICT_RULES``."""
-    invalid = data.outcome.get("invalid")
+    invalid = data.outcome.invalid
     if invalid:
         return "invalid", EXIT_INVALID, str(invalid), "run-invalid"
     if not data.intervals:
@@ -66,7 +66,7 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
             "the load generator was CPU-overloaded (Locust CPU warning): figures are not trustworthy",
             "generator-overloaded",
         )
-    if not data.complete and not data.outcome.get("aborted"):
+    if not data.complete and not data.outcome.aborted:
         return "invalid", EXIT_INVALID, "results incomplete: the run was cut short", "incomplete"
     cap = data.capacity
     if cap and "exit_code" in cap:
@@ -74,8 +74,8 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         code = int(cap["exit_code"])
         return {0: "passed", 1: "failed"}.get(code, "invalid"), code, str(cap.get("verdict")), "capacity-knee"
     failed = [r for r in results if r.passed is False]
-    if data.outcome.get("aborted"):
-        return "failed", EXIT_FAIL, str(data.outcome["aborted"]), "aborted"
+    if data.outcome.aborted:
+        return "failed", EXIT_FAIL, data.outcome.aborted, "aborted"
     if failed:
         return "failed", EXIT_FAIL, f"{len(failed)} of {len(results)} thresholds failed", "threshold-failed"
     judged = [r for r in results if r.passed is True]
@@ -109,16 +109,16 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> dict[str, An
     seconds = data.duration_s
     status, code, reason, rule = verdict(data, results)
     meta = data.meta
-    first = data.intervals[0].t_start if data.intervals else meta.get("started_ts")
-    last = data.intervals[-1].t_end if data.intervals else meta.get("ended_ts")
+    first = data.intervals[0].t_start if data.intervals else meta.started_ts
+    last = data.intervals[-1].t_end if data.intervals else meta.ended_ts
     return {
         "schema": SCHEMA_ID,
         "run_id": data.run_id,
-        "profile": meta.get("profile"),
-        "target": meta.get("target"),
-        "git_revision": meta.get("git_revision"),
-        "seed": meta.get("seed"),
-        "workers": meta.get("workers", 0),
+        "profile": meta.profile,
+        "target": meta.target,
+        "git_revision": meta.git_revision,
+        "seed": meta.seed,
+        "workers": meta.workers,
         "started": _iso(first),
         "ended": _iso(last),
         "duration_s": round(seconds, 3),

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,17 @@ from peakload.core import (
 )
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
 from peakload.core.net import fetch_json, free_port
-from peakload.core.records import OUTCOME_JSON, PROFILE_COPY, RECONCILIATION_JSON, RUN_JSON, SLO_COPY, SNAPSHOTS, SnapshotTail
+from peakload.core.records import (
+    OUTCOME_JSON,
+    PROFILE_COPY,
+    RECONCILIATION_JSON,
+    RUN_JSON,
+    SLO_COPY,
+    SNAPSHOTS,
+    Outcome,
+    RunMeta,
+    SnapshotTail,
+)
 from peakload.core.runenv import RunEnv, new_run_id
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
@@ -261,31 +271,29 @@ def run(opts: RunOptions) -> Report:
         shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
         if profile.slo_path() is not None:
             shutil.copyfile(profile.slo_path(), run_dir / SLO_COPY)
-        meta = {
-            "run_id": ctx.run_id,
-            "profile": profile.name,
-            "profile_path": str(opts.profile_path),
-            "target": target,
-            "embedded": embedded is not None,
-            "git_revision": _git_revision(),
-            "seed": ctx.seed,
-            "scale": ctx.scale,
-            "workers": opts.workers,
-            "planned_duration_s": ctx.total,
-            "started_ts": time.time(),
-            "thresholds": [t.id for t in ctx.thresholds],
-        }
-        write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
+        meta = RunMeta(
+            run_id=ctx.run_id,
+            profile=profile.name,
+            profile_path=str(opts.profile_path),
+            target=target,
+            embedded=embedded is not None,
+            git_revision=_git_revision(),
+            seed=ctx.seed,
+            scale=ctx.scale,
+            workers=opts.workers,
+            planned_duration_s=ctx.total,
+            started_ts=time.time(),
+            thresholds=tuple(t.id for t in ctx.thresholds),
+        )
+        write_atomic(run_dir / RUN_JSON, json.dumps(meta.to_json(), indent=2) + "\n")
         if opts.with_prometheus:
             prom = _start_prometheus(ctx, target, run_dir)
             stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
-        outcome = _drive(ctx, target, run_dir)
-        outcome["reconciliation_url"] = target
+        outcome = replace(_drive(ctx, target, run_dir), reconciliation_url=target)
         rec = _reconcile(target, profile, ctx.run_id)
         write_atomic(run_dir / RECONCILIATION_JSON, json.dumps(rec, indent=2) + "\n")
-        meta["ended_ts"] = time.time()
-        write_atomic(run_dir / RUN_JSON, json.dumps(meta, indent=2) + "\n")
-        write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome, indent=2) + "\n")
+        write_atomic(run_dir / RUN_JSON, json.dumps(replace(meta, ended_ts=time.time()).to_json(), indent=2) + "\n")
+        write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome.to_json(), indent=2) + "\n")
     return write_reports(run_dir, ctx.thresholds, baseline=ctx.baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
 
 
@@ -351,7 +359,7 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
     return data
 
 
-def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
+def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
     opts = ctx.opts
     env = {
         **os.environ,
@@ -379,7 +387,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
     gate = LiveGate(ctx.thresholds)
     total = ctx.total
     tail = SnapshotTail(run_dir / SNAPSHOTS)
-    outcome: dict = {"aborted": None, "invalid": None}
+    aborted: str | None = None
+    invalid: str | None = None
     t0 = time.monotonic()
     hard_deadline = t0 + total + 60 + 30 * max(opts.workers, 1)
     last_line = ""
@@ -398,15 +407,15 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
                 reason = gate.feed(iv)
                 if reason is None and opts.on_interval is not None:
                     reason = opts.on_interval(iv, run_dir)
-                if reason and not outcome["aborted"]:
-                    outcome["aborted"] = f"aborted: {reason}"
+                if reason and not aborted:
+                    aborted = f"aborted: {reason}"
                     proc.send_signal(signal.SIGTERM)
             if time.monotonic() > hard_deadline:
-                outcome["invalid"] = f"the load generator did not stop within {total + 60:.0f}s of the planned end; killed"
+                invalid = f"the load generator did not stop within {total + 60:.0f}s of the planned end; killed"
                 proc.kill()
             time.sleep(0.2)
     except KeyboardInterrupt:
-        outcome["aborted"] = "aborted: interrupted by the user (Ctrl-C)"
+        aborted = "aborted: interrupted by the user (Ctrl-C)"
         proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=60)
@@ -416,10 +425,13 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> dict:
     out.close()
     if last_line and not opts.quiet:
         write_progress(last_line, final=True)
-    outcome["locust_exit_code"] = proc.returncode
     log = (run_dir / "locust.log").read_text(errors="replace") if (run_dir / "locust.log").exists() else ""
-    outcome["cpu_warning"] = "CPU usage above" in log or "CPU usage was too high" in log
-    if proc.returncode not in (0, 1) and not outcome["aborted"] and not outcome["invalid"]:
+    if proc.returncode not in (0, 1) and not aborted and not invalid:
         tail_lines = (run_dir / "locust.out").read_text(errors="replace").strip().splitlines()[-3:]
-        outcome["invalid"] = f"locust exited with {proc.returncode}: {' | '.join(tail_lines)[:300]}"
-    return outcome
+        invalid = f"locust exited with {proc.returncode}: {' | '.join(tail_lines)[:300]}"
+    return Outcome(
+        aborted=aborted,
+        invalid=invalid,
+        locust_exit_code=proc.returncode,
+        cpu_warning="CPU usage above" in log or "CPU usage was too high" in log,
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ __all__ = [
     "split_snapshots",
     "SnapshotTail",
     "Interval",
+    "RunMeta",
+    "Outcome",
     "interval_from",
     "clean_row",
     "clean_fields",
@@ -453,3 +455,60 @@ class SnapshotTail:
                 if "kind" not in obj:
                     self.intervals_seen += 1
                 yield obj
+
+
+# ---------------------------------------------------------------- typed records of run.json and outcome.json
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunMeta:
+    """``run.json``: what was run, against what, when (written by ``peakload run`` at start and end)."""
+
+    run_id: str | None = None
+    profile: str | None = None
+    profile_path: str | None = None
+    target: str | None = None
+    embedded: bool | None = None
+    git_revision: str | None = None
+    seed: int | None = None
+    scale: float | None = None
+    workers: int = 0
+    planned_duration_s: float | None = None
+    started_ts: float | None = None
+    ended_ts: float | None = None
+    thresholds: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "thresholds": list(self.thresholds)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None, problems: list[str]) -> RunMeta | None:
+        """The readable fields of a run.json (wrongly typed ones are listed in ``problems``); None when absent."""
+        clean = clean_fields(data, RUN_FIELDS, RUN_JSON, problems)
+        if clean is None:
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in clean.items() if k in known}
+        if "thresholds" in values:
+            values["thresholds"] = tuple(str(t) for t in values["thresholds"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """``outcome.json``: how the load generator ended; the verdict's first rules read it (reports.summary)."""
+
+    aborted: str | None = None  # "aborted: <why>" — an abort threshold, capacity's knee, Ctrl-C
+    invalid: str | None = None  # why the run cannot be trusted (did not stop, Locust crashed)
+    cpu_warning: bool = False  # Locust's CPU warning fired
+    locust_exit_code: int | None = None
+    reconciliation_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None, problems: list[str]) -> Outcome:
+        clean = clean_fields(data, OUTCOME_FIELDS, OUTCOME_JSON, problems) or {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in clean.items() if k in known})
