@@ -187,4 +187,12 @@ def test_prometheus_p95_lies_in_the_bucket_of_the_suites_p95(pipeline) -> None:
     )
     lo = max([e for e in edges if e < ours], default=0.0)
     hi = min(e for e in edges if e >= ours)
+    # increase() starts at the first scrape, so Prometheus sees all but the run's first second: when the
+    # suite's p95 sits within 5 % of a bucket edge the two may straddle that edge (seen: 5.147 ms vs 4.998 ms
+    # around 5 ms). Then the two buckets beside that edge are accepted — a wrong unit, edge set or merge
+    # still lands elsewhere and fails.
+    edge = min(edges, key=lambda e: abs(ours - e))
+    if abs(ours - edge) <= 0.05 * edge:
+        lo = max([e for e in edges if e < edge], default=0.0)
+        hi = min([e for e in edges if e > edge], default=edge)
     assert lo <= theirs <= hi, (ours, theirs, lo, hi)
