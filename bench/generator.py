@@ -60,6 +60,7 @@ from pathlib import Path
 
 import psutil
 
+from peakload.app.runner import distributed_args
 from peakload.core.net import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,21 +248,7 @@ def locust_cmd(locustfile: Path, *, host: str, users: int, run_s: float, cpus: s
         "--exit-code-on-error",
         "0",
     ]
-    if processes:
-        port = free_port()
-        cmd += [
-            "--processes",
-            str(processes),
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            str(port),
-        ]
-    return cmd
+    return cmd + distributed_args(processes)
 
 
 def peakload_env(tmp: Path, *, seconds: float, pool: int, tag: str) -> tuple[dict[str, str], int]:

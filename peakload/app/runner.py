@@ -169,22 +169,29 @@ def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
         "--stop-timeout",
         "10",
     ]
-    if workers > 0:
-        # master on loopback and a free port (Locust's default binds *:5557: another run on the machine collides)
-        port = free_port()
-        cmd += [
-            "--processes",
-            str(workers),
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            str(port),
-        ]
-    return cmd
+    return cmd + distributed_args(workers)
+
+
+def distributed_args(workers: int) -> list[str]:
+    """Locust flags for a master with ``workers`` local worker processes ([] for one local runner).
+
+    The master binds loopback on a free port: Locust's default binds *:5557, so another run on the machine collides.
+    """
+    if workers <= 0:
+        return []
+    port = free_port()
+    return [
+        "--processes",
+        str(workers),
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    ]
 
 
 def _reconcile(url: str, profile: Profile, run_id: str) -> dict:
