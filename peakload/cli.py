@@ -27,6 +27,7 @@ from peakload.core.inputs import (
     check_path,
     check_url,
 )
+from peakload.core.summary import Summary
 
 __all__ = ["main", "build_parser"]
 
@@ -232,7 +233,7 @@ def _cmd_capacity(a: argparse.Namespace) -> int:
         )
     )
     c = result.section
-    print(f"capacity {result.report.summary['run_id']}: {c['verdict']}")
+    print(f"capacity {result.report.summary.run_id}: {c['verdict']}")
     print(f"  {'step':>4} {'rate/s':>9} {'requests':>9} {'rps':>8} {'p95 ms':>8} {'p99 ms':>8} {'dropped':>8}  result")
     for st in c["steps"]:
         p95 = "n/a" if st["p95_ms"] is None else f"{st['p95_ms']:.0f}"
@@ -250,14 +251,16 @@ def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1f} ms"
 
 
-def _print_verdict(s: dict, path: Path) -> None:
-    tot = s["total"]
-    print(f"run {s['run_id']}: {s['status'].upper()} (exit {s['exit_code']})" + (f" — {s['reason']}" if s.get("reason") else ""))
+def _print_verdict(s: Summary, path: Path) -> None:
+    tot = s.total
+    print(f"run {s.run_id}: {s.status.upper()} (exit {s.exit_code})" + (f" — {s.reason}" if s.reason else ""))
     print(
-        f"  {tot['requests']} requests, {tot['error_ratio'] * 100:.2f}% errors, {tot['rps']:.1f} rps, "
-        f"p50 {_ms(tot['p50_ms'])}, p95 {_ms(tot['p95_ms'])}, p99 {_ms(tot['p99_ms'])}"
+        f"  {tot.requests} requests, {tot.error_ratio * 100:.2f}% errors, {tot.rps:.1f} rps, "
+        f"p50 {_ms(tot.p50_ms)}, p95 {_ms(tot.p95_ms)}, p99 {_ms(tot.p99_ms)}"
     )
-    rec = s.get("reconciliation") or {}
+    if s.not_offered:
+        print(f"  not offered by this platform (n/a): {', '.join(s.not_offered)}")
+    rec = s.reconciliation or {}
     if rec and "error" not in rec:
 
         def n(key: str) -> str:
@@ -267,10 +270,10 @@ def _print_verdict(s: dict, path: Path) -> None:
         unknown = "n/a" in (n("duplicate_orders"), n("duplicate_charges")) or rec.get("gateway_checked") is False
         dups = "n/a" if unknown else str(rec["duplicate_orders"] + rec["duplicate_charges"])
         print(f"  reconciliation: {n('orders_created')} orders, {n('orders_paid')} paid, oversold {n('oversold_units')}, duplicates {dups}")
-    for t in s["thresholds"]:
-        if t["passed"] is False:
-            print(f"  FAIL {t['id']}: {t['message']}")
-    print(f"  decided by: {s.get('decided_by', 'n/a')}")
+    for t in s.thresholds:
+        if t.passed is False:
+            print(f"  FAIL {t.id}: {t.message}")
+    print(f"  decided by: {s.decided_by}")
     print(f"  results: {path}/  (report: {path / 'report.html'})")
 
 
@@ -304,7 +307,7 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
         baseline_id=str(getattr(a, "baseline", "") or ""),
         tolerances=profile.compare if profile else CompareSpec(),
     )
-    for problem in report.summary["problems"]:
+    for problem in report.summary.problems:
         print(f"  note: {problem}")
     _print_verdict(report.summary, d)
     return report.exit_code if gate else 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from peakload.core import CompareSpec, Threshold
+from peakload.core.summary import Summary
 from reports.compare import CompareRow, compare, verdict_of
 from reports.gate import evaluate
 from reports.html import render_html
@@ -37,14 +38,14 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class Report:
-    def __init__(self, summary: dict[str, Any], data: RunData, compare_rows: list[CompareRow] | None) -> None:
+    def __init__(self, summary: Summary, data: RunData, compare_rows: list[CompareRow] | None) -> None:
         self.summary = summary
         self.data = data
         self.compare_rows = compare_rows
 
     @property
     def exit_code(self) -> int:
-        return int(self.summary["exit_code"])
+        return self.summary.exit_code
 
 
 def write_reports(
@@ -58,18 +59,23 @@ def write_reports(
     data = load_results(path)
     results = evaluate(thresholds, data)
     summary = build_summary(data, results)
-    rows = compare(summary, baseline, tolerances or CompareSpec()) if baseline is not None else None
+    current = summary.to_json()
+    rows = compare(current, baseline, tolerances or CompareSpec()) if baseline is not None else None
     if rows is not None:
-        code, rule, reason = verdict_of(summary, baseline, rows)
-        summary["baseline"] = {
-            "run_id": baseline_id or baseline.get("run_id"),
-            "regressions": sum(r.regression for r in rows),
-            "exit_code": code,
-            "decided_by": rule,
-            "reason": reason,
-            "rows": [r.to_dict() for r in rows],
-        }
-    write_atomic(path / "summary.json", json.dumps(summary, indent=2, sort_keys=False) + "\n")
+        code, rule, reason = verdict_of(current, baseline, rows)
+        summary = summary.model_copy(
+            update={
+                "baseline": {
+                    "run_id": baseline_id or baseline.get("run_id"),
+                    "regressions": sum(r.regression for r in rows),
+                    "exit_code": code,
+                    "decided_by": rule,
+                    "reason": reason,
+                    "rows": [r.to_dict() for r in rows],
+                }
+            }
+        )
+    write_atomic(path / "summary.json", json.dumps(summary.to_json(), indent=2, sort_keys=False) + "\n")
     write_atomic(path / "junit.xml", render_junit(summary))
     write_atomic(path / "summary.md", render_markdown(summary, rows))
     write_atomic(path / "report.html", render_html(summary, data, rows, baseline_id=baseline_id))

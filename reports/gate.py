@@ -15,9 +15,9 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from peakload.core import BUSINESS_METRICS, Threshold, format_value, unit_of
+from peakload.core import BUSINESS_METRICS, METRICS, Threshold, format_value, unit_of
+from peakload.core.summary import ThresholdRow
 from reports.results import Interval, RequestTotals, RunData
 
 __all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate"]
@@ -38,21 +38,21 @@ class ThresholdResult:
     passed: bool | None  # None = skipped (no data for an SLO-derived threshold)
     message: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_row(self) -> ThresholdRow:
         t = self.threshold
-        return {
-            "id": t.id,
-            "scope": t.scope,
-            "metric": t.metric,
-            "op": t.op,
-            "limit": t.value,
-            "unit": unit_of(t.metric),
-            "observed": self.observed,
-            "passed": self.passed,
-            "abort": t.abort,
-            "source": t.source,
-            "message": self.message,
-        }
+        return ThresholdRow(
+            id=t.id,
+            scope=t.scope,
+            metric=t.metric,
+            op=t.op,
+            limit=t.value,
+            unit=unit_of(t.metric),  # type: ignore[arg-type]
+            observed=self.observed,
+            passed=self.passed,
+            abort=t.abort,
+            source=t.source,
+            message=self.message,
+        )
 
 
 def _scope_rows(scope: str, totals: dict[str, RequestTotals]) -> list[RequestTotals]:
@@ -108,8 +108,9 @@ def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
     if rec is None or "error" in rec:
         why = (rec or {}).get("error", "the target gave no reconciliation")
         return None, f"no reconciliation: {why}"
-    fields = _RECONCILED[metric] if metric in _RECONCILED else None
-    if fields is None:
+    spec = METRICS.get(metric)
+    fields = spec.reconciled if spec is not None else ()
+    if not fields:
         return None, f"{metric} is not a business metric"
     if metric == "duplicates" and rec.get("gateway_checked") is False:
         # duplicate_charges come from the payment gateway's own ledger; unasked, they are unknown, not 0
@@ -121,14 +122,6 @@ def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
     if metric == "payments_mismatch":
         return float(abs(rec["payments_succeeded"] - rec["orders_paid"])), ""
     return float(sum(rec[f] for f in fields)), ""
-
-
-# business metric -> the reconciliation fields it is computed from
-_RECONCILED: dict[str, tuple[str, ...]] = {
-    "oversold": ("oversold_units",),
-    "duplicates": ("duplicate_orders", "duplicate_charges"),
-    "payments_mismatch": ("payments_succeeded", "orders_paid"),
-}
 
 
 def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:

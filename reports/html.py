@@ -9,6 +9,7 @@ import html
 import math
 from typing import Any
 
+from peakload.core.summary import Summary
 from reports.charts import bar_chart, line_chart
 from reports.compare import CompareRow
 from reports.hdr import nonzero
@@ -78,13 +79,13 @@ def _funnel(data: RunData) -> str:
     return bar_chart("Funnel: views → cart → orders → paid", [(k, float(v)) for k, v in steps], chart_id="chart-funnel", note=notes)
 
 
-def _threshold_table(summary: dict[str, Any]) -> str:
+def _threshold_table(summary: Summary) -> str:
     rows = []
-    for t in summary["thresholds"]:
-        cls, word = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("skip", "skip")}[t["passed"]]
+    for t in summary.thresholds:
+        cls, word = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("skip", "skip")}[t.passed]
         rows.append(
-            f'<tr><td class="{cls}">{word}</td><td><code>{_e(t["scope"])}</code></td><td><code>{_e(t["id"].split(": ", 1)[-1])}</code></td>'
-            f'<td style="text-align:left">{_e(t["message"])}</td><td>{_e(t["source"])}</td><td>{"abort" if t["abort"] else ""}</td></tr>'
+            f'<tr><td class="{cls}">{word}</td><td><code>{_e(t.scope)}</code></td><td><code>{_e(t.id.split(": ", 1)[-1])}</code></td>'
+            f'<td style="text-align:left">{_e(t.message)}</td><td>{_e(t.source)}</td><td>{"abort" if t.abort else ""}</td></tr>'
         )
     return (
         '<table id="thresholds"><tr><th>result</th><th>scope</th><th>threshold</th><th>observed</th><th>source</th><th></th></tr>'
@@ -93,15 +94,15 @@ def _threshold_table(summary: dict[str, Any]) -> str:
     )
 
 
-def _request_table(summary: dict[str, Any]) -> str:
+def _request_table(summary: Summary) -> str:
     def f(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.1f}"
 
     rows = []
-    for key, r in [*summary["requests"].items(), ("all", summary["total"])]:
+    for key, r in [*summary.requests.items(), ("all", summary.total)]:
         rows.append(
-            f"<tr><td><code>{_e(key)}</code></td><td>{r['requests']}</td><td>{r['failures']}</td><td>{r['error_ratio'] * 100:.2f}%</td>"
-            f"<td>{r['rps']:.1f}</td><td>{f(r['p50_ms'])}</td><td>{f(r['p95_ms'])}</td><td>{f(r['p99_ms'])}</td><td>{f(r['max_ms'])}</td></tr>"
+            f"<tr><td><code>{_e(key)}</code></td><td>{r.requests}</td><td>{r.failures}</td><td>{r.error_ratio * 100:.2f}%</td>"
+            f"<td>{r.rps:.1f}</td><td>{f(r.p50_ms)}</td><td>{f(r.p95_ms)}</td><td>{f(r.p99_ms)}</td><td>{f(r.max_ms)}</td></tr>"
         )
     return (
         '<table id="requests"><tr><th>request</th><th>count</th><th>failures</th><th>errors</th><th>rps</th><th>p50 ms</th><th>p95 ms</th>'
@@ -150,27 +151,33 @@ def _capacity_table(c: dict[str, Any]) -> str:
     )
 
 
-def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
+def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
     s = summary
     parts = [
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s['run_id'])}</title><style>{CSS}</style></head><body>",
-        f"<h1>peakload run <code>{_e(s['run_id'])}</code></h1>",
-        f'<div class="banner {s["status"]}" id="verdict"><b>{_e(s["status"].upper())}</b> (exit {s["exit_code"]})'
-        f"{' — ' + _e(s['reason']) if s.get('reason') else ''}"
-        f' <span id="decided-by">(decided by rule <code>{_e(s.get("decided_by"))}</code>)</span></div>',
-        f"<p>Profile <b>{_e(s.get('profile'))}</b> · target <code>{_e(s.get('target'))}</code> · {_e(s.get('started'))} → {_e(s.get('ended'))} "
-        f"({s['duration_s']:.0f} s, {s['intervals']} intervals) · git {_e(s.get('git_revision'))} · latency basis: {_e(s.get('latency_basis'))}</p>",
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s.run_id)}</title><style>{CSS}</style></head><body>",
+        f"<h1>peakload run <code>{_e(s.run_id)}</code></h1>",
+        f'<div class="banner {s.status}" id="verdict"><b>{_e(s.status.upper())}</b> (exit {s.exit_code})'
+        f"{' — ' + _e(s.reason) if s.reason else ''}"
+        f' <span id="decided-by">(decided by rule <code>{_e(s.decided_by)}</code>)</span></div>',
+        f"<p>Profile <b>{_e(s.profile)}</b> · target <code>{_e(s.target)}</code> · {_e(s.started)} → {_e(s.ended)} "
+        f"({s.duration_s:.0f} s, {s.intervals} intervals) · git {_e(s.git_revision)} · latency basis: {_e(s.latency_basis)}</p>",
     ]
-    if s.get("problems"):
+    if s.problems:
         parts.append(
             '<div class="problems" id="problems"><b>Incomplete or unreadable results</b><ul>'
-            + "".join(f"<li>{_e(p)}</li>" for p in s["problems"])
+            + "".join(f"<li>{_e(p)}</li>" for p in s.problems)
             + "</ul></div>"
+        )
+    if s.not_offered:
+        parts.append(
+            '<p id="not-offered"><b>Not offered by this platform</b> (n/a, not measured): '
+            + ", ".join(f"<code>{_e(n)}</code>" for n in s.not_offered)
+            + "</p>"
         )
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
     if compare_rows is not None:
         n = sum(r.regression for r in compare_rows)
-        b = s.get("baseline") or {}
+        b = s.baseline or {}
         parts += [
             f"<h2>Against baseline <code>{_e(baseline_id)}</code>: {n} regression(s)</h2>",
             f'<p id="compare-verdict">{_e(b.get("reason"))} (decided by rule <code>{_e(b.get("decided_by"))}</code>)</p>',
@@ -219,9 +226,9 @@ def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[Compa
         "<h2>Requests</h2>",
         _request_table(s),
     ]
-    if s.get("capacity"):
-        parts += ["<h2>Capacity</h2>", _capacity_table(s["capacity"])]
-    rec = s.get("reconciliation")
+    if s.capacity:
+        parts += ["<h2>Capacity</h2>", _capacity_table(s.capacity)]
+    rec = s.reconciliation
     if rec:
         parts += [
             "<h2>Reconciliation</h2>",
@@ -229,12 +236,12 @@ def render_html(summary: dict[str, Any], data: RunData, compare_rows: list[Compa
             + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rec.items() if k != "skus")
             + "</table>",
         ]
-    if s.get("events"):
+    if s.events:
         parts += [
             "<h2>Events</h2><table id='events'><tr><th>t</th><th>kind</th><th>name</th><th>detail</th></tr>"
             + "".join(
                 f"<tr><td>{_e(ev.get('t'))}</td><td>{_e(ev.get('kind'))}</td><td>{_e(ev.get('name'))}</td><td>{_e(ev.get('detail'))}</td></tr>"
-                for ev in s["events"]
+                for ev in s.events
             )
             + "</table>"
         ]

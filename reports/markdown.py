@@ -5,8 +5,7 @@ Usage: ``render_markdown(summary, compare_rows=None) -> str``
 
 from __future__ import annotations
 
-from typing import Any
-
+from peakload.core.summary import Summary
 from reports.compare import CompareRow
 
 __all__ = ["render_markdown"]
@@ -18,28 +17,30 @@ def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1f}"
 
 
-def render_markdown(summary: dict[str, Any], compare_rows: list[CompareRow] | None = None) -> str:
+def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = None) -> str:
     s = summary
-    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID", "unjudged": "➖ UNJUDGED"}[s["status"]]
-    out = [f"## peakload run `{s['run_id']}` — {head}", ""]
+    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID", "unjudged": "➖ UNJUDGED"}[s.status]
+    out = [f"## peakload run `{s.run_id}` — {head}", ""]
     out.append(
-        f"Profile **{s.get('profile')}** against `{s.get('target')}`, {s['duration_s']:.0f} s, "
-        f"{s['total']['requests']} requests, {s['total']['error_ratio'] * 100:.2f} % errors. "
-        f"Latency basis: {s.get('latency_basis')}."
+        f"Profile **{s.profile}** against `{s.target}`, {s.duration_s:.0f} s, "
+        f"{s.total.requests} requests, {s.total.error_ratio * 100:.2f} % errors. "
+        f"Latency basis: {s.latency_basis}."
     )
-    if s.get("reason"):
-        out += ["", f"**Reason:** {s['reason']} (decided by rule `{s.get('decided_by')}`)"]
-    if s.get("problems"):
-        out += ["", "**Problems reading the results:**", *[f"- {p}" for p in s["problems"]]]
+    if s.reason:
+        out += ["", f"**Reason:** {s.reason} (decided by rule `{s.decided_by}`)"]
+    if s.problems:
+        out += ["", "**Problems reading the results:**", *[f"- {p}" for p in s.problems]]
+    if s.not_offered:
+        out += ["", "**Not offered by this platform** (n/a, not measured): " + ", ".join(f"`{n}`" for n in s.not_offered)]
     out += ["", "### Thresholds", "", "| result | scope | threshold | observed | source |", "|---|---|---|---|---|"]
-    for t in s["thresholds"]:
-        out.append(f"| {_ICON[t['passed']]} | `{t['scope']}` | `{t['id'].split(': ', 1)[-1]}` | {t['message']} | {t['source']} |")
+    for t in s.thresholds:
+        out.append(f"| {_ICON[t.passed]} | `{t.scope}` | `{t.id.split(': ', 1)[-1]}` | {t.message} | {t.source} |")
     out += ["", "### Requests", "", "| request | count | errors | rps | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for key, r in s["requests"].items():
+    for key, r in s.requests.items():
         out.append(
-            f"| `{key}` | {r['requests']} | {r['error_ratio'] * 100:.2f} % | {r['rps']:.1f} | {_ms(r['p50_ms'])} | {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} |"
+            f"| `{key}` | {r.requests} | {r.error_ratio * 100:.2f} % | {r.rps:.1f} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} |"
         )
-    rec = s.get("reconciliation")
+    rec = s.reconciliation
     if rec and "error" not in rec:
         out += [
             "",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    summary = build_summary(data, results)   # dict, validates against the schema
+    summary = build_summary(data, results)   # a peakload.core.summary.Summary; summary.to_json() is summary.json
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import datetime as dt
 from typing import Any
 
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
+from peakload.core.summary import SCHEMA_ID, RequestRow, Summary
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
 
 __all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "VERDICT_RULES"]
 
-SCHEMA_ID = "peakload/summary/v1"
 PERCENTILES = (50, 90, 95, 99, 99.9)
 
 
@@ -30,7 +30,7 @@ def _ms(v: float | None) -> float | None:
     return None if v is None else round(v * 1000, 3)
 
 
-def request_row(t: RequestTotals, seconds: float) -> dict[str, Any]:
+def request_row(t: RequestTotals, seconds: float) -> RequestRow:
     row: dict[str, Any] = {
         "name": t.name,
         "method": t.method,
@@ -46,7 +46,7 @@ def request_row(t: RequestTotals, seconds: float) -> dict[str, Any]:
         row[f"p{p:g}_ms".replace(".", "_")] = _ms(pct[p])
     row["status"] = dict(sorted(t.status.items()))
     row["errors"] = dict(sorted(t.errors.items()))
-    return row
+    return RequestRow(**row)
 
 
 def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, str | None, str]:
@@ -105,37 +105,36 @@ VERDICT_RULES: dict[str, str] = {
 }
 
 
-def build_summary(data: RunData, results: list[ThresholdResult]) -> dict[str, Any]:
+def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
     seconds = data.duration_s
     status, code, reason, rule = verdict(data, results)
     meta = data.meta
     first = data.intervals[0].t_start if data.intervals else meta.started_ts
     last = data.intervals[-1].t_end if data.intervals else meta.ended_ts
-    return {
-        "schema": SCHEMA_ID,
-        "run_id": data.run_id,
-        "profile": meta.profile,
-        "target": meta.target,
-        "git_revision": meta.git_revision,
-        "seed": meta.seed,
-        "workers": meta.workers,
-        "started": _iso(first),
-        "ended": _iso(last),
-        "duration_s": round(seconds, 3),
-        "complete": data.complete,
-        "status": status,
-        "exit_code": code,
-        "reason": reason,
-        "decided_by": rule,
-        "latency_basis": data.header.get("latency_basis", "response"),
-        "intervals": len(data.intervals),
-        "requests": {k: request_row(t, seconds) for k, t in sorted(data.totals.items())},
-        "total": request_row(data.all_requests(), seconds),
-        "business": dict(sorted(data.business.items())),
-        "arrivals": dict(sorted(data.arrivals.items())),
-        "reconciliation": data.reconciliation,
-        "thresholds": [r.to_dict() for r in results],
-        "events": data.events,
-        "problems": list(data.problems),
-        **({"capacity": data.capacity} if data.capacity is not None else {}),
-    }
+    return Summary(
+        run_id=data.run_id,
+        profile=meta.profile,
+        target=meta.target,
+        git_revision=meta.git_revision,
+        seed=meta.seed,
+        workers=meta.workers,
+        started=_iso(first),
+        ended=_iso(last),
+        duration_s=round(seconds, 3),
+        complete=data.complete,
+        status=status,
+        exit_code=code,
+        reason=reason,
+        decided_by=rule,
+        latency_basis=data.header.get("latency_basis", "response"),
+        intervals=len(data.intervals),
+        requests={k: request_row(t, seconds) for k, t in sorted(data.totals.items())},
+        total=request_row(data.all_requests(), seconds),
+        business=dict(sorted(data.business.items())),
+        arrivals=dict(sorted(data.arrivals.items())),
+        reconciliation=data.reconciliation,
+        thresholds=[r.to_row() for r in results],
+        events=data.events,
+        problems=list(data.problems),
+        capacity=data.capacity,
+    )

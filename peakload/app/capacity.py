@@ -15,7 +15,7 @@ section of summary.json.
 Usage::
 
     result = capacity(CapacityOptions(profile_path=Path("profiles/capacity.yaml")))
-    print(result.summary["capacity"]["highest_sustainable_rate"])
+    print(result.section["highest_sustainable_rate"])
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def capacity(opts: CapacityOptions) -> CapacityResult:
                 break
     _annotate(run_dir, final)
     report = write_reports(run_dir, thresholds, tolerances=stepped.compare)
-    section, code = _section(final, profile, report.summary.get("latency_basis", "response"))
+    section, code = _section(final, profile, report.summary.latency_basis)
     write_atomic(run_dir / "capacity.json", json.dumps(section, indent=2) + "\n")
     # Rebuild with capacity.json present: summary.json and report.html carry the capacity section
     # (and so does any later `peakload report` on this folder).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal, cast
 
 from pydantic import Field
@@ -20,6 +21,9 @@ from peakload.core.fields import Duration, Model
 __all__ = [
     "Threshold",
     "ThresholdEntry",
+    "MetricSpec",
+    "METRICS",
+    "metric",
     "parse_threshold",
     "LATENCY_METRICS",
     "RATIO_METRICS",
@@ -34,9 +38,71 @@ __all__ = [
 
 _THRESHOLD_RE = re.compile(r"^\s*([a-z_]+(?:\d+(?:\.\d+)?)?)\s*(<=|>=|==|<|>)\s*([-+]?\d+(?:\.\d+)?)\s*(ms|s|%)?\s*$")
 LATENCY_METRICS = re.compile(r"^(p\d+(?:\.\d+)?|avg|max|min)$")
-RATIO_METRICS = {"error_ratio", "dropped_ratio", "payment_success_ratio"}
-COUNT_METRICS = {"oversold", "duplicates", "payments_mismatch", "requests", "failures", "dropped"}
-RATE_METRICS = {"rps", "orders_per_s"}
+
+Kind = Literal["latency", "ratio", "count", "rate"]
+_UNITS: dict[str, str] = {"latency": "s", "ratio": "ratio", "count": "count", "rate": "1/s"}
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One row of the metric table: what a threshold metric is and where it is judged.
+
+    ``scope`` "request" metrics are computed from request rows (a name, a step, or all);
+    "business" ones from the whole run; ``reconciled`` names the books fields a business
+    metric is computed from (a platform that cannot give them makes it n/a).
+    """
+
+    name: str
+    kind: Kind
+    scope: Literal["request", "business"]
+    reconciled: tuple[str, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        return _UNITS[self.kind]
+
+
+# The metric table: parsing, the gate, capacity and formatting all read it. Latency percentiles
+# (p50, p99.9, ...) are one family matched by LATENCY_METRICS; see metric().
+METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec("avg", "latency", "request"),
+        MetricSpec("max", "latency", "request"),
+        MetricSpec("min", "latency", "request"),
+        MetricSpec("requests", "count", "request"),
+        MetricSpec("failures", "count", "request"),
+        MetricSpec("error_ratio", "ratio", "request"),
+        MetricSpec("rps", "rate", "request"),
+        MetricSpec("orders_per_s", "rate", "business"),
+        MetricSpec("payment_success_ratio", "ratio", "business"),
+        MetricSpec("dropped", "count", "business"),
+        MetricSpec("dropped_ratio", "ratio", "business"),
+        MetricSpec("oversold", "count", "business", reconciled=("oversold_units",)),
+        MetricSpec("duplicates", "count", "business", reconciled=("duplicate_orders", "duplicate_charges")),
+        MetricSpec("payments_mismatch", "count", "business", reconciled=("payments_succeeded", "orders_paid")),
+    )
+}
+
+
+def metric(name: str) -> MetricSpec | None:
+    """The table row for a metric name (any percentile ``pNN`` is a request latency); None when unknown."""
+    if name in METRICS:
+        return METRICS[name]
+    if LATENCY_METRICS.match(name):
+        return MetricSpec(name, "latency", "request")
+    return None
+
+
+def _of_kind(kind: str) -> set[str]:
+    return {m.name for m in METRICS.values() if m.kind == kind}
+
+
+RATIO_METRICS = _of_kind("ratio")
+COUNT_METRICS = _of_kind("count")
+RATE_METRICS = _of_kind("rate")
+# metrics judged on the whole run (business scope) rather than on request rows
+BUSINESS_METRICS = {m.name for m in METRICS.values() if m.scope == "business"}
 
 
 Op = Literal["<", "<=", ">", ">=", "=="]
@@ -108,26 +174,17 @@ class ThresholdEntry(Model):
     grace: Annotated[Duration, Field(le=86_400)] = 0.0
 
 
-# metrics judged on the whole run (business scope) rather than on request rows
-BUSINESS_METRICS = {"orders_per_s", "payment_success_ratio", "oversold", "duplicates", "payments_mismatch", "dropped", "dropped_ratio"}
-
-
-def unit_of(metric: str) -> str:
+def unit_of(name: str) -> str:
     """The unit a metric's values are in: ``s``, ``ratio``, ``1/s`` or ``count``."""
-    if LATENCY_METRICS.match(metric):
-        return "s"
-    if metric in RATIO_METRICS:
-        return "ratio"
-    if metric in RATE_METRICS:
-        return "1/s"
-    return "count"
+    spec = metric(name)
+    return spec.unit if spec is not None else "count"
 
 
-def format_value(metric: str, value: float | None) -> str:
+def format_value(name: str, value: float | None) -> str:
     """A metric's value as a person reads it; ``n/a`` when the run could not give it."""
     if value is None:
         return "n/a"
-    unit = unit_of(metric)
+    unit = unit_of(name)
     if unit == "s":
         return f"{value * 1000:.1f}ms"
     if unit == "ratio":

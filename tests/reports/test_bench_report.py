@@ -17,4 +17,4 @@ def test_report_build(benchmark, tmp_path: Path) -> None:
     run = tmp_path / "run"
     write_synthetic_run(run, names=10, seconds=600, rps_per_name=5)
     report = benchmark(write_reports, run, [parse_threshold("all", "error_ratio < 1%")])
-    assert report.summary["intervals"] == 300 and report.summary["total"]["requests"] == 300 * 10 * 10
+    assert report.summary.intervals == 300 and report.summary.total.requests == 300 * 10 * 10

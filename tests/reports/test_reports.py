@@ -55,7 +55,7 @@ def test_truncated_snapshots_still_report_completed_intervals(tmp_path: Path) ->
     raw = snap.read_bytes()
     snap.write_bytes(raw + raw.splitlines(keepends=True)[3][:150])  # a half-written line, as after SIGKILL
     report = write_reports(run, [parse_threshold("all", "error_ratio < 1%")])
-    s = report.summary
+    s = report.summary.to_json()
     assert s["intervals"] == 10 and s["complete"] is False
     assert s["status"] == "invalid" and s["exit_code"] == 3 and "cut short" in s["reason"]
     assert any("truncated last line" in p for p in s["problems"])
@@ -72,7 +72,7 @@ def test_missing_and_corrupt_files_are_named(tmp_path: Path) -> None:
     bad["requests"][0]["hdr"] = "bm90IGEgaGlzdG9ncmFt"
     lines[2] = json.dumps(bad)
     (run / "snapshots.jsonl").write_text("\n".join(lines) + "\n")
-    s = write_reports(run, []).summary
+    s = write_reports(run, []).summary.to_json()
     assert any(p.startswith("run.json: unreadable") for p in s["problems"])
     assert any("unreadable histogram" in p for p in s["problems"])
     assert s["total"]["requests"] == 3 * 40  # counts of the corrupt interval are kept
@@ -150,7 +150,7 @@ def test_cpu_overloaded_generator_makes_the_run_invalid(tmp_path: Path) -> None:
     obj["cpu_warning"] = True  # what the Locust bridge records when Locust emits its CPU warning
     lines[2] = json.dumps(obj)
     (run / "snapshots.jsonl").write_text("\n".join(lines) + "\n")
-    s = write_reports(run, [parse_threshold("all", "error_ratio < 1%")]).summary
+    s = write_reports(run, [parse_threshold("all", "error_ratio < 1%")]).summary.to_json()
     assert s["status"] == "invalid" and s["exit_code"] == 3 and "CPU" in s["reason"]
 
 

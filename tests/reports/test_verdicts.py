@@ -102,15 +102,15 @@ def test_business_figures_the_target_cannot_give_are_na_not_zero(tmp_path: Path)
             parse_threshold("all", "dropped_ratio < 1%"),
         ],
     )
-    by_metric = {t["metric"]: t for t in report.summary["thresholds"]}
+    by_metric = {t["metric"]: t for t in report.summary.to_json()["thresholds"]}
     for metric, why in (("oversold", "oversold_units"), ("duplicates", "duplicate_orders"), ("dropped_ratio", "no arrivals")):
         assert by_metric[metric]["observed"] is None and by_metric[metric]["passed"] is False, by_metric[metric]
         assert why in by_metric[metric]["message"]
-    assert any("oversold_units" in p for p in report.summary["problems"])  # the wrongly typed field is listed
+    assert any("oversold_units" in p for p in report.summary.to_json()["problems"])  # the wrongly typed field is listed
     (d / "reconciliation.json").write_text(
         json.dumps({"oversold_units": 0, "duplicate_orders": 0, "duplicate_charges": 0, "gateway_checked": False})
     )
-    dup = write_reports(d, [parse_threshold("business", "duplicates == 0")]).summary["thresholds"][0]
+    dup = write_reports(d, [parse_threshold("business", "duplicates == 0")]).summary.to_json()["thresholds"][0]
     assert dup["passed"] is False and dup["observed"] is None and "gateway" in dup["message"]
 
 

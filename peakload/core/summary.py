@@ -1,0 +1,127 @@
+"""``summary.json``: the typed record of a run's result, and the only place its fields are named.
+
+The reports build a :class:`Summary`; ``summary.json`` is its JSON
+(:meth:`Summary.to_json`), checked against ``reports/summary.schema.json`` in
+``tests/reports/test_summary_record.py``. The renderers (Markdown, HTML,
+JUnit) and the CLI read attributes, not string keys. A saved summary from disk
+(a baseline) is read back tolerantly by ``reports.compare``, which must also
+judge summaries written by older versions.
+
+Usage::
+
+    s = Summary(run_id="r1", ..., total=RequestRow(...), thresholds=[ThresholdRow(...)])
+    s.status, s.total.p95_ms, s.thresholds[0].passed
+    json.dumps(s.to_json())
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SCHEMA_ID", "Record", "RequestRow", "ThresholdRow", "Summary", "Status", "DecidedBy"]
+
+SCHEMA_ID: Final = "peakload/summary/v1"
+
+Status = Literal["passed", "failed", "invalid", "unjudged"]
+DecidedBy = Literal[
+    "run-invalid",
+    "no-measurements",
+    "generator-overloaded",
+    "incomplete",
+    "capacity-knee",
+    "aborted",
+    "threshold-failed",
+    "nothing-judged",
+    "thresholds-passed",
+]
+
+
+class Record(BaseModel):
+    """A frozen record that crosses a room boundary: unknown fields refused, no inf/nan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+
+class RequestRow(Record):
+    """One request name's totals (or ``total``: all of them); latencies in ms, None = no sample."""
+
+    name: str
+    method: str
+    step: str | None = None  # the journey step the requests belong to (None: not a journey step)
+    requests: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    error_ratio: float = Field(ge=0, le=1)
+    rps: float = Field(ge=0)
+    avg_ms: float | None = Field(ge=0)
+    max_ms: float | None = Field(ge=0)
+    p50_ms: float | None = Field(ge=0)
+    p90_ms: float | None = Field(ge=0)
+    p95_ms: float | None = Field(ge=0)
+    p99_ms: float | None = Field(ge=0)
+    p99_9_ms: float | None = Field(ge=0)
+    status: dict[str, int]
+    errors: dict[str, int]
+
+
+class ThresholdRow(Record):
+    """One judged threshold; ``passed`` None = skipped, with the reason in ``message``."""
+
+    id: str
+    scope: str
+    metric: str
+    op: Literal["<", "<=", ">", ">=", "=="]
+    limit: float
+    unit: Literal["s", "ratio", "1/s", "count"]
+    observed: float | None
+    passed: bool | None
+    abort: bool
+    source: str
+    message: str
+
+
+class Summary(Record):
+    """The result of one run: verdict, per-request rows, business counters, books, thresholds."""
+
+    schema_id: Literal["peakload/summary/v1"] = Field(SCHEMA_ID, alias="schema")
+    run_id: str = Field(min_length=1)
+    profile: str | None
+    target: str | None
+    git_revision: str | None
+    seed: int | None = None
+    workers: int = Field(0, ge=0)
+    started: str | None
+    ended: str | None
+    duration_s: float = Field(ge=0)
+    complete: bool
+    status: Status
+    exit_code: Literal[0, 1, 3]
+    reason: str | None
+    decided_by: DecidedBy
+    latency_basis: Literal["response", "intended-start", "service"]
+    intervals: int = Field(ge=0)
+    requests: dict[str, RequestRow]
+    total: RequestRow
+    business: dict[str, int]
+    arrivals: dict[str, int]
+    reconciliation: dict[str, Any] | None
+    thresholds: list[ThresholdRow]
+    events: list[dict[str, Any]]
+    problems: list[str]
+    # what this run's platform does not offer (journey steps, books figures): shown as n/a, never 0
+    not_offered: list[str] = Field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    capacity: dict[str, Any] | None = None
+
+    @property
+    def judged(self) -> list[ThresholdRow]:
+        return [t for t in self.thresholds if t.passed is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``summary.json`` object (``schema`` key first; optional sections only when present)."""
+        out = self.model_dump(mode="json", by_alias=True)
+        for key in ("baseline", "capacity"):
+            if out[key] is None:
+                del out[key]
+        return out
