@@ -1,8 +1,9 @@
-"""The shop client the Locust users call: one method per storefront route.
+"""The storefront dialect (``target.dialect: storefront``, the default): one method per storefront route.
 
-Every request is named by its route template (``/api/products/{sku}``), carries
-the run header and, once signed in, ``Authorization: Bearer <token>``; every
-response body is checked, and a 2xx with a wrong body is a failure
+An adapter behind :class:`scenarios.shop.Shop`. Every request is named by its
+route template (``/api/products/{sku}``), carries its journey step, the run
+header and, once signed in, ``Authorization: Bearer <token>``; every response
+body is checked, and a 2xx with a wrong body is a failure
 (``resp.failure("order_id missing")``). Business outcomes that arrive as 4xx —
 checkout or cart-add ``409 sold_out``, login ``401`` before registering — are
 successes for the request: the shop answered correctly. Connection errors and
@@ -16,22 +17,31 @@ Usage::
     shop = ShopClient(self.client, target=profile.target, run_id=run_id)
     if shop.sign_in("user00042", "peakload"):
         product = shop.product("SKU-000001")
-        shop.set_cart_item(product.sku, 1)
+        shop.cart_add(product, 1)
         result = shop.checkout(address=ADDRESS, idempotency_key=str(uuid.uuid4()))
 """
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from typing import Any, ClassVar
 
-from locust.contrib.fasthttp import FastHttpSession, ResponseContextManager
-
-from peakload.core import TargetSpec
+from peakload.core import DEFAULT_PATHS, TargetSpec
+from peakload.core.steps import NO_STEP, STEPS
+from scenarios.shop import (
+    BaseShop,
+    Cart,
+    CartOutcome,
+    Catalogue,
+    CheckoutResult,
+    Home,
+    Listing,
+    PaymentResult,
+    Product,
+)
+from scenarios.shop import is_count as _is_count
+from scenarios.shop import is_id as _is_id
 
 __all__ = [
     "ShopClient",
@@ -43,82 +53,46 @@ __all__ = [
     "CartOutcome",
 ]
 
-CartOutcome = Literal["ok", "sold_out", "error"]
+# Used until the first screen names the categories.
+SEARCH_WORDS = ("phone", "wireless", "red", "pro", "mini", "gift", "tea", "shoes", "classic", "premium")
 
 
-@dataclass(frozen=True, slots=True)
-class Product:
-    sku: str
-    price_cents: int
-    stock: int
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """A page of a category or of search results."""
-
-    skus: tuple[str, ...]
-    total: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Cart:
-    lines: dict[str, int]  # sku -> quantity
-    total_cents: int
-
-
-@dataclass(frozen=True, slots=True)
-class CheckoutResult:
-    """``created`` (order_id set), ``sold_out`` (business outcome) or ``error``.
-
-    ``retryable``: no answer or a 5xx — the same idempotency key may be sent again.
-    """
-
-    outcome: Literal["created", "sold_out", "error"]
-    order_id: str | None = None
-    total_cents: int | None = None
-    status: int = 0
-    retryable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentResult:
-    outcome: Literal["paid", "declined", "error"]
-    payment_id: str | None = None
-    status: int = 0
-    retryable: bool = False
-
-
-def _is_count(value: Any, *, lo: int = 0) -> bool:
-    # bool is an int subclass; true is not a price.
-    return isinstance(value, int) and not isinstance(value, bool) and value >= lo
-
-
-def _is_id(value: Any) -> bool:
-    return (isinstance(value, str) and value.strip() != "") or _is_count(value, lo=1)
-
-
-class ShopClient:
+class ShopClient(BaseShop):
     """One shopper's view of the storefront API over a Locust ``FastHttpSession``.
 
     ``token`` is the bearer token after :meth:`sign_in` (None = anonymous).
     """
 
-    def __init__(self, http: FastHttpSession, *, target: TargetSpec, run_id: str) -> None:
-        self.http = http
-        self.target = target
-        self.run_id = run_id
+    PATHS = DEFAULT_PATHS
+    OFFERS = frozenset(STEPS)
+    BOOKS = frozenset({"orders_created", "orders_paid", "payments_succeeded", "oversold_units", "duplicate_orders", "duplicate_charges"})
+    ISOLATES = True  # the run header tags every order as shadow traffic, excluded from real figures
+    _STEP_OF: ClassVar[dict[str, str]] = {
+        "login": "sign_in",
+        "register": "sign_in",
+        "health": NO_STEP,
+        "home": "home",
+        "category": "category",
+        "search": "search",
+        "product": "product",
+        "cart": "cart",
+        "cart_item": "cart_add",
+        "checkout": "checkout",
+        "pay": "pay",
+        "order": "order",
+    }
+
+    def __init__(self, http: Any, *, target: TargetSpec, run_id: str) -> None:
+        super().__init__(http, target=target, run_id=run_id)
         self.token: str | None = None
         self.user_id: Any = None
 
     # ------------------------------------------------------------ plumbing
 
-    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
-        headers = {self.target.run_header: self.run_id, "Accept": "application/json"}
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if extra:
-            headers.update(extra)
         return headers
 
     @contextmanager
@@ -127,41 +101,28 @@ class ShopClient:
         method: str,
         key: str,
         *,
+        step: str | None = None,
         params: dict[str, Any] | None = None,
         query: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> Iterator[ResponseContextManager]:
-        template = self.target.path(key)
-        url = template.format(**{k: quote(str(v), safe="") for k, v in (params or {}).items()})
-        if query:
-            url = f"{url}?{urlencode(query)}"
-        with self.http.request(method, url, name=template, headers=self._headers(headers), json=json, catch_response=True) as resp:
+    ) -> Iterator[Any]:
+        with self.call(
+            self._STEP_OF[key] if step is None else step, method, key, params=params, query=query, json=json, headers=headers
+        ) as resp:
             yield resp
 
     @staticmethod
-    def _body(resp: ResponseContextManager) -> dict[str, Any] | None:
+    def _body(resp: Any) -> dict[str, Any] | None:
         """The JSON object body, or None after marking the request failed."""
-        try:
-            data = jsonlib.loads(resp.content or b"")
-        except (ValueError, TypeError):
-            resp.failure("body is not JSON")
-            return None
-        if not isinstance(data, dict):
-            resp.failure("body is not a JSON object")
-            return None
-        return data
+        return BaseShop.body(resp)
 
     @staticmethod
-    def _error_code(resp: ResponseContextManager) -> str | None:
-        try:
-            data = jsonlib.loads(resp.content or b"")
-        except (ValueError, TypeError):
-            return None
-        return data.get("error") if isinstance(data, dict) else None
+    def _error_code(resp: Any) -> str | None:
+        return BaseShop.error_code(resp)
 
     @staticmethod
-    def _listing(resp: ResponseContextManager, data: dict[str, Any]) -> Listing | None:
+    def _listing(resp: Any, data: dict[str, Any]) -> Listing | None:
         items = data.get("items", data.get("products"))
         if not isinstance(items, list):
             resp.failure("items missing")
@@ -177,6 +138,19 @@ class ShopClient:
             skus.append(item["sku"])
         total = data.get("total")
         return Listing(skus=tuple(skus), total=total if _is_count(total) else None)
+
+    # ------------------------------------------------------------ discovery
+
+    def discover(self, *, flash_sku: str | None = None) -> Catalogue:
+        """The storefront seeds ``sku_format`` × ``skus`` (embedded: ``embedded.skus``); no request needed.
+
+        The first screen's categories are learnt during the run (:meth:`home`); the flash
+        SKU is sold by its own name.
+        """
+        t = self.target
+        items = tuple(t.sku_format.format(n=n) for n in range(1, t.skus + 1))
+        cats = tuple(str(c) for c in range(1, t.categories + 1))
+        return Catalogue(items=items, categories=cats, flash_item=flash_sku, words=SEARCH_WORDS)
 
     # ------------------------------------------------------------ sign-in
 
@@ -234,8 +208,8 @@ class ShopClient:
                 return False
             return True
 
-    def home(self) -> dict[str, Any] | None:
-        """The first screen. Returns its body (``categories`` etc.) or None."""
+    def home(self) -> Home | None:
+        """The first screen: the categories it shows (ids to click, names to search for), or None."""
         with self._call("GET", "home") as resp:
             if resp.status_code != 200:
                 return None
@@ -246,9 +220,11 @@ class ShopClient:
             if cats is not None and not isinstance(cats, list):
                 resp.failure("categories is not a list")
                 return None
-            return data
+            shown = [c for c in cats or [] if isinstance(c, dict) and _is_count(c.get("id"), lo=1)]
+            words = {w.lower() for c in shown for w in str(c.get("name", "")).split() if len(w) > 2}
+            return Home(categories=tuple(str(c["id"]) for c in shown), words=tuple(sorted(words)))
 
-    def category(self, category_id: int, *, page: int = 1, size: int = 20) -> Listing | None:
+    def category(self, category_id: str | int, *, page: int = 1, size: int = 20) -> Listing | None:
         with self._call("GET", "category", params={"category_id": category_id}, query={"page": page, "size": size}) as resp:
             if resp.status_code != 200:
                 return None
@@ -283,7 +259,7 @@ class ShopClient:
 
     # ------------------------------------------------------------ cart
 
-    def _cart_body(self, resp: ResponseContextManager) -> Cart | None:
+    def _cart_body(self, resp: Any) -> Cart | None:
         data = self._body(resp)
         if data is None:
             return None
@@ -316,9 +292,18 @@ class ShopClient:
                 return None
             return self._cart_body(resp)
 
-    def set_cart_item(self, sku: str, quantity: int) -> CartOutcome:
+    def cart_add(self, product: Product, quantity: int) -> CartOutcome:
+        return self.set_cart_item(product.sku, quantity, step="cart_add")
+
+    def cart_update(self, item: str, quantity: int) -> CartOutcome:
+        return self.set_cart_item(item, quantity, step="cart_update")
+
+    def cart_remove(self, item: str) -> bool:
+        return self.remove_cart_item(item)
+
+    def set_cart_item(self, sku: str, quantity: int, *, step: str = "cart_add") -> CartOutcome:
         """PUT a cart line (add or update). ``sold_out`` (409) is a business outcome, not an error."""
-        with self._call("PUT", "cart_item", params={"sku": sku}, json={"quantity": quantity}) as resp:
+        with self._call("PUT", "cart_item", step=step, params={"sku": sku}, json={"quantity": quantity}) as resp:
             if resp.status_code == 409 and self._error_code(resp) == "sold_out":
                 resp.success()
                 return "sold_out"
@@ -335,7 +320,7 @@ class ShopClient:
             return "ok"
 
     def remove_cart_item(self, sku: str) -> bool:
-        with self._call("DELETE", "cart_item", params={"sku": sku}) as resp:
+        with self._call("DELETE", "cart_item", step="cart_remove", params={"sku": sku}) as resp:
             if resp.status_code not in (200, 204):
                 return False
             if resp.status_code == 204 or not resp.content:
@@ -357,6 +342,7 @@ class ShopClient:
         idempotency_key: str,
         coupon: str | None = None,
         items: list[dict[str, Any]] | None = None,
+        flash: bool = False,
     ) -> CheckoutResult:
         """POST an order (cart or explicit ``items``). 409 ``sold_out`` -> outcome ``sold_out`` (a success)."""
         body: dict[str, Any] = {"address": address}
@@ -364,7 +350,8 @@ class ShopClient:
             body["coupon"] = coupon
         if items is not None:
             body["items"] = items
-        with self._call("POST", "checkout", json=body, headers={"Idempotency-Key": idempotency_key}) as resp:
+        step = "flash_checkout" if flash else "checkout"
+        with self._call("POST", "checkout", step=step, json=body, headers={"Idempotency-Key": idempotency_key}) as resp:
             status = resp.status_code
             if status == 409 and self._error_code(resp) == "sold_out":
                 resp.success()

@@ -31,9 +31,10 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.exception import RescheduleTaskImmediately
 
-from scenarios.client import CheckoutResult, PaymentResult, Product, ShopClient
 from scenarios.instrumentation import record_business
-from scenarios.settings import RunSettings, get_settings, user_rng
+from scenarios.session import catalogue_of, feeder_row, shop_class
+from scenarios.settings import get_settings, user_rng
+from scenarios.shop import Catalogue, CheckoutResult, PaymentResult, Product
 from scenarios.zipf import ZipfSampler
 
 __all__ = ["Shopper", "FlashBuyer", "ShoppingSession", "ADDRESS", "COUPON", "run_started_at"]
@@ -50,8 +51,6 @@ ADDRESS = {
 COUPON = "SAVE10"
 MAX_CART_LINES = 20  # a shopper with this many lines checks out or gives up, never adds more
 MAX_LINE_QUANTITY = 5
-# Used until the first screen names the categories.
-_SEARCH_WORDS = ("phone", "wireless", "red", "pro", "mini", "gift", "tea", "shoes", "classic", "premium")
 _RUN_START_ATTR = "peakload_run_started_at"
 _NUMBERS_ATTR = "peakload_user_numbers"
 
@@ -70,12 +69,6 @@ def run_started_at(environment: Environment) -> float | None:
 def _next_user_number(environment: Environment) -> int:
     counter = environment.__dict__.setdefault(_NUMBERS_ATTR, itertools.count())
     return next(counter)
-
-
-def _catalogue_size(settings: RunSettings) -> int:
-    profile = settings.profile
-    # The embedded storefront is seeded with embedded.skus; an external one is described by target.skus.
-    return profile.embedded.skus if profile.target.url is None else profile.target.skus
 
 
 class _ShopUser(FastHttpUser):
@@ -99,8 +92,17 @@ class _ShopUser(FastHttpUser):
         # account are a real duplicate order to the shop): accounts interleave across workers, so they
         # stay distinct while the run's users do not outnumber target.users.
         self.account = (number * self.settings.workers + worker) % target.users + 1
-        self.username = target.user_format.format(n=self.account)
-        self.shop = ShopClient(self.client, target=target, run_id=self.settings.run_id)
+        self.username, self.password = target.user_format.format(n=self.account), target.password
+        # feeders: a disjoint row per user (and per worker); addresses and coupons likewise
+        row = feeder_row("users", number=number, worker=worker, workers=self.settings.workers)
+        if row is not None:
+            self.username, self.password = row["username"], row["password"]
+        address = feeder_row("addresses", number=number, worker=worker, workers=self.settings.workers)
+        self.address = ADDRESS if address is None else {k: address[k] for k in ADDRESS}
+        coupon = feeder_row("coupons", number=number, worker=worker, workers=self.settings.workers)
+        self.coupon = COUPON if coupon is None else coupon["code"]
+        self.shop = shop_class()(self.client, target=target, run_id=self.settings.run_id)
+        self.offers = self.shop.OFFERS
         self.signed_in = False
 
     def wait_time(self) -> float:
@@ -111,10 +113,15 @@ class _ShopUser(FastHttpUser):
         record_business(self.environment, key, n)
 
     def sign_in(self) -> None:
-        self.signed_in = self.shop.sign_in(self.username, self.profile.target.password)
+        if "sign_in" not in self.offers:
+            self.signed_in = True  # a platform without accounts: everyone shops as a guest
+            return
+        self.signed_in = self.shop.sign_in(self.username, self.password)
         if not self.signed_in:
             # The failed login/register requests are in the stats; this says what it means.
-            log.warning("%s could not sign in as %s (check target.password / user_format); no cart for it", self.kind, self.username)
+            log.warning(
+                "%s could not sign in as %s (check target.password / user_format / feeders.users); no cart for it", self.kind, self.username
+            )
 
     def checkout_with_retries(self, *, retries: int, **kwargs: Any) -> CheckoutResult:
         """Checkout, sending the same idempotency key again after a 5xx or no answer."""
@@ -127,8 +134,10 @@ class _ShopUser(FastHttpUser):
             result = self.shop.checkout(idempotency_key=key, **kwargs)
         return result
 
-    def pay_order(self, order_id: str) -> PaymentResult:
-        """Pay with one idempotency key; on no answer or a 5xx, retry once with the same key."""
+    def pay_order(self, order_id: str) -> PaymentResult | None:
+        """Pay with one idempotency key; on no answer or a 5xx, retry once with the same key. None: not offered."""
+        if "pay" not in self.offers:
+            return None
         key = str(uuid.uuid4())
         result = self.shop.pay(order_id, idempotency_key=key)
         if result.retryable:
@@ -156,6 +165,8 @@ class ShoppingSession(SequentialTaskSet):
 
     @task
     def open_first_screen(self) -> None:
+        if "home" not in self.user.offers:
+            self._skip()
         home = self.user.shop.home()
         if home is not None:
             self.user.learn_catalogue(home)
@@ -164,16 +175,19 @@ class ShoppingSession(SequentialTaskSet):
     def browse_products(self) -> None:
         """Reach one product the way shoppers do (category page or search), look at it, maybe add it to the cart."""
         user, ratios = self.user, self.user.profile.journey.ratios
-        if user.rng.random() < ratios.search:
+        offers = user.offers
+        searching = user.rng.random() < ratios.search
+        if searching and "search" in offers:
             user.shop.search(user.search_term())
-        else:
+            self.wait()
+        elif not searching and "category" in offers and user.category_ids:
             user.shop.category(user.pick_category(), page=1 if user.rng.random() < 0.8 else user.rng.randint(2, 3))
-        self.wait()
-        product = user.shop.product(user.pick_sku())
+            self.wait()
+        product = user.shop.product(user.pick_sku()) if "product" in offers else None
         self.views_left -= 1
         if product is not None:
             user.business("product_views")
-            if self.shopping and product.stock > 0 and user.rng.random() < ratios.view_to_cart:
+            if self.shopping and product.stock > 0 and "cart_add" in offers and user.rng.random() < ratios.view_to_cart:
                 self.wait()
                 self.add_to_cart(product)
         if self.views_left > 0:
@@ -184,7 +198,8 @@ class ShoppingSession(SequentialTaskSet):
         quantity = user.cart.get(product.sku, 0) + 1
         if quantity > MAX_LINE_QUANTITY or (product.sku not in user.cart and len(user.cart) >= MAX_CART_LINES):
             return
-        if user.shop.set_cart_item(product.sku, quantity) != "ok":
+        outcome = user.shop.cart_add(product, 1) if product.sku not in user.cart else user.shop.cart_update(product.sku, quantity)
+        if outcome != "ok":
             return
         user.cart[product.sku] = quantity
         user.business("cart_adds")
@@ -196,25 +211,26 @@ class ShoppingSession(SequentialTaskSet):
         """Change one's mind: bump the quantity or drop the line."""
         user = self.user
         if user.rng.random() < 0.5 and user.cart[sku] < MAX_LINE_QUANTITY:
-            if user.shop.set_cart_item(sku, user.cart[sku] + 1) == "ok":
+            if "cart_update" in user.offers and user.shop.cart_update(sku, user.cart[sku] + 1) == "ok":
                 user.cart[sku] += 1
-        elif user.shop.remove_cart_item(sku):
+        elif "cart_remove" in user.offers and user.shop.cart_remove(sku):
             del user.cart[sku]
 
     @task
     def check_out(self) -> None:
         user, ratios = self.user, self.user.profile.journey.ratios
-        if not (self.shopping and user.cart and user.rng.random() < ratios.cart_to_checkout):
+        if not (self.shopping and user.cart and "checkout" in user.offers and user.rng.random() < ratios.cart_to_checkout):
             self._skip()
         # Review the cart first; the shop's view of it wins over ours.
-        cart = user.shop.cart()
-        if cart is None or not cart.lines:
-            user.cart = {} if cart is None else dict(cart.lines)
-            return
-        user.cart = dict(cart.lines)
-        self.wait()
-        coupon = COUPON if user.rng.random() < ratios.coupon else None
-        result = user.checkout_with_retries(retries=1, address=ADDRESS, coupon=coupon)
+        if "cart" in user.offers:
+            cart = user.shop.cart()
+            if cart is None or not cart.lines:
+                user.cart = {} if cart is None else dict(cart.lines)
+                return
+            user.cart = dict(cart.lines)
+            self.wait()
+        coupon = user.coupon if user.rng.random() < ratios.coupon else None
+        result = user.checkout_with_retries(retries=1, address=user.address, coupon=coupon)
         if result.outcome == "created":
             user.business("orders")
             user.cart.clear()  # the shop empties the cart into the order
@@ -229,9 +245,16 @@ class ShoppingSession(SequentialTaskSet):
         user = self.user
         if self.order is None or user.rng.random() >= user.profile.journey.ratios.checkout_to_pay:
             self._skip()
-        if user.pay_order(self.order.order_id).outcome == "paid":
+        if "pay" not in user.offers:
+            # no payment step on this platform: the confirmation page shows the placed order
+            if "order" in user.offers:
+                user.shop.order(self.order.order_id)
+            return
+        paid = user.pay_order(self.order.order_id)
+        if paid is not None and paid.outcome == "paid":
             self.wait()
-            user.shop.order(self.order.order_id, expect_status="paid")  # the confirmation page
+            if "order" in user.offers:
+                user.shop.order(self.order.order_id, expect_status="paid")  # the confirmation page
 
     @task
     def leave_shop(self) -> None:
@@ -249,43 +272,44 @@ class Shopper(_ShopUser):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self.sampler = ZipfSampler(_catalogue_size(self.settings), self.profile.journey.zipf_exponent, rng=self.rng)
+        self.catalogue: Catalogue = catalogue_of(environment, self.shop)
+        self.items = self.catalogue.items
+        self.sampler = ZipfSampler(len(self.items), self.profile.journey.zipf_exponent, rng=self.rng)
         self.cart: dict[str, int] = {}
-        target = self.profile.target
-        self.category_ids: list[int] = list(range(1, target.categories + 1))
-        self.search_words: tuple[str, ...] = _SEARCH_WORDS
+        self.category_ids: list[str] = list(self.catalogue.categories)
+        self.search_words: tuple[str, ...] = self.catalogue.words or ("gift",)
 
     def on_start(self) -> None:
         if self.profile.journey.login_ratio > 0:
             self.sign_in()
 
-    def learn_catalogue(self, home: dict[str, Any]) -> None:
+    def learn_catalogue(self, home: Any) -> None:
         """Use the categories the first screen shows (ids to click, names to search for)."""
-        cats = [c for c in home.get("categories") or [] if isinstance(c, dict) and isinstance(c.get("id"), int)]
-        if cats:
-            self.category_ids = [c["id"] for c in cats]
-            words = {w.lower() for c in cats for w in str(c.get("name", "")).split() if len(w) > 2}
-            self.search_words = tuple(sorted(words | set(_SEARCH_WORDS)))
+        if home.categories:
+            self.category_ids = list(home.categories)
+        if home.words:
+            self.search_words = tuple(sorted(set(home.words) | set(self.catalogue.words)))
 
-    def pick_category(self) -> int:
+    def pick_category(self) -> str:
         return self.rng.choice(self.category_ids)
 
     def search_term(self) -> str:
         return self.rng.choice(self.search_words)
 
     def pick_sku(self) -> str:
-        return self.profile.target.sku_format.format(n=self.sampler.item())
+        """An item by Zipf popularity: rank 1 is the catalogue's first item."""
+        return self.items[self.sampler.item() - 1]
 
     def give_up_cart(self) -> None:
         """Something in the cart sold out: empty it and shop again next visit."""
         for sku in list(self.cart):
-            if self.shop.remove_cart_item(sku):
+            if "cart_remove" in self.offers and self.shop.cart_remove(sku):
                 del self.cart[sku]
         if self.cart:
             self.reload_cart()
 
     def reload_cart(self) -> None:
-        cart = self.shop.cart()
+        cart = self.shop.cart() if "cart" in self.offers else None
         self.cart = dict(cart.lines) if cart is not None else {}
 
 
@@ -308,7 +332,8 @@ class FlashBuyer(_ShopUser):
             return  # one race per buyer; idle until the run ends
         self.raced = True
         sale = self.profile.flash_sale
-        if sale is None or not self.signed_in:
+        flash_item = catalogue_of(self.environment, self.shop).flash_item
+        if sale is None or not self.signed_in or flash_item is None or "flash_checkout" not in self.offers:
             self.business("flash_error")
             return
         started = run_started_at(self.environment) or time.time()
@@ -316,7 +341,9 @@ class FlashBuyer(_ShopUser):
         delay = started + sale.at + self.rng.uniform(0.0, 0.2) - time.time()
         if delay > 0:
             gevent.sleep(delay)
-        result = self.checkout_with_retries(retries=sale.retries, address=ADDRESS, items=[{"sku": sale.sku, "quantity": sale.quantity}])
+        result = self.checkout_with_retries(
+            retries=sale.retries, address=self.address, items=[{"sku": flash_item, "quantity": sale.quantity}], flash=True
+        )
         if result.outcome == "created":
             self.business("flash_won")
             self.business("orders")

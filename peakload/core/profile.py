@@ -34,6 +34,7 @@ __all__ = [
     "ShapeSpec",
     "DEFAULT_PATHS",
     "TargetSpec",
+    "FeedersSpec",
     "EmbeddedSpec",
     "FunnelRatios",
     "JourneySpec",
@@ -95,10 +96,35 @@ DEFAULT_PATHS: dict[str, str] = {
 }
 
 
+_DIALECT_RE = r"^(storefront|oscar|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*)$"
+_FEEDER_PATH = Field(default=None, min_length=1, max_length=4096)
+
+
+class FeedersSpec(Model):
+    """CSV files (relative to the profile's folder) whose rows are split without overlap across users and workers.
+
+    ``users``: ``username,password``; ``skus``: ``sku``; ``coupons``: ``code``;
+    ``addresses``: one column per address field (``name,line1,city,postcode,country``).
+    """
+
+    users: str | None = _FEEDER_PATH
+    skus: str | None = _FEEDER_PATH
+    coupons: str | None = _FEEDER_PATH
+    addresses: str | None = _FEEDER_PATH
+
+
 class TargetSpec(Model):
-    """Where the traffic goes and what the target's URLs look like."""
+    """Where the traffic goes, which platform dialect it speaks, and what its URLs look like."""
 
     url: str | None = None  # None = the embedded storefront
+    # storefront (default) | oscar | module:Class (a user's adapter, importable from the profile's folder)
+    dialect: str = Field(default="storefront", pattern=_DIALECT_RE, max_length=300)
+    feeders: FeedersSpec = FeedersSpec()
+    # writes (cart, checkout, pay) against a non-loopback platform that does not isolate test traffic
+    # are refused unless this says real orders are acceptable (or --accept-real-orders)
+    accept_real_orders: bool = False
+    # env var holding a read-only database URL the adapter may reconcile the books from (SQLAlchemy URL)
+    books_url_env: str = Field(default="PEAKLOAD_BOOKS_DB_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
     allow: list[str] = []  # hosts allowed besides loopback
     run_header: str = Field(default="X-Peakload-Run", pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
     paths: dict[str, str] = {}
@@ -142,15 +168,23 @@ class TargetSpec(Model):
     @field_validator("paths")
     @classmethod
     def _known_paths(cls, v: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(v) - set(DEFAULT_PATHS))
-        if unknown:
-            raise ValueError(f"unknown path key {unknown[0]!r}; expected one of {sorted(DEFAULT_PATHS)}")
+        # the keys are the dialect's (checked against the storefront's here, against an adapter's PATHS when it loads)
         for key, path in v.items():
+            if not isinstance(key, str) or not 0 < len(key) <= 100:
+                raise ValueError(f"path key must be a name of at most 100 characters, got {key!r}")
             if not path.startswith("/"):
                 raise ValueError(f"path {key!r} must start with '/', got {path!r}")
             if len(path) > 2000 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in path):
                 raise ValueError(f"path {key!r} must be at most 2000 characters without spaces or control characters, got {path[:80]!r}")
         return v
+
+    @model_validator(mode="after")
+    def _storefront_paths(self) -> TargetSpec:
+        if self.dialect == "storefront":
+            unknown = sorted(set(self.paths) - set(DEFAULT_PATHS))
+            if unknown:
+                raise ValueError(f"paths: unknown path key {unknown[0]!r}; expected one of {sorted(DEFAULT_PATHS)}")
+        return self
 
     def path(self, key: str) -> str:
         return self.paths.get(key, DEFAULT_PATHS[key])

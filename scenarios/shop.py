@@ -1,0 +1,270 @@
+"""The shop-client protocol the journey speaks, its result types, and the base every dialect adapter builds on.
+
+The journey (:mod:`scenarios.users`: funnel, ratios, Zipf picks, think times,
+flash-sale race, business counters) calls only the methods of :class:`Shop`.
+How a platform says it over HTTP is a *dialect adapter* behind it:
+:class:`scenarios.client.ShopClient` (``dialect: storefront``, the embedded
+default), :class:`scenarios.oscar.OscarShop` (``dialect: oscar``), or a user's
+own ``module:Class`` (docs/adapters.md). This module imports no Locust: the
+adapter is handed an HTTP session (Locust's ``FastHttpSession`` in a run, the
+same class standalone in ``peakload adapter check``).
+
+An adapter declares what its platform offers:
+
+- ``OFFERS``: the journey steps (:data:`peakload.core.steps.STEPS`) it implements;
+  the journey skips the others and the report says "not offered by this platform";
+- ``BOOKS``: the reconciliation fields its :meth:`BaseShop.reconcile` can give;
+- ``ISOLATES``: whether the platform keeps test traffic out of real business
+  figures (the storefront's run header tags orders as shadow traffic).
+
+Every request goes through :meth:`BaseShop.call`, which names it by the
+platform's route template, carries the journey step in Locust's request
+context (``context={STEP_KEY: step}``) and the run header.
+
+Usage::
+
+    shop = ShopClient(http, target=profile.target, run_id=run_id)   # or OscarShop(...)
+    if shop.sign_in("user00042", "peakload"):
+        product = shop.product(item)                  # an item id from shop.discover().items
+        shop.cart_add(product, 1)
+        result = shop.checkout(address=ADDRESS, idempotency_key=str(uuid.uuid4()))
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from urllib.parse import quote, urlencode
+
+from peakload.core import TargetSpec
+from peakload.core.steps import STEP_KEY, STEPS
+
+__all__ = [
+    "Shop",
+    "BaseShop",
+    "Product",
+    "Listing",
+    "Cart",
+    "CheckoutResult",
+    "PaymentResult",
+    "CartOutcome",
+    "Catalogue",
+    "Home",
+    "is_count",
+    "is_id",
+]
+
+CartOutcome = Literal["ok", "sold_out", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One product as its page shows it. ``sku`` is the item id the adapter addresses it by."""
+
+    sku: str
+    price_cents: int
+    stock: int
+    ref: str | None = None  # the platform's own handle when it differs from the id (Oscar: the product URL)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A page of a category or of search results (item ids)."""
+
+    skus: tuple[str, ...]
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    lines: dict[str, int]  # item id -> quantity
+    total_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    """``created`` (order_id set), ``sold_out`` (business outcome) or ``error``.
+
+    ``retryable``: no answer or a 5xx — the same idempotency key may be sent again.
+    """
+
+    outcome: Literal["created", "sold_out", "error"]
+    order_id: str | None = None
+    total_cents: int | None = None
+    status: int = 0
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    outcome: Literal["paid", "declined", "error"]
+    payment_id: str | None = None
+    status: int = 0
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The first screen: the categories a shopper can click (ids) and words to search for."""
+
+    categories: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """What the platform sells, asked once before the run (pre-flight discovery).
+
+    ``items`` in popularity order (rank 1 = the first): Zipf picks index into it.
+    ``flash_item`` / ``flash_stock``: the flash-sale product and its stock (None = unknown).
+    """
+
+    items: tuple[str, ...]
+    categories: tuple[str, ...]
+    flash_item: str | None = None
+    flash_stock: int | None = None
+    words: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+def is_count(value: Any, *, lo: int = 0) -> bool:
+    """An integer ≥ ``lo`` (bool is an int subclass; true is not a price)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= lo
+
+
+def is_id(value: Any) -> bool:
+    return (isinstance(value, str) and value.strip() != "") or is_count(value, lo=1)
+
+
+@runtime_checkable
+class Shop(Protocol):
+    """What the journey calls. Every method makes its requests under its journey step."""
+
+    OFFERS: ClassVar[frozenset[str]]
+    BOOKS: ClassVar[frozenset[str]]
+    ISOLATES: ClassVar[bool]
+
+    def discover(self, *, flash_sku: str | None = None) -> Catalogue: ...
+    def sign_in(self, username: str, password: str) -> bool: ...
+    def home(self) -> Home | None: ...
+    def category(self, category_id: str, *, page: int = 1, size: int = 20) -> Listing | None: ...
+    def search(self, q: str, *, page: int = 1) -> Listing | None: ...
+    def product(self, item: str) -> Product | None: ...
+    def cart(self) -> Cart | None: ...
+    def cart_add(self, product: Product, quantity: int) -> CartOutcome: ...
+    def cart_update(self, item: str, quantity: int) -> CartOutcome: ...
+    def cart_remove(self, item: str) -> bool: ...
+    def checkout(
+        self,
+        *,
+        address: dict[str, str],
+        idempotency_key: str,
+        coupon: str | None = None,
+        items: list[dict[str, Any]] | None = None,
+        flash: bool = False,
+    ) -> CheckoutResult: ...
+    def pay(self, order_id: str, *, idempotency_key: str) -> PaymentResult: ...
+    def order(self, order_id: str, *, expect_status: str | None = None) -> dict[str, Any] | None: ...
+
+
+class BaseShop:
+    """Plumbing for adapters: paths, the run header, the step context, JSON bodies.
+
+    Subclasses set ``PATHS`` (key → route template, overridable by ``target.paths``),
+    ``OFFERS``, ``BOOKS``, ``ISOLATES`` and implement the :class:`Shop` methods.
+    ``reconcile`` (a classmethod, called by ``peakload run`` after the load, outside
+    Locust) may return the books; the default says the platform offers none.
+    """
+
+    PATHS: ClassVar[Mapping[str, str]] = {}
+    OFFERS: ClassVar[frozenset[str]] = frozenset(STEPS)
+    BOOKS: ClassVar[frozenset[str]] = frozenset()
+    ISOLATES: ClassVar[bool] = False
+
+    def __init__(self, http: Any, *, target: TargetSpec, run_id: str) -> None:
+        self.http = http
+        self.target = target
+        self.run_id = run_id
+        unknown = sorted(set(target.paths) - set(self.PATHS))
+        if unknown:
+            raise ValueError(
+                f"target.paths: unknown key {unknown[0]!r} for dialect {target.dialect!r}; expected one of {sorted(self.PATHS)}"
+            )
+
+    # ------------------------------------------------------------ plumbing
+
+    def path(self, key: str) -> str:
+        return self.target.paths.get(key, self.PATHS[key])
+
+    def headers(self) -> dict[str, str]:
+        """Headers every request carries (subclasses add auth)."""
+        return {self.target.run_header: self.run_id, "Accept": "application/json"}
+
+    @contextmanager
+    def call(
+        self,
+        step: str,
+        method: str,
+        key: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        url: str | None = None,
+    ) -> Iterator[Any]:
+        """One request named by its route template ``PATHS[key]`` under journey ``step``.
+
+        ``url`` (an absolute URL the platform handed out, e.g. a basket line) replaces the
+        formatted template but the request keeps the template's name (bounded).
+        """
+        template = self.path(key)
+        if url is None:
+            url = template.format(**{k: quote(str(v), safe="") for k, v in (params or {}).items()})
+            if query:
+                url = f"{url}?{urlencode(query)}"
+        hdrs = self.headers()
+        if headers:
+            hdrs.update(headers)
+        with self.http.request(method, url, name=template, headers=hdrs, json=json, catch_response=True, context={STEP_KEY: step}) as resp:
+            yield resp
+
+    @staticmethod
+    def body(resp: Any, *, kind: type = dict) -> Any:
+        """The JSON body of ``kind`` (dict or list), or None after marking the request failed."""
+        try:
+            data = jsonlib.loads(resp.content or b"")
+        except (ValueError, TypeError):
+            resp.failure("body is not JSON")
+            return None
+        if not isinstance(data, kind):
+            resp.failure(f"body is not a JSON {'object' if kind is dict else 'array'}")
+            return None
+        return data
+
+    @staticmethod
+    def error_code(resp: Any) -> str | None:
+        try:
+            data = jsonlib.loads(resp.content or b"")
+        except (ValueError, TypeError):
+            return None
+        return data.get("error") if isinstance(data, dict) else None
+
+    # ------------------------------------------------------------ after the run (no Locust)
+
+    @classmethod
+    def reconcile(cls, *, target: TargetSpec, base_url: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The books of this run (docs/contracts.md §4 fields), or ``{"error": why}``.
+
+        ``context``: what the runner knows (``started_ts``, ``ended_ts``, ``usernames``,
+        ``flash_item``, ``flash_stock``, ``before`` = what :meth:`books_before` returned).
+        """
+        return {"error": "not offered by this platform"}
+
+    @classmethod
+    def books_before(cls, *, target: TargetSpec, base_url: str) -> dict[str, Any] | None:
+        """A snapshot of the books taken before the load (to count what the run added); None = not needed."""
+        return None
