@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules"
     )
+    r.add_argument(
+        "--accept-real-orders",
+        action="store_true",
+        help="allow cart, checkout and pay against a non-loopback shop that does not isolate test traffic",
+    )
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
     c.add_argument(
@@ -211,6 +216,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
             baseline=a.baseline,
             quiet=a.quiet,
             with_prometheus=a.with_prometheus,
+            accept_real_orders=a.accept_real_orders,
         )
     )
     _print_verdict(report.summary, report.data.path)
@@ -258,6 +264,8 @@ def _print_verdict(s: Summary, path: Path) -> None:
         f"  {tot.requests} requests, {tot.error_ratio * 100:.2f}% errors, {tot.rps:.1f} rps, "
         f"p50 {_ms(tot.p50_ms)}, p95 {_ms(tot.p95_ms)}, p99 {_ms(tot.p99_ms)}"
     )
+    if s.dialect is not None and s.dialect != "storefront":
+        print(f"  platform: {s.dialect}; writes {'isolated' if s.isolated else 'NOT isolated (real orders)'}")
     if s.not_offered:
         print(f"  not offered by this platform (n/a): {', '.join(s.not_offered)}")
     rec = s.reconciliation or {}

@@ -168,6 +168,9 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             + "".join(f"<li>{_e(p)}</li>" for p in s.problems)
             + "</ul></div>"
         )
+    if s.dialect is not None:
+        writes = {True: "isolated (tagged test traffic)", False: "NOT isolated: real orders in the shop", None: "unknown"}[s.isolated]
+        parts.append(f'<p id="platform">Platform dialect <code>{_e(s.dialect)}</code>; the run\'s writes: {_e(writes)}</p>')
     if s.not_offered:
         parts.append(
             '<p id="not-offered"><b>Not offered by this platform</b> (n/a, not measured): '

@@ -26,6 +26,9 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
         f"{s.total.requests} requests, {s.total.error_ratio * 100:.2f} % errors. "
         f"Latency basis: {s.latency_basis}."
     )
+    if s.dialect is not None:
+        writes = {True: "isolated (tagged test traffic)", False: "NOT isolated: real orders in the shop", None: "unknown"}[s.isolated]
+        out += ["", f"Platform dialect `{s.dialect}`; the run's writes: {writes}."]
     if s.reason:
         out += ["", f"**Reason:** {s.reason} (decided by rule `{s.decided_by}`)"]
     if s.problems:

@@ -53,11 +53,16 @@ __all__ = [
     "CartOutcome",
     "Catalogue",
     "Home",
+    "BOOKS_FIELDS",
     "is_count",
     "is_id",
 ]
 
 CartOutcome = Literal["ok", "sold_out", "error"]
+# the books figures a reconciliation can give (docs/contracts.md §4); an adapter's BOOKS names those it gives
+BOOKS_FIELDS: frozenset[str] = frozenset(
+    {"orders_created", "orders_paid", "payments_succeeded", "oversold_units", "duplicate_orders", "duplicate_charges"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,11 @@ class BaseShop:
     OFFERS: ClassVar[frozenset[str]] = frozenset(STEPS)
     BOOKS: ClassVar[frozenset[str]] = frozenset()
     ISOLATES: ClassVar[bool] = False
+    HEALTH: ClassVar[str] = "health"  # the PATHS key the pre-flight GETs (any 2xx/3xx = up)
+
+    @classmethod
+    def health_path(cls, target: TargetSpec) -> str:
+        return target.paths.get(cls.HEALTH, cls.PATHS[cls.HEALTH])
 
     def __init__(self, http: Any, *, target: TargetSpec, run_id: str) -> None:
         self.http = http

@@ -25,6 +25,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from peakload.app.progress import progress_line, write_progress
 from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
@@ -38,7 +39,7 @@ from peakload.core import (
     load_slo_spec,
 )
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
-from peakload.core.net import fetch_json, free_port
+from peakload.core.net import fetch_json, free_port, is_loopback
 from peakload.core.records import (
     OUTCOME_JSON,
     PROFILE_COPY,
@@ -51,10 +52,15 @@ from peakload.core.records import (
     SnapshotTail,
 )
 from peakload.core.runenv import RunEnv, new_run_id
+from peakload.core.steps import WRITE_STEPS
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import _interval
 from reports.summary import SCHEMA_ID
+from scenarios.client import ShopClient
+from scenarios.dialects import load_dialect, not_offered
+from scenarios.feeders import check_feeders, feeder_rows
+from scenarios.shop import BOOKS_FIELDS, BaseShop
 
 __all__ = ["RunOptions", "RunContext", "plan", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
 
@@ -82,6 +88,7 @@ class RunOptions:
     with_prometheus: bool = False
     # called with every snapshot interval and the run folder; a returned string aborts the run (peakload capacity)
     on_interval: Callable[..., str | None] | None = None
+    accept_real_orders: bool = False  # writes against a non-isolating, non-loopback shop
 
 
 def _die_with_parent(sig: int) -> None:
@@ -220,6 +227,8 @@ class RunContext:
     total: float  # planned seconds of load
     metrics_port: int
     baseline: dict | None
+    shop: type[BaseShop]  # the dialect adapter (target.dialect)
+    not_offered: tuple[str, ...]  # journey steps and books fields the platform does not offer
 
 
 def plan(opts: RunOptions) -> RunContext:
@@ -235,6 +244,10 @@ def plan(opts: RunOptions) -> RunContext:
     if target:
         check_allowed(target, allow=[*profile.target.allow, *opts.allow_targets])
     baseline = _load_baseline(opts.baseline) if opts.baseline is not None else None
+    base_dir = Path(opts.profile_path).resolve().parent
+    shop = load_dialect(profile.target, base_dir=base_dir)
+    check_feeders(feeder_rows(profile.target.feeders, base_dir), peak_users=_peak_users(profile, scale, opts))
+    _check_isolation(shop, target, accept=opts.accept_real_orders or profile.target.accept_real_orders)
     check_out_dir(opts.results_root, field="--results")
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
@@ -255,6 +268,31 @@ def plan(opts: RunOptions) -> RunContext:
         total=min(profile.total_seconds, opts.duration or float("inf")),
         metrics_port=metrics_port,
         baseline=baseline,
+        shop=shop,
+        not_offered=(*not_offered(shop), *sorted(BOOKS_FIELDS - shop.BOOKS)),
+    )
+
+
+def _peak_users(profile: Profile, scale: float, opts: RunOptions) -> int:
+    """The most simulated users alive at once (each needs its own feeder row)."""
+    if profile.shape is not None:
+        peak = opts.users if opts.users is not None else max(st.users for st in profile.shape.stages) * scale
+        return int(peak)
+    arrivals = profile.arrivals
+    return int(arrivals.pool or arrivals.max_pool) if arrivals is not None else 0
+
+
+def _check_isolation(shop: type[BaseShop], target: str | None, *, accept: bool) -> None:
+    """Refuse writes against a real (non-loopback) shop that does not keep test traffic apart, unless accepted."""
+    if target is None or shop.ISOLATES or accept:
+        return
+    host = urlsplit(target).hostname or ""
+    writes = sorted(WRITE_STEPS & shop.OFFERS)
+    if is_loopback(host) or not writes:
+        return
+    raise UsageError(
+        f"target.dialect: {host} does not isolate test traffic ({shop.__name__}.ISOLATES is false) and the journey writes "
+        f"({', '.join(writes)}): refusing real orders; set target.accept_real_orders: true or pass --accept-real-orders"
     )
 
 
@@ -272,7 +310,8 @@ def run(opts: RunOptions) -> Report:
             embedded = EmbeddedStorefront(workdir, options=profile.embedded, seed=ctx.seed, log_path=workdir / "storefront.log")
             stack.callback(_stop_embedded, embedded, created)
             target = embedded.start()
-        preflight(target, profile.target.path("health"))
+        preflight(target, ctx.shop.health_path(profile.target))
+        books_before = None if ctx.shop is ShopClient else ctx.shop.books_before(target=profile.target, base_url=target)
         make_dirs(run_dir, field="--results", exist_ok=False)
         created.append(run_dir)
         shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
@@ -291,13 +330,24 @@ def run(opts: RunOptions) -> Report:
             planned_duration_s=ctx.total,
             started_ts=time.time(),
             thresholds=tuple(t.id for t in ctx.thresholds),
+            not_offered=ctx.not_offered,
+            dialect=profile.target.dialect,
+            isolated=ctx.shop.ISOLATES,
         )
         write_atomic(run_dir / RUN_JSON, json.dumps(meta.to_json(), indent=2) + "\n")
         if opts.with_prometheus:
             prom = _start_prometheus(ctx, target, run_dir)
             stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
         outcome = replace(_drive(ctx, target, run_dir), reconciliation_url=target)
-        rec = _reconcile(target, profile, ctx.run_id)
+        if ctx.shop is ShopClient:
+            rec = _reconcile(target, profile, ctx.run_id)
+        else:
+            rec = ctx.shop.reconcile(
+                target=profile.target,
+                base_url=target,
+                run_id=ctx.run_id,
+                context={"before": books_before, "started_ts": meta.started_ts, "ended_ts": time.time()},
+            )
         write_atomic(run_dir / RECONCILIATION_JSON, json.dumps(rec, indent=2) + "\n")
         write_atomic(run_dir / RUN_JSON, json.dumps(replace(meta, ended_ts=time.time()).to_json(), indent=2) + "\n")
         write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome.to_json(), indent=2) + "\n")

@@ -307,6 +307,9 @@ RUN_FIELDS: dict[str, Any] = {
     "started_ts": _NUM,
     "ended_ts": _NUM,
     "thresholds": (list,),
+    "not_offered": (list,),
+    "dialect": _OPT_STR,
+    "isolated": _BOOL,
 }
 OUTCOME_FIELDS: dict[str, Any] = {
     "aborted": _OPT_STR,
@@ -477,9 +480,13 @@ class RunMeta:
     started_ts: float | None = None
     ended_ts: float | None = None
     thresholds: tuple[str, ...] = ()
+    # journey steps and books fields the target platform does not offer (n/a in the report, never 0)
+    not_offered: tuple[str, ...] = ()
+    dialect: str | None = None  # target.dialect
+    isolated: bool | None = None  # the platform keeps the run's writes out of real business figures
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "thresholds": list(self.thresholds)}
+        return {**asdict(self), "thresholds": list(self.thresholds), "not_offered": list(self.not_offered)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None, problems: list[str]) -> RunMeta | None:
@@ -489,8 +496,9 @@ class RunMeta:
             return None
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in clean.items() if k in known}
-        if "thresholds" in values:
-            values["thresholds"] = tuple(str(t) for t in values["thresholds"])
+        for key in ("thresholds", "not_offered"):
+            if key in values:
+                values[key] = tuple(str(t) for t in values[key])
         return cls(**values)
 
 

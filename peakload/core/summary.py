@@ -91,6 +91,8 @@ class Summary(Record):
     git_revision: str | None
     seed: int | None = None
     workers: int = Field(0, ge=0)
+    dialect: str | None = None  # target.dialect: storefront, oscar, module:Class
+    isolated: bool | None = None  # were the run's writes kept out of the platform's real figures (None: unknown)
     started: str | None
     ended: str | None
     duration_s: float = Field(ge=0)
