@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     ch_val.add_argument("experiment", nargs="?")
     ch_sub.add_parser("list", help="the bundled experiments")
 
+    ad = sub.add_parser("adapter", help="platform dialect adapters")
+    ad_sub = ad.add_subparsers(dest="adapter_command", required=True)
+    ad_check = ad_sub.add_parser("check", help="call each journey step once against the live target: step | request | status | verdict")
+    ad_check.add_argument("--profile", type=_path, required=True)
+    ad_check.add_argument("--target", type=_url, help="base URL of the shop (default: the profile's, else the embedded storefront)")
+    ad_check.add_argument("--allow-target", type=_host, action="append", default=[], metavar="HOST", help="allow this non-loopback host")
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
     cmp_.add_argument("run", type=_path)
     cmp_.add_argument("baseline", type=_path)
@@ -443,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_chaos(args)
         if args.command == "dashboards":
             return _cmd_dashboards(args)
+        if args.command == "adapter":
+            from peakload.app.adapter import adapter_check
+
+            return adapter_check(args.profile, target=args.target, allow=args.allow_target)
     except PeakloadError as exc:
         print(f"peakload {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
