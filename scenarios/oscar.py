@@ -69,7 +69,7 @@ class OscarShop(BaseShop):
         "price": "/api/products/{id}/price/",
         "availability": "/api/products/{id}/availability/",
         "categories": "/api/categories/",
-        "category": "/api/categories/{id}/",
+        "category": "/catalogue/category/{id}/",  # the HTML category page: Oscar's product listing (slug_id)
         "search": "/search/",
         "basket": "/api/basket/",
         "lines": "/api/baskets/{id}/lines/",
@@ -162,7 +162,7 @@ class OscarShop(BaseShop):
             words.update(w.lower() for w in str(row.get("title", "")).split() if len(w) > 2 and w.isalpha())
         with self.call("", "GET", "categories") as resp:
             cats = self.body(resp, kind=list) if resp.status_code == 200 else None
-        categories = tuple(str(c["id"]) for c in cats or [] if isinstance(c, dict) and is_count(c.get("id"), lo=1))
+        categories = self._category_ids(cats or [])
         flash_stock = self._available(flash_item, step="") if flash_item is not None else None
         notes = () if flash_sku is None or flash_item is not None else (f"flash SKU {flash_sku!r} not found among the products",)
         return Catalogue(
@@ -207,19 +207,30 @@ class OscarShop(BaseShop):
             cats = self.body(resp, kind=list)
             if cats is None:
                 return None
-            ids = tuple(str(c["id"]) for c in cats if isinstance(c, dict) and is_count(c.get("id"), lo=1))
+            ids = self._category_ids(cats)
             words = {w.lower() for c in cats if isinstance(c, dict) for w in str(c.get("name", "")).split() if len(w) > 2 and w.isalpha()}
             return Home(categories=ids, words=tuple(sorted(words)))
 
+    @classmethod
+    def _category_ids(cls, cats: list[Any]) -> tuple[str, ...]:
+        """``slug_id`` of each category (how Oscar's category page is addressed)."""
+        out = []
+        for c in cats:
+            cid = cls._id_of(c.get("url")) if isinstance(c, dict) else None
+            if cid is not None and isinstance(c.get("slug"), str):
+                out.append(f"{c['slug']}_{cid}")
+        return tuple(out)
+
     def category(self, category_id: str, *, page: int = 1, size: int = 20) -> Listing | None:
-        with self.call("category", "GET", "category", params={"id": category_id}) as resp:
+        query = {"page": page} if page > 1 else None
+        with self.call("category", "GET", "category", params={"id": category_id}, query=query) as resp:
+            if resp.status_code == 404 and page > 1:
+                resp.success()  # past the last page: Oscar's paginator answers 404
+                return Listing(skus=(), total=0)
             if resp.status_code != 200:
                 return None
-            data = self.body(resp)
-            if data is None:
-                return None
-            if str(data.get("id")) != str(category_id):
-                resp.failure("category id missing or not the one asked for")
+            if b"<html" not in (resp.content or b"")[:2000].lower():
+                resp.failure("category page is not HTML")
                 return None
             return Listing(skus=(), total=None)
 
