@@ -9,7 +9,7 @@ DEB_PROGRAMS := promtool:prometheus prometheus:prometheus /usr/lib/postgresql/15
 	prometheus-postgres-exporter:prometheus-postgres-exporter prometheus-redis-exporter:prometheus-redis-exporter
 S3RVER := .peakload/node/node_modules/.bin/s3rver
 
-.PHONY: demo test lint venv system-deps s3rver clean bench
+.PHONY: demo test lint venv system-deps s3rver oscar-venv clean bench
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (peakload needs Python 3.11)"; exit 2; }
@@ -36,6 +36,10 @@ s3rver: $(S3RVER)
 $(S3RVER):
 	mkdir -p .peakload/node && cd .peakload/node && npm install --silent --no-audit --no-fund s3rver@3.7.1 >/dev/null
 
+# the django-oscar test shop's own pinned venv (tests/oscar/requirements.txt), built once
+oscar-venv: venv
+	$(BIN)/python -c 'import sys; sys.path.insert(0, "tests/oscar"); import shop; shop.ensure_venv()'
+
 # the floors (import-linter contracts in pyproject.toml), lint, and strict types on the core floor
 lint: venv
 	$(BIN)/lint-imports
@@ -43,7 +47,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy peakload/core
 
-test: venv system-deps s3rver lint
+test: venv system-deps s3rver oscar-venv lint
 	$(BIN)/python -m pytest -q
 
 bench: venv
