@@ -72,7 +72,7 @@ class Product:
     sku: str
     price_cents: int
     stock: int
-    ref: str | None = None  # the platform's own handle when it differs from the id (Oscar: the product URL)
+    ref: str | None = field(default=None, repr=False)  # the platform's own handle when it differs from the id (Oscar: its URL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.event import Events
 
 from peakload.core import TargetSpec
+from peakload.core.steps import STEP_KEY
 from scenarios.client import ShopClient
 
 
@@ -22,9 +23,10 @@ def main() -> None:
     events = Events()
     seen: list[dict] = []
 
-    def on_request(request_type, name, response, exception, url, **_kw):  # noqa: ANN001
+    def on_request(request_type, name, response, exception, url, context=None, **_kw):  # noqa: ANN001
         seen.append(
             {
+                "step": (context or {}).get(STEP_KEY),
                 "method": request_type,
                 "name": name,
                 "url": url,

@@ -197,3 +197,29 @@ def test_category_and_search_listing_checks(crafted_shop, drive) -> None:
     assert [r["failure"] for r in out["requests"]] == [None, "items missing"]
     assert crafted_shop.seen[0]["query"] == {"page": "2", "size": "10"}
     assert crafted_shop.seen[1]["query"] == {"q": "red tea", "page": "1"}
+
+
+def test_every_request_carries_its_journey_step(crafted_shop, drive) -> None:
+    crafted_shop.answer("GET", "/api/products/SKU-000042", 200, PRODUCT)
+    crafted_shop.answer("PUT", "/api/cart/items/SKU-000042", 204, "")
+    crafted_shop.answer("DELETE", "/api/cart/items/SKU-000042", 204, "")
+    crafted_shop.answer("POST", "/api/orders", 201, {"order_id": ORDER_ID, "total_cents": 100, "status": "created"})
+    out = drive(
+        crafted_shop.url,
+        [
+            {"call": "product", "args": ["SKU-000042"]},
+            {"call": "cart_update", "args": ["SKU-000042", 2]},
+            {"call": "cart_remove", "args": ["SKU-000042"]},
+            checkout("k1"),
+            {"call": "checkout", "kwargs": {"address": ADDRESS, "idempotency_key": "k2", "flash": True}},
+        ],
+        token="t",
+    )
+    # one route, two steps: the cart line PUT is cart_update here, the order POST checkout or flash_checkout
+    assert [(r["name"], r["step"]) for r in out["requests"]] == [
+        ("/api/products/{sku}", "product"),
+        ("/api/cart/items/{sku}", "cart_update"),
+        ("/api/cart/items/{sku}", "cart_remove"),
+        ("/api/orders", "checkout"),
+        ("/api/orders", "flash_checkout"),
+    ]
