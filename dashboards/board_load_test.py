@@ -1,6 +1,6 @@
 """Dashboard 1 — the load test as the load generator sees it.
 
-RED per request name, users/workers, target vs achieved arrival rate, latency
+RED per request name and per journey step, users/workers, target vs achieved arrival rate, latency
 quantiles from the histogram, errors by type, business counters, and SLO burn
 from the client's view (``slo:client_*`` recording rules). Filtered by run
 (``peakload_run_info``) and request name.
@@ -29,6 +29,7 @@ __all__ = ["UID", "load_test_dashboard"]
 UID = "peakload-load-test"
 RI = "$__rate_interval"
 NAME = 'name=~"$name"'
+IN_STEP = 'step!=""'  # requests outside the journey (health probes, a user's own locustfile) have no step
 
 
 def _rate(metric: str, by: str = "", match: str = "") -> str:
@@ -130,6 +131,27 @@ def load_test_dashboard() -> db.Dashboard:
         .with_panel(timeseries("Latency p50 by request", [q(_quantile(0.5, by), legend)], unit="s", width=8))
         .with_panel(timeseries("Latency p95 by request", [q(_quantile(0.95, by), legend)], unit="s", width=8))
         .with_panel(timeseries("Latency p99 by request", [q(_quantile(0.99, by), legend)], unit="s", width=8))
+    )
+
+    step_match = f"{NAME},{IN_STEP}"
+    board = (
+        board.with_row(row("By journey step"))
+        .with_panel(
+            timeseries(
+                "Requests/s by journey step",
+                [q(_rate(m.REQUESTS, "step", step_match), "{{step}}")],
+                unit="reqps",
+                description="The platform-neutral step of each request (home, product, checkout, ...), whatever the platform names its routes.",
+            )
+        )
+        .with_panel(
+            timeseries(
+                "Latency p95 by journey step",
+                [q(f"histogram_quantile(0.95, {_rate(m.DURATION + '_bucket', 'le, step', step_match)})", "{{step}}")],
+                unit="s",
+                lines_at=((0.3, "orange"), (2, "red")),
+            )
+        )
     )
 
     board = (

@@ -1,7 +1,9 @@
 """Dashboard 2 — SLOs: error budget remaining over the SLO window and burn rates.
 
 One row per SLO of the spec, read from the recording rules of
-:mod:`dashboards.rules` (so the objective lives in one place: the spec).
+:mod:`dashboards.rules` (so the objective lives in one place: the spec). An SLO
+that names only journey steps has no server-side SLI: its row shows the load
+generator's view.
 
 Usage: ``render_dashboard(slo_dashboard(to_model(validate(spec))))``
 """
@@ -39,12 +41,50 @@ def _title(slo: SLOModel) -> str:
     return f"{slo.name} — {what}, objective {format_number(slo.objective)}%"
 
 
+def _covers(slo: SLOModel) -> str:
+    parts = []
+    if slo.steps:
+        parts.append(f"Journey steps: {', '.join(slo.steps)}.")
+    if slo.requests:
+        parts.append(f"Requests: {', '.join(f'{method} {route}' for method, route in slo.requests)}.")
+    return " ".join(parts)
+
+
+def _client_row(board: db.Dashboard, slo: SLOModel, about: str) -> db.Dashboard:
+    """An SLO without requests: no server-side SLI or alerts, only what the load generator saw."""
+    sel = f'{{slo="{slo.name}"}}'
+    return (
+        board.with_row(row(_title(slo)))
+        .with_panel(
+            stat_panel(
+                f"{slo.name}: burn rate now (5m, load generator)",
+                [q(f"slo:client_current_burn_rate:ratio{sel}", "burn rate")],
+                steps=((None, "green"), (1, "yellow"), (6, "orange"), (14.4, "red")),
+                description=about + " Names no requests: no server-side SLI, no burn-rate alerts.",
+                decimals=2,
+                width=8,
+            )
+        )
+        .with_panel(
+            timeseries(
+                f"{slo.name}: error ratio, load generator (5m)",
+                [q(f"slo:client_sli_error:ratio_rate5m{sel}", "load generator (client)")],
+                unit="percentunit",
+                lines_at=((slo.budget, "red"),),
+                min_value=0,
+                width=16,
+            )
+        )
+    )
+
+
 def _slo_row(board: db.Dashboard, slo: SLOModel, model: RulesModel) -> db.Dashboard:
     sel = f'{{slo="{slo.name}"}}'
-    requests = ", ".join(f"{method} {route}" for method, route in slo.requests)
     about = (
         slo.description + " " if slo.description else ""
-    ) + f"Requests: {requests}. Budget {format_number(slo.budget * 100)}% of requests over {model.window}."
+    ) + f"{_covers(slo)} Budget {format_number(slo.budget * 100)}% of requests over {model.window}."
+    if slo.server is None:
+        return _client_row(board, slo, about)
     factors = sorted({c.factor for c in (*PAGE_CONDITIONS, *TICKET_CONDITIONS)})
     return (
         board.with_row(row(_title(slo)))

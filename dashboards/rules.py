@@ -9,7 +9,8 @@ Recorded series (labels ``slo``, ``service``, ``window``):
 * ``slo:sli_error:ratio_rate<w>`` — server-side error ratio (storefront metrics)
   for w in 5m 30m 1h 2h 6h 1d 3d and the SLO period (e.g. 30d);
 * ``slo:client_sli_error:ratio_rate<w>`` — the same SLI as the load generator
-  saw it (peakload metrics), for the load-test dashboard;
+  saw it (peakload metrics; by journey step when the SLO names ``steps``), for
+  the load-test dashboard;
 * ``slo:objective:ratio``, ``slo:error_budget:ratio``, ``slo:time_period:days``,
   ``slo:current_burn_rate:ratio``, ``slo:client_current_burn_rate:ratio``,
   ``slo:period_burn_rate:ratio``, ``slo:period_error_budget_remaining:ratio``.
@@ -17,6 +18,11 @@ Recorded series (labels ``slo``, ``service``, ``window``):
 Alerts (SRE Workbook multiwindow, multi-burn-rate), one name per SLO
 (``<CamelName>ErrorBudgetBurn``) with ``severity=page`` (1h&5m > 14.4×, 6h&30m > 6×;
 only when the SLO has ``page: true``) and ``severity=ticket`` (1d&2h > 3×, 3d&6h > 1×).
+
+Server-side series and the alerts (which burn the server-side budget) need the
+SLO's ``requests``; an SLO naming only ``steps`` gets its client-side SLIs and
+``slo:objective:ratio``, ``slo:error_budget:ratio``, ``slo:time_period:days`` and
+``slo:client_current_burn_rate:ratio`` only.
 
 Usage::
 
@@ -94,6 +100,7 @@ def _match(slo: SLOModel) -> str:
 
 def _sli_rules(slo: SLOModel, model: RulesModel, *, client: bool) -> list[dict[str, Any]]:
     source = slo.client if client else slo.server
+    assert source is not None  # the caller renders server rules only for an SLO with a server-side SLI
     prefix = CLIENT if client else SERVER
     windows = SLI_WINDOWS if client else (*SLI_WINDOWS, model.window)
     return [{"record": f"{prefix}{w}", "expr": source.error_ratio(w) + "\n", "labels": _labels(slo, window=w)} for w in windows]
@@ -102,12 +109,22 @@ def _sli_rules(slo: SLOModel, model: RulesModel, *, client: bool) -> list[dict[s
 def _meta_rules(slo: SLOModel, model: RulesModel) -> list[dict[str, Any]]:
     b = slo.budget_text
     sel = _match(slo)
-    return [
+    client = {
+        "record": "slo:client_current_burn_rate:ratio",
+        "expr": f"max without (window) ({CLIENT}5m{sel}) / {b}",
+        "labels": _labels(slo),
+    }
+    rules = [
         {"record": "slo:objective:ratio", "expr": f"vector({slo.objective_ratio})", "labels": _labels(slo)},
         {"record": "slo:error_budget:ratio", "expr": f"vector({b})", "labels": _labels(slo)},
         {"record": "slo:time_period:days", "expr": f"vector({format_number(model.window_days)})", "labels": _labels(slo)},
+    ]
+    if slo.server is None:
+        return [*rules, client]
+    return [
+        *rules,
         {"record": "slo:current_burn_rate:ratio", "expr": f"max without (window) ({SERVER}5m{sel}) / {b}", "labels": _labels(slo)},
-        {"record": "slo:client_current_burn_rate:ratio", "expr": f"max without (window) ({CLIENT}5m{sel}) / {b}", "labels": _labels(slo)},
+        client,
         {
             "record": "slo:period_burn_rate:ratio",
             "expr": f"max without (window) ({SERVER}{model.window}{sel}) / {b}",
@@ -161,13 +178,19 @@ def render_rules(model: RulesModel) -> str:
     groups: list[dict[str, Any]] = []
     for slo in model.slos:
         try:
+            client = [
+                {"name": f"peakload-slo-{slo.name}-client-sli", "rules": _sli_rules(slo, model, client=True)},
+                {"name": f"peakload-slo-{slo.name}-meta", "rules": _meta_rules(slo, model)},
+            ]
+            if slo.server is None:  # steps only: nothing server-side to record or to alert on
+                groups += client
+                continue
             alerts = [_alert(slo, model, "ticket", TICKET_CONDITIONS)]
             if slo.page:
                 alerts.insert(0, _alert(slo, model, "page", PAGE_CONDITIONS))
             groups += [
                 {"name": f"peakload-slo-{slo.name}-sli", "rules": _sli_rules(slo, model, client=False)},
-                {"name": f"peakload-slo-{slo.name}-client-sli", "rules": _sli_rules(slo, model, client=True)},
-                {"name": f"peakload-slo-{slo.name}-meta", "rules": _meta_rules(slo, model)},
+                *client,
                 {"name": f"peakload-slo-{slo.name}-alerts", "rules": alerts},
             ]
         except (ValueError, TypeError, KeyError) as exc:

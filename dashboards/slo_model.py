@@ -6,7 +6,12 @@ The model holds everything the renderers need — no spec objects, no I/O — so
 Usage::
 
     model = to_model(validate(load_slo_spec("profiles/slo.yaml")))
-    model.slos[0].server.error_ratio("5m")  # PromQL text
+    model.slos[0].server.error_ratio("5m")  # PromQL text (server is None for an SLO without requests)
+
+Client-side SLIs (the load generator's ``peakload_*`` metrics) select the SLO's
+journey ``steps`` (label ``step``) when it names any, else its requests
+(``name`` + ``method``); server-side SLIs (the storefront's ``route`` metrics)
+exist only for an SLO that names ``requests``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dashboards import metric_names as m
 from dashboards.errors import RulesGenerationError
 from dashboards.promql import format_duration, format_le, format_number, selector
 from peakload.core import SLOSpec
+from peakload.core.steps import STEPS
 
 __all__ = [
     "SLI_WINDOWS",
@@ -80,8 +86,9 @@ class SLOModel:
     budget: float  # ratio, e.g. 0.001
     threshold_le: str | None  # latency bucket edge, e.g. "0.3"
     page: bool
-    requests: tuple[tuple[str, str], ...]  # (METHOD, route template)
-    server: SLISource
+    requests: tuple[tuple[str, str], ...]  # (METHOD, route template); may be empty when steps are given
+    steps: tuple[str, ...]  # journey steps, sorted; empty: the client side selects by requests
+    server: SLISource | None  # None without requests: no server-side SLI, so no burn-rate alerts
     client: SLISource
 
     @property
@@ -119,7 +126,10 @@ def validate(spec: SLOSpec) -> SLOSpec:
     if not isinstance(spec, SLOSpec):
         raise _fail(None, f"expected an SLOSpec, got {type(spec).__name__}")
     if spec.window != int(spec.window) or spec.window <= _LONGEST_ALERT_WINDOW_S:
-        raise _fail(None, f"window must be a whole number of seconds longer than 3d (the longest alert window), got {spec.window:g}s")
+        where = f" in {spec.source}" if spec.source else ""  # the spec's own schema allows it: say which file
+        raise _fail(
+            None, f"window must be a whole number of seconds longer than 3d (the longest alert window), got {spec.window:g}s{where}"
+        )
     if not spec.slos:
         raise _fail(None, "the spec has no SLOs")
     seen: set[str] = set()
@@ -131,8 +141,11 @@ def validate(spec: SLOSpec) -> SLOSpec:
         seen.add(slo.name)
         if not 0 < slo.objective < 100:
             raise _fail(slo.name, f"objective must be > 0 and < 100, got {slo.objective:g}")
-        if not slo.requests:
-            raise _fail(slo.name, "requests must list at least one 'METHOD /route/template'")
+        if not slo.requests and not slo.steps:
+            raise _fail(slo.name, "name steps (journey steps) or requests ('METHOD /route/template'), or both")
+        for step in slo.steps:
+            if step not in STEPS:
+                raise _fail(slo.name, f"unknown journey step {step!r}; expected one of {', '.join(STEPS)}")
         for req in slo.requests:
             method, _, route = req.partition(" ")
             if not method.isupper() or not route.startswith("/") or " " in route:
@@ -162,30 +175,36 @@ def _sum_rate(metric: str, route_label: str, requests: tuple[tuple[str, str], ..
     return f"sum({' or '.join(parts)})"
 
 
-def _sources(kind: str, requests: tuple[tuple[str, str], ...], le: str | None) -> tuple[SLISource, SLISource]:
+def _sum_rate_steps(metric: str, steps: tuple[str, ...], exact: dict[str, str]) -> str:
+    # a step is one label whatever the route and method: one selector
+    return f"sum(rate({selector(metric, exact, step=steps)}{_WINDOW}))"
+
+
+def _server_source(kind: str, requests: tuple[tuple[str, str], ...], le: str | None) -> SLISource | None:
+    if not requests:
+        return None
     if kind == "availability":
-        server = SLISource(
+        return SLISource(
             errors=_sum_rate(m.SF_REQUESTS, "route", requests, {"status_class": "5xx"}),
             total=_sum_rate(m.SF_REQUESTS, "route", requests, {}),
         )
-        not_counted = "|".join(m.CLIENT_ERROR_TYPES_NOT_COUNTED)
-        client = SLISource(
-            errors=_sum_rate(m.FAILURES, "name", requests, {"error_type": f"!~{not_counted}"}),
-            total=_sum_rate(m.REQUESTS, "name", requests, {}),
-        )
-        return server, client
     assert le is not None
-    server = SLISource(
+    return SLISource(
         errors=_sum_rate(m.SF_DURATION + "_bucket", "route", requests, {"le": le}),
         total=_sum_rate(m.SF_DURATION + "_count", "route", requests, {}),
         good_minus=True,
     )
-    client = SLISource(
-        errors=_sum_rate(m.DURATION + "_bucket", "name", requests, {"le": le}),
-        total=_sum_rate(m.DURATION + "_count", "name", requests, {}),
-        good_minus=True,
-    )
-    return server, client
+
+
+def _client_source(kind: str, requests: tuple[tuple[str, str], ...], steps: tuple[str, ...], le: str | None) -> SLISource:
+    def rate(metric: str, exact: dict[str, str]) -> str:
+        return _sum_rate_steps(metric, steps, exact) if steps else _sum_rate(metric, "name", requests, exact)
+
+    if kind == "availability":
+        not_counted = "|".join(m.CLIENT_ERROR_TYPES_NOT_COUNTED)
+        return SLISource(errors=rate(m.FAILURES, {"error_type": f"!~{not_counted}"}), total=rate(m.REQUESTS, {}))
+    assert le is not None
+    return SLISource(errors=rate(m.DURATION + "_bucket", {"le": le}), total=rate(m.DURATION + "_count", {}), good_minus=True)
 
 
 def to_model(spec: SLOSpec) -> RulesModel:
@@ -193,9 +212,11 @@ def to_model(spec: SLOSpec) -> RulesModel:
     slos = []
     for slo in spec.slos:
         try:
-            requests = tuple(sorted({tuple(r.split(" ", 1)) for r in slo.requests}))  # type: ignore[misc]
+            requests = tuple(sorted({(method, route) for method, _, route in (r.partition(" ") for r in slo.requests)}))
+            steps = tuple(sorted(set(slo.steps)))
             le = format_le(slo.threshold) if slo.kind == "latency" else None
-            server, client = _sources(slo.kind, requests, le)
+            server = _server_source(slo.kind, requests, le)
+            client = _client_source(slo.kind, requests, steps, le)
         except (ValueError, AssertionError) as exc:
             raise RulesGenerationError(stage="model", slo=slo.name, reason=str(exc) or type(exc).__name__) from None
         slos.append(
@@ -210,6 +231,7 @@ def to_model(spec: SLOSpec) -> RulesModel:
                 threshold_le=le,
                 page=slo.page,
                 requests=requests,
+                steps=steps,
                 server=server,
                 client=client,
             )

@@ -8,6 +8,11 @@ Usage::
     app = metrics_app(registry)                            # WSGI app serving /metrics
     server, thread = start_metrics_server(port=9646, registry=registry)  # plain threads
 
+The request families carry a bounded ``step`` label: a journey step of
+:data:`peakload.core.steps.STEPS`, or ``""`` for a request outside the journey —
+an empty label value is, to Prometheus, the same as no label, so those series are
+stored exactly as before steps existed (``{step=""}`` selects them).
+
 Under Locust (gevent) the bridge serves :func:`metrics_app` with gevent's own
 WSGI server instead of :func:`start_metrics_server`; see
 ``scenarios/instrumentation.py``.
@@ -97,19 +102,21 @@ class PeakloadCollector(Collector):
     def _families(self, *, with_samples: bool) -> Iterator[Metric]:
         store = self._store
         requests = CounterMetricFamily(
-            REQUESTS_TOTAL, "Requests completed by the load generator.", labels=["name", "method", "status_class"]
+            REQUESTS_TOTAL, "Requests completed by the load generator.", labels=["name", "method", "step", "status_class"]
         )
         failures = CounterMetricFamily(
-            REQUEST_FAILURES_TOTAL, "Failed requests by bounded error type.", labels=["name", "method", "error_type"]
+            REQUEST_FAILURES_TOTAL, "Failed requests by bounded error type.", labels=["name", "method", "step", "error_type"]
         )
-        duration = HistogramMetricFamily(REQUEST_DURATION_SECONDS, "Request latency seen by the load generator.", labels=["name", "method"])
+        duration = HistogramMetricFamily(
+            REQUEST_DURATION_SECONDS, "Request latency seen by the load generator.", labels=["name", "method", "step"]
+        )
         if with_samples:
             for s in store.series_totals():
                 for cls, v in s.status.items():
-                    requests.add_metric([s.name, s.method, cls], v)
+                    requests.add_metric([s.name, s.method, s.step, cls], v)
                 for err, v in s.errors.items():
-                    failures.add_metric([s.name, s.method, err], v)
-                duration.add_metric([s.name, s.method], list(zip(self._le, s.cumulative_buckets)), s.sum_s)
+                    failures.add_metric([s.name, s.method, s.step, err], v)
+                duration.add_metric([s.name, s.method, s.step], list(zip(self._le, s.cumulative_buckets)), s.sum_s)
         yield requests
         yield failures
         yield duration

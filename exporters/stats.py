@@ -5,9 +5,16 @@ Usage::
     store = StatsStore(edges=bucket_edges(slo=spec))
     store.record("/api/products/{sku}", "GET", 0.042, 200)           # hot path
     store.record("/api/orders", "POST", 1.2, 503, "http_5xx")
+    store.record("/api/orders", "POST", 0.3, 201, step="checkout")   # a journey step: its own series
     store.add_business("orders")
     delta = store.drain_delta()        # JSON-safe dict of everything since the last drain
     master.merge_delta(delta)          # on the master: sum of the workers, exactly
+
+A series is one (name, method, step): the route template, the HTTP method and the
+journey step (:data:`peakload.core.steps.STEPS`, or ``""`` for a request outside the
+journey). Delta rows carry ``"step"`` only when there is one, so a store fed no
+steps drains exactly what it did before steps existed; :meth:`StatsStore.merge_delta`
+reads a row without the key as step ``""``.
 
 Two layers: ``pending`` (since the last drain: what the next snapshot line or
 worker report carries, HdrHistograms included) and ``totals`` (everything
@@ -36,6 +43,7 @@ from exporters.histogram import (
     UNIT_MAG,
     HdrCounts,
 )
+from peakload.core.steps import NO_STEP, STEPS
 
 __all__ = [
     "DELTA_VERSION",
@@ -65,10 +73,18 @@ _STATUS_INDEX = {name: i for i, name in enumerate(STATUS_CLASSES)}
 _STATUS_SLOT = {code: code // 100 for code in range(100, 600)}  # anything else: 0 ("none")
 _N_STATUS = len(STATUS_CLASSES)
 _N_ERRORS = len(ERROR_TYPES)
+_KNOWN_STEPS = frozenset((*STEPS, NO_STEP))  # the bounded values of the third key (and the ``step`` label)
+_Key = tuple[str, str, str]  # (name, method, step)
+
+
+def _check_step(step: object) -> str:
+    if not isinstance(step, str) or step not in _KNOWN_STEPS:
+        raise ValueError(f"unknown journey step {step!r}; expected one of {', '.join(STEPS)} (or none)")
+    return step
 
 
 class _Series:
-    """Counters of one (name, method); ``hdr`` is None in the totals layer.
+    """Counters of one (name, method, step); ``hdr`` is None in the totals layer.
 
     ``count`` and ``failures`` are derived (sum of buckets / of error types)
     so the hot path does two increments less.
@@ -109,6 +125,7 @@ class SeriesTotals:
 
     name: str
     method: str
+    step: str  # a journey step, or "" (NO_STEP) for a request outside the journey
     count: int
     failures: int
     status: dict[str, int]  # only classes seen
@@ -126,8 +143,8 @@ class StatsStore:
             raise ValueError(f"bucket edges must be non-empty, strictly increasing seconds, got {list(edges)}")
         self.edges: tuple[float, ...] = edges
         self._n_buckets = len(edges) + 1
-        self._pending: dict[tuple[str, str], _Series] = {}
-        self._totals: dict[tuple[str, str], _Series] = {}
+        self._pending: dict[_Key, _Series] = {}
+        self._totals: dict[_Key, _Series] = {}
         self._business = dict.fromkeys(BUSINESS_KEYS, 0)
         self._business_total = dict.fromkeys(BUSINESS_KEYS, 0)
         self._arrivals = dict.fromkeys(ARRIVAL_KEYS, 0)
@@ -147,15 +164,20 @@ class StatsStore:
         status: int | None,
         error_type: str | None = None,
         service_seconds: float | None = None,
+        step: str = NO_STEP,
     ) -> None:
         """Count one request; ``error_type`` (one of ERROR_TYPES) marks a failure.
 
         ``service_seconds``: time from actual send, when ``seconds`` is measured
         from the intended start (open model); goes to ``service_hdr``.
+        ``step``: the journey step (one of STEPS; ``""`` outside the journey); an
+        unknown one raises ValueError and nothing is counted (checked once per series).
         """
-        s = self._pending.get((name, method))
+        key = (name, method, step)
+        s = self._pending.get(key)
         if s is None:
-            s = self._pending[(name, method)] = _Series(self._n_buckets, with_hdr=True)
+            _check_step(step)
+            s = self._pending[key] = _Series(self._n_buckets, with_hdr=True)
         s.sum_s += seconds
         s.buckets[bisect_left(self.edges, seconds)] += 1
         # HdrCounts.record_us inlined (one call less per request); see histogram.counts_index
@@ -189,15 +211,18 @@ class StatsStore:
     def drain_delta(self) -> dict[str, Any]:
         """Everything since the last drain as a JSON-safe dict; folds it into the totals.
 
-        Shape: ``{"v", "edges", "requests": [{name, method, count, failures, status,
-        errors, sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``.
+        Shape: ``{"v", "edges", "requests": [{name, method[, step], count, failures, status,
+        errors, sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``; ``step``
+        only for a journey step's series.
         """
         pending, self._pending = self._pending, {}
         requests = []
-        for (name, method), s in sorted(pending.items()):
-            row: dict[str, Any] = {
-                "name": name,
-                "method": method,
+        for key, s in sorted(pending.items()):
+            name, method, step = key
+            row: dict[str, Any] = {"name": name, "method": method}
+            if step:
+                row["step"] = step
+            row |= {
                 "count": s.count,
                 "failures": s.failures,
                 "status": {STATUS_CLASSES[i]: v for i, v in enumerate(s.status) if v},
@@ -209,7 +234,7 @@ class StatsStore:
             if s.service is not None:
                 row["service_hdr"] = s.service.encode()
             requests.append(row)
-            self._fold(name, method, s)
+            self._fold(key, s)
         business, self._business = self._business, dict.fromkeys(BUSINESS_KEYS, 0)
         arrivals, self._arrivals = self._arrivals, dict.fromkeys(ARRIVAL_KEYS, 0)
         for k, v in business.items():
@@ -237,6 +262,10 @@ class StatsStore:
             raise ValueError(f"bucket edges differ: expected {list(self.edges)}, got {list(edges)}")
         for row in delta.get("requests", ()):
             where = f"{row.get('method')} {row.get('name')}"
+            try:
+                _check_step(row.get("step", NO_STEP))  # absent: a row from a worker without steps
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
             if len(row["buckets"]) != self._n_buckets:
                 raise ValueError(f"{where}: expected {self._n_buckets} buckets, got {len(row['buckets'])}")
             unknown = sorted(set(row["status"]) - set(STATUS_CLASSES)) + sorted(set(row["errors"]) - set(ERROR_TYPES))
@@ -252,7 +281,7 @@ class StatsStore:
                 raise ValueError(f"unknown arrivals key {key!r}; expected one of {list(ARRIVAL_KEYS)}")
         # validated: now merge
         for row in delta.get("requests", ()):
-            key = (row["name"], row["method"])
+            key = (row["name"], row["method"], row.get("step", NO_STEP))
             s = self._pending.get(key)
             if s is None:
                 s = self._pending[key] = _Series(self._n_buckets, with_hdr=True)
@@ -274,16 +303,16 @@ class StatsStore:
         for k, v in delta.get("arrivals", {}).items():
             self._arrivals[k] += v
 
-    def _fold(self, name: str, method: str, s: _Series) -> None:
-        t = self._totals.get((name, method))
+    def _fold(self, key: _Key, s: _Series) -> None:
+        t = self._totals.get(key)
         if t is None:
-            t = self._totals[(name, method)] = _Series(self._n_buckets, with_hdr=False)
+            t = self._totals[key] = _Series(self._n_buckets, with_hdr=False)
         t.add_counts(s)
 
     # ------------------------------------------------------------ cumulative views
 
     def series_totals(self) -> Iterator[SeriesTotals]:
-        """Cumulative (totals + pending) per (name, method), sorted by name then method."""
+        """Cumulative (totals + pending) per (name, method, step), sorted by name, method, then step."""
         for key in sorted(set(self._totals) | set(self._pending)):
             acc = _Series(self._n_buckets, with_hdr=False)
             for layer in (self._totals, self._pending):
@@ -297,6 +326,7 @@ class StatsStore:
             yield SeriesTotals(
                 name=key[0],
                 method=key[1],
+                step=key[2],
                 count=acc.count,
                 failures=acc.failures,
                 status={STATUS_CLASSES[i]: v for i, v in enumerate(acc.status) if v},
@@ -313,7 +343,7 @@ class StatsStore:
         """Cumulative ``scheduled`` / ``dropped`` arrivals."""
         return {k: self._arrivals_total[k] + self._arrivals[k] for k in ARRIVAL_KEYS}
 
-    def pending_hdr(self, name: str, method: str) -> HdrCounts | None:
+    def pending_hdr(self, name: str, method: str, step: str = NO_STEP) -> HdrCounts | None:
         """The not-yet-drained latency histogram of one series (None if nothing pending)."""
-        s = self._pending.get((name, method))
+        s = self._pending.get((name, method, step))
         return s.hdr if s is not None else None

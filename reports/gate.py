@@ -6,7 +6,12 @@ Usage::
     live = LiveGate(thresholds); live.feed(interval) -> abort reason | None
 
 A threshold's scope is ``all``, ``business``, a request key
-(``"GET /api/products/{sku}"``) or a bare route (every method of it).
+(``"GET /api/products/{sku}"``), a bare route (every method of it) or a journey
+step (``step:checkout``: that step's requests, whatever the platform names them).
+
+What the run's platform does not offer (``run.json`` ``not_offered``: journey steps
+and books fields) is not judged: a threshold on such a step, or a business metric
+that needs such a step or books field, is skipped as n/a — never passed, never failed.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakload.core import BUSINESS_METRICS, METRICS, Threshold, format_value, unit_of
+from peakload.core.steps import step_scope
 from peakload.core.summary import ThresholdRow
 from reports.results import Interval, RequestTotals, RunData
 
-__all__ = ["ThresholdResult", "evaluate", "observe", "LiveGate"]
+__all__ = ["ThresholdResult", "evaluate", "observe", "not_offered_by", "LiveGate", "NOT_OFFERED"]
+
+NOT_OFFERED = "n/a (not offered by this platform)"
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -35,7 +43,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 class ThresholdResult:
     threshold: Threshold
     observed: float | None
-    passed: bool | None  # None = skipped (no data for an SLO-derived threshold)
+    passed: bool | None  # None = skipped (no data for an SLO-derived threshold, or not offered by the platform)
     message: str
 
     def to_row(self) -> ThresholdRow:
@@ -55,7 +63,11 @@ class ThresholdResult:
         )
 
 
-def _scope_rows(scope: str, totals: dict[str, RequestTotals]) -> list[RequestTotals]:
+def _scope_rows(scope: str, data: RunData) -> list[RequestTotals]:
+    step = step_scope(scope)
+    if step is not None:
+        return [data.step_totals[step]] if step in data.step_totals else []
+    totals = data.totals
     if scope == "all":
         return list(totals.values())
     if scope in totals:
@@ -124,13 +136,35 @@ def _business_metric(metric: str, data: RunData) -> tuple[float | None, str]:
     return float(sum(rec[f] for f in fields)), ""
 
 
+def not_offered_by(t: Threshold, not_offered: tuple[str, ...] | list[str]) -> str | None:
+    """What of ``not_offered`` keeps ``t`` from being judged (a step, a books field, the metric), or None.
+
+    Usage: ``not_offered_by(parse_threshold("step:pay", "p95 < 1s"), ("pay",))`` → ``"pay"``.
+    """
+    if not not_offered:
+        return None
+    gone = set(not_offered)
+    step = step_scope(t.scope)
+    if step is not None and step in gone:
+        return step
+    if t.scope == "business" or t.metric in BUSINESS_METRICS:
+        spec = METRICS.get(t.metric)
+        needs = (t.metric, *spec.reconciled, *spec.steps) if spec is not None else (t.metric,)
+        return next((n for n in needs if n in gone), None)
+    return None
+
+
 def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:
-    """The observed value for one threshold (seconds / ratio / count), and why it is None."""
+    """The observed value for one threshold (seconds / ratio / count), and why it is None
+    (:data:`NOT_OFFERED` when the platform does not offer what it needs)."""
+    if not_offered_by(t, data.meta.not_offered) is not None:
+        return None, NOT_OFFERED
     if t.scope == "business" or t.metric in BUSINESS_METRICS:
         return _business_metric(t.metric, data)
-    rows = _scope_rows(t.scope, data.totals)
+    rows = _scope_rows(t.scope, data)
     if not rows:
-        return None, f"no requests named {t.scope!r}"
+        step = step_scope(t.scope)
+        return None, f"no requests named {t.scope!r}" if step is None else f"no requests for step {step!r}"
     value = _request_metric(t.metric, _merge(rows), data.duration_s)
     return value, "" if value is not None else "no samples"
 
@@ -141,9 +175,10 @@ def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult
     for t in thresholds:
         value, why = observe(t, data)
         if value is None:
-            # An SLO-derived threshold on a request the profile never sends is skipped;
-            # a threshold the profile asked for explicitly fails without data.
-            skipped = t.source.startswith("slo:") and why.startswith(("no requests", "no samples"))
+            # What the platform does not offer is n/a, whoever asked; an SLO-derived threshold on a
+            # request (or step) the profile never sends is skipped; one the profile asked for explicitly
+            # fails without data.
+            skipped = why == NOT_OFFERED or (t.source.startswith("slo:") and why.startswith(("no requests", "no samples")))
             out.append(ThresholdResult(t, None, None if skipped else False, f"{'skipped' if skipped else 'failed'}: {why}"))
             continue
         ok = _OPS[t.op](value, t.value)

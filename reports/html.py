@@ -9,6 +9,7 @@ import html
 import math
 from typing import Any
 
+from peakload.core.steps import STEPS
 from peakload.core.summary import Summary
 from reports.charts import bar_chart, line_chart
 from reports.compare import CompareRow
@@ -107,6 +108,28 @@ def _request_table(summary: Summary) -> str:
     return (
         '<table id="requests"><tr><th>request</th><th>count</th><th>failures</th><th>errors</th><th>rps</th><th>p50 ms</th><th>p95 ms</th>'
         "<th>p99 ms</th><th>max ms</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _step_table(summary: Summary) -> str:
+    """Totals per journey step (a step the platform does not offer: n/a), in journey order."""
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f}"
+
+    rows = []
+    for step in STEPS:
+        r = summary.steps.get(step)
+        if r is not None:
+            rows.append(
+                f"<tr><td><code>{_e(step)}</code></td><td>{r.requests}</td><td>{r.failures}</td><td>{r.error_ratio * 100:.2f}%</td>"
+                f"<td>{r.rps:.1f}</td><td>{f(r.p50_ms)}</td><td>{f(r.p95_ms)}</td><td>{f(r.p99_ms)}</td></tr>"
+            )
+        elif step in summary.not_offered:
+            rows.append(f"<tr><td><code>{_e(step)}</code></td>" + "<td>n/a</td>" * 7 + "</tr>")
+    return (
+        '<table id="steps"><tr><th>step</th><th>count</th><th>failures</th><th>errors</th><th>rps</th><th>p50 ms</th><th>p95 ms</th>'
+        "<th>p99 ms</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -229,6 +252,8 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         "<h2>Requests</h2>",
         _request_table(s),
     ]
+    if s.steps:
+        parts += ["<h2>By journey step</h2>", _step_table(s)]
     if s.capacity:
         parts += ["<h2>Capacity</h2>", _capacity_table(s.capacity)]
     rec = s.reconciliation

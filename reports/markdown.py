@@ -5,6 +5,7 @@ Usage: ``render_markdown(summary, compare_rows=None) -> str``
 
 from __future__ import annotations
 
+from peakload.core.steps import STEPS
 from peakload.core.summary import Summary
 from reports.compare import CompareRow
 
@@ -43,6 +44,23 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
         out.append(
             f"| `{key}` | {r.requests} | {r.error_ratio * 100:.2f} % | {r.rps:.1f} | {_ms(r.p50_ms)} | {_ms(r.p95_ms)} | {_ms(r.p99_ms)} |"
         )
+    if s.steps:
+        out += [
+            "",
+            "### By journey step",
+            "",
+            "| step | count | errors | rps | p50 ms | p95 ms | p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for step in STEPS:
+            row = s.steps.get(step)
+            if row is not None:
+                out.append(
+                    f"| `{step}` | {row.requests} | {row.error_ratio * 100:.2f} % | {row.rps:.1f} | "
+                    f"{_ms(row.p50_ms)} | {_ms(row.p95_ms)} | {_ms(row.p99_ms)} |"
+                )
+            elif step in s.not_offered:
+                out.append(f"| `{step}` | n/a | n/a | n/a | n/a | n/a | n/a |")
     rec = s.reconciliation
     if rec and "error" not in rec:
         out += [

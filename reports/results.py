@@ -3,7 +3,8 @@
 Usage::
 
     data = load_results(Path("results/20261126T030000Z-ab12"))
-    data.totals["GET /api/home"].percentile(95)   # seconds
+    data.totals["GET /api/home"].percentile(95)   # seconds, every step of that request merged
+    data.step_totals["checkout"].count            # one journey step, whatever the platform names its route
 
 Reads only saved files (never a live run). Missing, truncated or corrupt
 files are tolerated: what could not be read is listed in ``data.problems``
@@ -36,6 +37,7 @@ from peakload.core.records import (
     read_json_object,
     read_snapshots,
 )
+from peakload.core.steps import NO_STEP, STEP_SCOPE_PREFIX
 from reports.hdr import decode_add, nonzero, percentiles
 
 __all__ = ["RequestTotals", "Interval", "RunData", "accumulate", "load_results", "new_histogram", "MAX_POINTS"]
@@ -50,7 +52,10 @@ def new_histogram() -> HdrHistogram:
 
 @dataclass
 class RequestTotals:
-    """Counts and a merged latency histogram for one request name."""
+    """Counts and a merged latency histogram for one request name (or one journey step, or all).
+
+    ``steps``: the journey steps of the rows added (``""`` for rows without one).
+    """
 
     name: str
     method: str
@@ -60,10 +65,19 @@ class RequestTotals:
     status: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     hdr: HdrHistogram = field(default_factory=new_histogram)
+    steps: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> str:
         return f"{self.method} {self.name}"
+
+    @property
+    def step(self) -> str | None:
+        """The one journey step all these requests had; None when they had several, or none."""
+        if len(self.steps) == 1:
+            (only,) = self.steps
+            return only or None
+        return None
 
     @property
     def error_ratio(self) -> float:
@@ -88,6 +102,7 @@ class RequestTotals:
         return below / total
 
     def merge(self, other: RequestTotals) -> None:
+        self.steps |= other.steps
         self.count += other.count
         self.failures += other.failures
         self.sum_s += other.sum_s
@@ -101,6 +116,7 @@ class RequestTotals:
     def add(self, row: dict[str, Any]) -> None:
         """Add one checked request row (:func:`reports.records.clean_row`); the histogram last, so a
         corrupt one (it raises) still leaves the row's counts in."""
+        self.steps.add(row.get("step", NO_STEP))
         self.count += row["count"]
         self.failures += row["failures"]
         self.sum_s += row["sum_s"]
@@ -119,7 +135,8 @@ class RunData:
     header: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] | None = None
     intervals: list[Interval] = field(default_factory=list)
-    totals: dict[str, RequestTotals] = field(default_factory=dict)
+    totals: dict[str, RequestTotals] = field(default_factory=dict)  # "METHOD name" → every step merged
+    step_totals: dict[str, RequestTotals] = field(default_factory=dict)  # journey step → its rows (steps with requests only)
     business: dict[str, int] = field(default_factory=dict)
     arrivals: dict[str, int] = field(default_factory=dict)
     reconciliation: dict[str, Any] | None = None
@@ -172,9 +189,9 @@ class RunData:
         return data
 
     def add_interval(self, iv: Interval) -> None:
-        """The one interval accumulator: rows into per-name totals, business and arrival counters."""
+        """The one interval accumulator: rows into per-name and per-step totals, business and arrival counters."""
         self.intervals.append(iv)
-        accumulate(self.totals, iv, self.problems)
+        accumulate(self.totals, iv, self.problems, step_totals=self.step_totals)
         for k, v in iv.business.items():
             self.business[k] = self.business.get(k, 0) + v
         for k, v in iv.arrivals.items():
@@ -190,18 +207,39 @@ class RunData:
         return self._all
 
 
-def accumulate(totals: dict[str, RequestTotals], iv: Interval, problems: list[str] | None = None) -> None:
-    """Add an interval's request rows to ``totals`` (keyed ``"METHOD name"``); a corrupt histogram keeps its counts."""
+def accumulate(
+    totals: dict[str, RequestTotals],
+    iv: Interval,
+    problems: list[str] | None = None,
+    *,
+    step_totals: dict[str, RequestTotals] | None = None,
+) -> None:
+    """Add an interval's request rows to ``totals`` (keyed ``"METHOD name"``) and, when given, a journey
+    step's rows to ``step_totals`` (keyed by step); a corrupt histogram keeps its counts."""
     for row in iv.requests:
         key = f"{row['method']} {row['name']}"
         tot = totals.get(key)
         if tot is None:
             tot = totals[key] = RequestTotals(name=row["name"], method=row["method"])
-        try:
-            tot.add(row)
-        except Exception as exc:  # a corrupt histogram must not sink the report
-            if problems is not None:
-                problems.append(f"{SNAPSHOTS}: interval {iv.seq} {key}: unreadable histogram ({exc.__class__.__name__}); counts kept")
+        _add(tot, row, iv.seq, key, problems)
+        step = row.get("step", NO_STEP)
+        if step and step_totals is not None:
+            _add(_step_row(step_totals, step), row, iv.seq, key, None)  # a corrupt histogram is listed once
+
+
+def _step_row(step_totals: dict[str, RequestTotals], step: str) -> RequestTotals:
+    tot = step_totals.get(step)
+    if tot is None:
+        tot = step_totals[step] = RequestTotals(name=STEP_SCOPE_PREFIX + step, method="")
+    return tot
+
+
+def _add(tot: RequestTotals, row: dict[str, Any], seq: int, key: str, problems: list[str] | None) -> None:
+    try:
+        tot.add(row)
+    except Exception as exc:  # a corrupt histogram must not sink the report
+        if problems is not None:
+            problems.append(f"{SNAPSHOTS}: interval {seq} {key}: unreadable histogram ({exc.__class__.__name__}); counts kept")
 
 
 def _interval(obj: dict[str, Any]) -> Interval:
@@ -216,7 +254,8 @@ def _aggregate(data: RunData) -> None:
     """Totals and the timeline in one pass; each interval histogram is decoded once.
 
     Intervals are merged into at most MAX_POINTS groups; a group's per-name
-    histogram feeds both its chart point and the run totals.
+    histogram feeds both its chart point and the run totals, and its per-step
+    histograms the step totals.
     """
     n = len(data.intervals)
     if not n:
@@ -239,8 +278,9 @@ def _aggregate(data: RunData) -> None:
             tl["dropped"].append((x, sum(iv.arrivals.get("dropped", 0) for iv in ivs) / secs))
             tl["target_rate"].append((x, float(ivs[-1].target_rate or 0.0)))
         group: dict[str, RequestTotals] = {}
+        group_steps: dict[str, RequestTotals] = {}
         for iv in ivs:
-            accumulate(group, iv, data.problems)
+            accumulate(group, iv, data.problems, step_totals=group_steps)
             for k, v in iv.business.items():
                 data.business[k] = data.business.get(k, 0) + v
             for k, v in iv.arrivals.items():
@@ -255,6 +295,8 @@ def _aggregate(data: RunData) -> None:
             p95 = percentiles(part.hdr, [95])[95]
             if p95 is not None:
                 tl["p95_by_name"].setdefault(key, []).append((x, p95 / 1000))
+        for journey_step, part in group_steps.items():
+            _step_row(data.step_totals, journey_step).merge(part)
         if overall.get_total_count():
             values = percentiles(overall, [50, 95, 99])
             for p in (50, 95, 99):

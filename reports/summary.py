@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
+from peakload.core.steps import STEPS
 from peakload.core.summary import SCHEMA_ID, RequestRow, Summary
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
@@ -34,6 +35,7 @@ def request_row(t: RequestTotals, seconds: float) -> RequestRow:
     row: dict[str, Any] = {
         "name": t.name,
         "method": t.method,
+        "step": t.step,
         "requests": t.count,
         "failures": t.failures,
         "error_ratio": round(t.error_ratio, 6),
@@ -84,11 +86,11 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         why = (
             "no thresholds were declared (profile thresholds or an SLO spec)"
             if not results
-            else f"all {len(results)} thresholds were skipped for lack of data"
+            else f"all {len(results)} thresholds were skipped (no data, or not offered by this platform)"
         )
         return "unjudged", EXIT_INVALID, f"nothing was judged: {why}", "nothing-judged"
     skipped = len(results) - len(judged)
-    note = f"; {skipped} skipped for lack of data" if skipped else ""
+    note = f"; {skipped} skipped (no data, or not offered by this platform)" if skipped else ""
     return "passed", EXIT_PASS, f"{len(judged)} of {len(results)} thresholds passed{note}", "thresholds-passed"
 
 
@@ -100,7 +102,7 @@ VERDICT_RULES: dict[str, str] = {
     "capacity-knee": "a capacity run: its knee decides (capacity.json)",
     "aborted": "an abort threshold stayed breached past its grace and stopped the run",
     "threshold-failed": "at least one threshold failed",
-    "nothing-judged": "no threshold was judged (none declared, or all skipped for lack of data)",
+    "nothing-judged": "no threshold was judged (none declared, or all skipped: no data, or not offered by this platform)",
     "thresholds-passed": "every judged threshold passed",
 }
 
@@ -132,6 +134,7 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         latency_basis=data.header.get("latency_basis", "response"),
         intervals=len(data.intervals),
         requests={k: request_row(t, seconds) for k, t in sorted(data.totals.items())},
+        steps={step: request_row(data.step_totals[step], seconds) for step in STEPS if step in data.step_totals},
         total=request_row(data.all_requests(), seconds),
         business=dict(sorted(data.business.items())),
         arrivals=dict(sorted(data.arrivals.items())),

@@ -1,7 +1,8 @@
 """The request bridge (shared by every role) and the worker's side of a distributed run.
 
 :class:`Instrumentation` turns Locust's ``events.request`` into
-``StatsStore.record`` (milliseconds → seconds here, once) and owns the one
+``StatsStore.record`` (milliseconds → seconds here, once; the journey step from the
+request's ``context[STEP_KEY]``, ``""`` without one) and owns the one
 background greenlet a role may run. With no runner (``run_single_user``,
 library use) it is all there is: a store that counts.
 
@@ -31,6 +32,7 @@ from locust.env import Environment
 from exporters.classify import classify_error
 from exporters.settings import ExporterSettings
 from exporters.stats import StatsStore
+from peakload.core.steps import NO_STEP, STEP_KEY, STEPS
 
 __all__ = ["Instrumentation", "WorkerBridge", "SERVICE_TIME_KEY", "DELTA_MESSAGE", "next_boundary"]
 
@@ -38,6 +40,7 @@ logger = logging.getLogger("scenarios.instrumentation")  # one logger name for t
 
 SERVICE_TIME_KEY = "peakload_service_ms"
 DELTA_MESSAGE = "peakload_delta"  # worker → master custom message
+_STEPS = frozenset((*STEPS, NO_STEP))
 
 
 class Instrumentation:
@@ -51,6 +54,7 @@ class Instrumentation:
         self.store = StatsStore(edges=settings.edges)
         self._record = self.store.record  # bound once: saves two lookups per request
         self._loop: gevent.Greenlet | None = None  # aggregator: snapshot lines; worker: delta pushes
+        self._unknown_steps: set[str] = set()  # context steps that are no journey step, warned about once each
 
     def start(self) -> None:
         """Attach the request listener (subclasses add their role's listeners after it)."""
@@ -69,14 +73,30 @@ class Instrumentation:
         url: str | None = None,
         **_kwargs: Any,
     ) -> None:
-        """``events.request``: milliseconds → seconds here, once; then ``store.record``."""
+        """``events.request``: milliseconds → seconds here, once; the step from ``context``; then ``store.record``."""
         status = getattr(response, "status_code", None)
-        if exception is None and not context:  # the common case, kept short
+        if exception is None and not context:  # the common case without a journey, kept short
             self._record(name, request_type, response_time / 1000.0, status)
             return
         error_type = None if exception is None else classify_error(status, exception)
-        service = context.get(SERVICE_TIME_KEY) if context else None
-        self._record(name, request_type, response_time / 1000.0, status, error_type, None if service is None else service / 1000.0)
+        if context:
+            service = context.get(SERVICE_TIME_KEY)
+            step = context.get(STEP_KEY, NO_STEP)
+            if not (isinstance(step, str) and step in _STEPS):  # a list would not even hash
+                step = self._unknown_step(step)
+        else:
+            service, step = None, NO_STEP
+        self._record(name, request_type, response_time / 1000.0, status, error_type, None if service is None else service / 1000.0, step)
+
+    def _unknown_step(self, step: Any) -> str:
+        """A locustfile's own ``context[STEP_KEY]`` that is no journey step: counted without a step, said once."""
+        text = repr(step)[:80]
+        if text not in self._unknown_steps and len(self._unknown_steps) < 100:  # bounded, like the labels
+            self._unknown_steps.add(text)
+            logger.warning(
+                "peakload: request context %s=%s is not a journey step (%s); counted without a step", STEP_KEY, text, ", ".join(STEPS)
+            )
+        return NO_STEP
 
     def _start_loop(self, body: Callable[[], None]) -> None:
         if not self._loop_running():

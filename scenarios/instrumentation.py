@@ -32,7 +32,9 @@ chosen by runner type as in Locust's ``examples/custom_messages.py``:
 
 Open-model users may pass their service time in the request context as
 ``context={"peakload_service_ms": ms}`` (then ``response_time`` is the
-intended-start latency); it lands in ``service_hdr``.
+intended-start latency); it lands in ``service_hdr``. A request's journey step
+rides the same way, ``context={STEP_KEY: "checkout"}`` (:mod:`peakload.core.steps`):
+it becomes the series' ``step`` (label, snapshot rows); none = ``""``.
 """
 
 from __future__ import annotations

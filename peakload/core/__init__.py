@@ -11,6 +11,7 @@ Modules (each the only owner of its contract):
 - :mod:`~peakload.core.inputs` — reading user files; paths, URLs, ports, numbers;
 - :mod:`~peakload.core.fields` — the versioned model base, durations, bounds;
 - :mod:`~peakload.core.thresholds` — thresholds and the metric table (kind, unit, formatting);
+- :mod:`~peakload.core.steps` — the journey steps every request carries besides its route template;
 - :mod:`~peakload.core.profile`, :mod:`~peakload.core.slo` — the profile and SLO models;
 - :mod:`~peakload.core.loading` — YAML file → model, with one-line errors;
 - :mod:`~peakload.core.runenv` — the environment contract between ``peakload run`` and Locust;
@@ -66,6 +67,7 @@ from peakload.core.thresholds import (
     MetricSpec,
     Threshold,
     ThresholdEntry,
+    check_scope,
     format_value,
     metric,
     parse_threshold,
@@ -111,6 +113,7 @@ __all__ = [
     "Threshold",
     "ThresholdEntry",
     "parse_threshold",
+    "check_scope",
     "LATENCY_METRICS",
     "RATIO_METRICS",
     "COUNT_METRICS",

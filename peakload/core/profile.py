@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from peakload.core.errors import UsageError
 from peakload.core.fields import (
@@ -167,8 +167,12 @@ class TargetSpec(Model):
 
     @field_validator("paths")
     @classmethod
-    def _known_paths(cls, v: dict[str, str]) -> dict[str, str]:
-        # the keys are the dialect's (checked against the storefront's here, against an adapter's PATHS when it loads)
+    def _known_paths(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # the keys are the dialect's: the storefront's checked here, an adapter's against its PATHS when it loads
+        if info.data.get("dialect", "storefront") == "storefront":
+            unknown = sorted(set(v) - set(DEFAULT_PATHS))
+            if unknown:
+                raise ValueError(f"unknown path key {unknown[0]!r}; expected one of {sorted(DEFAULT_PATHS)}")
         for key, path in v.items():
             if not isinstance(key, str) or not 0 < len(key) <= 100:
                 raise ValueError(f"path key must be a name of at most 100 characters, got {key!r}")
@@ -177,14 +181,6 @@ class TargetSpec(Model):
             if len(path) > 2000 or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in path):
                 raise ValueError(f"path {key!r} must be at most 2000 characters without spaces or control characters, got {path[:80]!r}")
         return v
-
-    @model_validator(mode="after")
-    def _storefront_paths(self) -> TargetSpec:
-        if self.dialect == "storefront":
-            unknown = sorted(set(self.paths) - set(DEFAULT_PATHS))
-            if unknown:
-                raise ValueError(f"paths: unknown path key {unknown[0]!r}; expected one of {sorted(DEFAULT_PATHS)}")
-        return self
 
     def path(self, key: str) -> str:
         return self.paths.get(key, DEFAULT_PATHS[key])

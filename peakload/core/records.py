@@ -13,6 +13,11 @@ The writer is :mod:`peakload.core.snapshots`.
 The documented rule (docs/contracts.md): a line or field that cannot be read
 is skipped and listed in ``problems``; it never sinks the report, the gate or
 the comparison, and it never counts as a measurement.
+
+Versions: ``"v"`` changes only when a reader of the old format would misread
+the new one. An optional field that old readers ignore and new readers default
+when absent (a request row's ``step``, run.json's ``not_offered``) is additive
+and keeps ``v`` 1.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from peakload.core.inputs import parse_json_line
+from peakload.core.steps import NO_STEP, STEPS
 
 __all__ = [
     "SNAPSHOTS",
@@ -142,12 +148,19 @@ def _short(v: Any) -> str:
 
 
 def clean_row(row: Any) -> dict[str, Any]:
-    """One request row of an interval, with every field checked (ValueError names the bad one)."""
+    """One request row of an interval, with every field checked (ValueError names the bad one).
+
+    ``step`` is optional (absent in files written before steps, and for requests outside
+    the journey): absent reads as ``""``; a value that is not a journey step is refused.
+    """
     if not isinstance(row, dict):
         raise ValueError(f"request row: expected an object, got {_short(row)}")
     name, method = row.get("name"), row.get("method", "")
     if not isinstance(name, str) or not isinstance(method, str):
         raise ValueError("request row: name and method must be strings")
+    step = row.get("step", NO_STEP)
+    if not isinstance(step, str) or (step != NO_STEP and step not in STEPS):
+        raise ValueError(f"{method} {name} step: expected a journey step ({', '.join(STEPS)}) or none, got {_short(step)}")
     count = _count(row.get("count", 0), f"{method} {name} count")
     failures = _count(row.get("failures", 0), f"{method} {name} failures")
     if failures > count:
@@ -158,6 +171,7 @@ def clean_row(row: Any) -> dict[str, Any]:
     return {
         "name": name,
         "method": method,
+        "step": step,
         "count": count,
         "failures": failures,
         "sum_s": _number(row.get("sum_s", 0.0), f"{method} {name} sum_s", minimum=0),
@@ -309,7 +323,7 @@ RUN_FIELDS: dict[str, Any] = {
     "thresholds": (list,),
     "not_offered": (list,),
     "dialect": _OPT_STR,
-    "isolated": _BOOL,
+    "isolated": (bool, type(None)),  # None: unknown
 }
 OUTCOME_FIELDS: dict[str, Any] = {
     "aborted": _OPT_STR,

@@ -40,7 +40,8 @@ def interval_line(
     """One interval object in contract order from a :meth:`StatsStore.drain_delta` dict.
 
     Request rows keep the delta's ``buckets`` (non-cumulative counts per
-    bucket edge, edges in the header's ``bucket_edges``) next to ``hdr``.
+    bucket edge, edges in the header's ``bucket_edges``) next to ``hdr``, and its
+    ``step`` (only on a journey step's row; absent means no step).
     """
     return {
         "v": SNAPSHOT_VERSION,

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from peakload.core.steps import check_step
 
 __all__ = ["SCHEMA_ID", "Record", "RequestRow", "ThresholdRow", "Summary", "Status", "DecidedBy"]
 
@@ -45,11 +47,15 @@ class Record(BaseModel):
 
 
 class RequestRow(Record):
-    """One request name's totals (or ``total``: all of them); latencies in ms, None = no sample."""
+    """One request name's totals (or one journey step's, or ``total``: all of them); latencies in ms, None = no sample.
+
+    ``step`` is the journey step when every request of the row had that one step; a
+    step's own row (``Summary.steps``) is named by its threshold scope, ``step:checkout``.
+    """
 
     name: str
     method: str
-    step: str | None = None  # the journey step the requests belong to (None: not a journey step)
+    step: str | None = None  # the one journey step all its requests had (None: several, or none)
     requests: int = Field(ge=0)
     failures: int = Field(ge=0)
     error_ratio: float = Field(ge=0, le=1)
@@ -104,6 +110,8 @@ class Summary(Record):
     latency_basis: Literal["response", "intended-start", "service"]
     intervals: int = Field(ge=0)
     requests: dict[str, RequestRow]
+    # per journey step (only steps that had requests, in journey order), whatever the platform's route names
+    steps: dict[str, RequestRow] = Field(default_factory=dict)
     total: RequestRow
     business: dict[str, int]
     arrivals: dict[str, int]
@@ -115,6 +123,13 @@ class Summary(Record):
     not_offered: list[str] = Field(default_factory=list)
     baseline: dict[str, Any] | None = None
     capacity: dict[str, Any] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _journey_steps(cls, v: dict[str, RequestRow]) -> dict[str, RequestRow]:
+        for step in v:
+            check_step(step)
+        return v
 
     @property
     def judged(self) -> list[ThresholdRow]:

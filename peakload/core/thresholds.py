@@ -3,6 +3,8 @@
 Usage::
 
     t = parse_threshold("GET /api/home", "p95 < 2s")   # Threshold(metric="p95", value=2.0, ...)
+    parse_threshold("step:checkout", "error_ratio < 0.1%")  # a journey step's requests, on any platform
+    check_scope("step:chekout")                         # ValueError naming the known steps
     unit_of("error_ratio")                              # "ratio"
     format_value("p95", 0.2512)                         # "251.2ms"
 """
@@ -17,6 +19,7 @@ from typing import Annotated, Literal, cast
 from pydantic import Field
 
 from peakload.core.fields import Duration, Model
+from peakload.core.steps import check_step, step_scope
 
 __all__ = [
     "Threshold",
@@ -25,6 +28,7 @@ __all__ = [
     "METRICS",
     "metric",
     "parse_threshold",
+    "check_scope",
     "LATENCY_METRICS",
     "RATIO_METRICS",
     "COUNT_METRICS",
@@ -49,13 +53,15 @@ class MetricSpec:
 
     ``scope`` "request" metrics are computed from request rows (a name, a step, or all);
     "business" ones from the whole run; ``reconciled`` names the books fields a business
-    metric is computed from (a platform that cannot give them makes it n/a).
+    metric is computed from, ``steps`` the journey steps whose outcomes it counts (a
+    platform that cannot give those fields or does not offer those steps makes it n/a).
     """
 
     name: str
     kind: Kind
     scope: Literal["request", "business"]
     reconciled: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -74,13 +80,13 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("failures", "count", "request"),
         MetricSpec("error_ratio", "ratio", "request"),
         MetricSpec("rps", "rate", "request"),
-        MetricSpec("orders_per_s", "rate", "business"),
-        MetricSpec("payment_success_ratio", "ratio", "business"),
+        MetricSpec("orders_per_s", "rate", "business", steps=("checkout",)),
+        MetricSpec("payment_success_ratio", "ratio", "business", steps=("pay",)),
         MetricSpec("dropped", "count", "business"),
         MetricSpec("dropped_ratio", "ratio", "business"),
         MetricSpec("oversold", "count", "business", reconciled=("oversold_units",)),
         MetricSpec("duplicates", "count", "business", reconciled=("duplicate_orders", "duplicate_charges")),
-        MetricSpec("payments_mismatch", "count", "business", reconciled=("payments_succeeded", "orders_paid")),
+        MetricSpec("payments_mismatch", "count", "business", reconciled=("payments_succeeded", "orders_paid"), steps=("pay",)),
     )
 }
 
@@ -109,9 +115,10 @@ Op = Literal["<", "<=", ">", ">=", "=="]
 
 
 class Threshold(Model):
-    """``p95 < 300ms`` on one request name (``scope``), all requests (``all``) or the run (``business``)."""
+    """``p95 < 300ms`` on one request name (``scope``), a journey step (``step:checkout``), all requests
+    (``all``) or the run (``business``)."""
 
-    scope: str  # "all", "business", or "METHOD /route/template"
+    scope: str  # "all", "business", "step:<journey step>", or "METHOD /route/template" (or a bare route)
     metric: str
     op: Literal["<", "<=", ">", ">=", "=="]
     value: float  # seconds for latency, 0..1 for ratios
@@ -134,8 +141,24 @@ class Threshold(Model):
         return f"{self.scope}: {self.expr}"
 
 
+def check_scope(scope: str) -> str:
+    """``scope`` when it is a usable threshold scope; ValueError for a ``step:`` scope naming no journey step.
+
+    Usage: ``check_scope("step:checkout")`` → ``"step:checkout"``; request names, ``all`` and
+    ``business`` pass unchanged (a name the run never sends is judged, not refused).
+    """
+    step = step_scope(scope)
+    if step is not None:
+        try:
+            check_step(step)
+        except ValueError as exc:
+            raise ValueError(f"scope {scope!r}: {exc}") from None
+    return scope
+
+
 def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float = 0.0, source: str = "profile") -> Threshold:
-    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`."""
+    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`; the scope is checked by :func:`check_scope`."""
+    check_scope(scope)
     m = _THRESHOLD_RE.match(expr)
     if not m:
         raise ValueError(f"expected '<metric> <op> <value>' like 'p95 < 300ms', got {expr!r}")

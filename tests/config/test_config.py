@@ -8,6 +8,7 @@ import pytest
 
 from peakload.core import (
     ConfigError,
+    check_scope,
     load_profile,
     load_slo_spec,
     parse_duration,
@@ -115,5 +116,51 @@ def test_slo_errors_name_the_slo_and_field(tmp_path: Path, objective: str, extra
 def test_slo_becomes_gate_thresholds() -> None:
     spec = load_slo_spec(REPO / "profiles" / "slo.yaml")
     ids = [t.id for t in spec.gate_thresholds()]
-    assert "GET /api/products/{sku}: p99 <= 300ms" in ids
-    assert "POST /api/orders: error_ratio <= 0.05%" in ids
+    # the SLOs name journey steps: the gate judges by step on any platform; routes stay server-side
+    assert "step:product: p99 <= 300ms" in ids
+    assert "step:checkout: error_ratio <= 0.05%" in ids and "step:pay: error_ratio <= 0.05%" in ids
+    assert not [i for i in ids if not i.startswith("step:")], ids
+
+
+@pytest.mark.parametrize(
+    "slo, message",
+    [
+        (
+            "{name: s, kind: availability, steps: [chekout], objective: 99.9}",
+            "SLO \"s\": steps: unknown journey step 'chekout'; expected one of",
+        ),
+        ("{name: s, kind: availability, steps: [pay, pay], objective: 99.9}", 'SLO "s": steps: steps must not repeat'),
+        ("{name: s, kind: availability, objective: 99.9}", 'SLO "s": (slo): an SLO needs steps (journey steps like checkout) or requests'),
+    ],
+)
+def test_slo_steps_are_journey_steps(tmp_path: Path, slo: str, message: str) -> None:
+    p = tmp_path / "slo.yaml"
+    p.write_text(f"version: peakload/v1\nslos:\n  - {slo}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_slo_spec(p)
+    assert message in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+def test_an_slo_by_steps_gates_each_step_and_one_by_requests_each_request(tmp_path: Path) -> None:
+    p = tmp_path / "slo.yaml"
+    p.write_text(
+        "version: peakload/v1\nslos:\n"
+        "  - {name: both, kind: availability, steps: [checkout, pay], requests: ['POST /api/orders'], objective: 99.9}\n"
+        "  - {name: routes, kind: latency, requests: ['GET /api/home'], objective: 99, threshold: 1s}\n"
+    )
+    assert [(t.scope, t.source) for t in load_slo_spec(p).gate_thresholds()] == [
+        ("step:checkout", "slo:both"),
+        ("step:pay", "slo:both"),
+        ("GET /api/home", "slo:routes"),
+    ]
+
+
+def test_a_threshold_scope_naming_a_step_must_name_a_journey_step(tmp_path: Path) -> None:
+    ok = load_profile(_write(tmp_path, BASE + "thresholds: {'step:checkout': [p95 < 2s]}\n"))
+    assert [t.scope for t in ok.profile_thresholds()] == ["step:checkout"]
+    with pytest.raises(ConfigError) as exc:
+        load_profile(_write(tmp_path, BASE + "thresholds: {'step:chekout': [p95 < 2s]}\n"))
+    assert "scope 'step:chekout': unknown journey step 'chekout'; expected one of sign_in" in str(exc.value), str(exc.value)
+    with pytest.raises(ValueError, match="unknown journey step 'basket'"):
+        check_scope("step:basket")
+    assert check_scope("GET /api/home") == "GET /api/home"  # request names are judged, not refused

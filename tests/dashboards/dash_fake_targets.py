@@ -6,7 +6,9 @@ rates are positive and ratios are exact:
 
 * checkout: 1 % of POST /api/orders answers are 5xx (storefront); the load
   generator saw 1 % http_5xx plus 2 % http_4xx failures (4xx don't count for SLOs);
-* GET /api/products/{sku}: 4 % of requests slower than 0.3 s.
+* GET /api/products/{sku}: 4 % of requests slower than 0.3 s;
+* the load generator also sent POST /api/orders as another journey step
+  (``flash_checkout``), all of them 5xx: an SLO on step ``checkout`` must not count them.
 
 Usage::
 
@@ -33,6 +35,17 @@ REQUESTS = [  # (method, route) of every SLO in profiles/slo.yaml and one more
     ("POST", "/api/orders/{order_id}/payment"),
     ("GET", "/api/cart"),
 ]
+# the journey step the load generator labels each request with (the SLOs' client side selects by it)
+STEP_OF = {
+    "/api/home": "home",
+    "/api/categories/{category_id}/products": "category",
+    "/api/search": "search",
+    "/api/products/{sku}": "product",
+    "/api/orders": "checkout",
+    "/api/orders/{order_id}/payment": "pay",
+    "/api/cart": "cart",
+}
+OTHER_STEP = "flash_checkout"  # POST /api/orders under a step no SLO of profiles/slo.yaml names
 PER_SCRAPE = 100  # requests per (method, route) per scrape
 RUN_ID = "20251126T000000Z-test"
 
@@ -92,9 +105,9 @@ class _Storefront:
 class _LoadGenerator:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.requests = Counter("peakload_requests", "", ["name", "method", "status_class"], registry=r)
-        self.failures = Counter("peakload_request_failures", "", ["name", "method", "error_type"], registry=r)
-        self.duration = Histogram("peakload_request_duration_seconds", "", ["name", "method"], buckets=BUCKETS, registry=r)
+        self.requests = Counter("peakload_requests", "", ["name", "method", "step", "status_class"], registry=r)
+        self.failures = Counter("peakload_request_failures", "", ["name", "method", "step", "error_type"], registry=r)
+        self.duration = Histogram("peakload_request_duration_seconds", "", ["name", "method", "step"], buckets=BUCKETS, registry=r)
         self.users = Gauge("peakload_users", "", registry=r)
         self.workers = Gauge("peakload_workers", "", registry=r)
         self.target = Gauge("peakload_target_arrivals_per_second", "", registry=r)
@@ -113,19 +126,20 @@ class _LoadGenerator:
             bad5 = round(n * CHECKOUT_5XX_RATIO) if name.startswith("/api/orders") else 0
             bad4 = round(n * CLIENT_4XX_RATIO) if name.startswith("/api/orders") else 0
             slow = round(n * PRODUCT_SLOW_RATIO) if name == "/api/products/{sku}" else 0
-            self.requests.labels(name, method, "2xx").inc(n - bad5 - bad4)
+            step = STEP_OF[name]
+            self.requests.labels(name, method, step, "2xx").inc(n - bad5 - bad4)
             if bad5:
-                self.requests.labels(name, method, "5xx").inc(bad5)
-                self.failures.labels(name, method, "http_5xx").inc(bad5)
+                self.requests.labels(name, method, step, "5xx").inc(bad5)
+                self.failures.labels(name, method, step, "http_5xx").inc(bad5)
             if bad4:
-                self.requests.labels(name, method, "4xx").inc(bad4)
-                self.failures.labels(name, method, "http_4xx").inc(bad4)
+                self.requests.labels(name, method, step, "4xx").inc(bad4)
+                self.failures.labels(name, method, step, "http_4xx").inc(bad4)
             if name == "/api/search":
-                self.failures.labels(name, method, "timeout").inc(0)
+                self.failures.labels(name, method, step, "timeout").inc(0)
             for _ in range(n - slow):
-                self.duration.labels(name, method).observe(0.03)
+                self.duration.labels(name, method, step).observe(0.03)
             for _ in range(slow):
-                self.duration.labels(name, method).observe(0.5)
+                self.duration.labels(name, method, step).observe(0.5)
         self.users.set(20)
         self.workers.set(1)
         self.target.set(10)
@@ -138,6 +152,11 @@ class _LoadGenerator:
             self.payments.labels(outcome).inc(k)
         for outcome, k in (("won", 1), ("sold_out", 3), ("error", 0)):
             self.flash.labels(outcome).inc(k)
+        # same route, other step: selected by route it would count, selected by step it must not
+        self.requests.labels("/api/orders", "POST", OTHER_STEP, "5xx").inc(PER_SCRAPE)
+        self.failures.labels("/api/orders", "POST", OTHER_STEP, "http_5xx").inc(PER_SCRAPE)
+        for _ in range(PER_SCRAPE):
+            self.duration.labels("/api/orders", "POST", OTHER_STEP).observe(5.0)
 
 
 class FakeTargets:

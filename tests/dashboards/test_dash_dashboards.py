@@ -107,6 +107,23 @@ def test_load_test_has_red_latency_quantiles_arrivals_errors_and_business(boards
     assert "sum by (error_type)" in exprs
 
 
+def test_load_test_shows_rate_and_p95_by_journey_step(boards: dict[str, dict]) -> None:
+    panels = {p["title"]: [t["expr"] for t in p.get("targets") or []] for p in _panels(boards["load-test.json"])}
+    (rate,) = panels["Requests/s by journey step"]
+    (p95,) = panels["Latency p95 by journey step"]
+    assert rate.startswith(f'sum by (step) (rate({metric_names.REQUESTS}{{name=~"$name",step!=""}}')
+    assert p95.startswith("histogram_quantile(0.95, sum by (le, step) (rate(peakload_request_duration_seconds_bucket{")
+    assert 'step!=""' in p95 and RUN_JOIN in rate and RUN_JOIN in p95  # journey steps only, of the chosen run
+
+
+def test_an_slo_of_steps_only_gets_a_row_of_the_load_generators_view(slo_spec: SLOSpec) -> None:
+    steps_only = slo_spec.slos[3].model_copy(update={"requests": []})
+    board = json.loads(build_dashboards(slo_spec.model_copy(update={"slos": [steps_only]}))["slo.json"])
+    exprs = " ".join(t["expr"] for p in _panels(board) for t in p.get("targets") or [] if "checkout-availability" in p["title"])
+    assert 'slo:client_sli_error:ratio_rate5m{slo="checkout-availability"}' in exprs
+    assert "slo:sli_error" not in exprs and "slo:period_error_budget_remaining" not in exprs  # no server-side series exist for it
+
+
 def test_slo_dashboard_has_a_row_per_slo_and_follows_the_spec(slo_spec: SLOSpec, boards: dict[str, dict]) -> None:
     rows = [p["title"] for p in boards["slo.json"]["panels"] if p["type"] == "row"]
     assert rows[0] == "All SLOs"

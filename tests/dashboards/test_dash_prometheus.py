@@ -95,6 +95,16 @@ def test_client_side_sli_ignores_4xx_answers(prometheus) -> None:
     assert client == pytest.approx(fake.CHECKOUT_5XX_RATIO, rel=1e-6)
 
 
+def test_client_side_slis_select_by_journey_step_not_by_route(prometheus) -> None:
+    # POST /api/orders also carries step flash_checkout, all 5xx and 5 s slow: the checkout SLOs name
+    # steps [checkout, pay] and [checkout], so none of it may reach their client-side SLIs
+    prom, _ = prometheus
+    latency = _value(query(prom.url, 'slo:client_sli_error:ratio_rate5m{slo="checkout-latency"}'))
+    assert latency == 0
+    by_step = query(prom.url, 'sum by (step) (rate(peakload_request_failures_total{name="/api/orders",error_type="http_5xx"}[1m]))')
+    assert {r["metric"]["step"] for r in by_step if float(r["value"][1]) > 0} == {"checkout", fake.OTHER_STEP}
+
+
 def test_page_alert_fires_for_a_20x_burn(prometheus) -> None:
     prom, _ = prometheus
     # 1 % 5xx on checkout is 20x the budget over every window Prometheus has data for.

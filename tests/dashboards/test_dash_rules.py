@@ -125,8 +125,11 @@ def test_latency_slo_without_threshold_is_refused(slo_spec: SLOSpec) -> None:
 
 def test_window_shorter_than_the_longest_alert_window_is_refused(slo_spec: SLOSpec) -> None:
     short = SLOSpec.model_construct(**{**slo_spec.__dict__, "window": 86400.0})
-    with pytest.raises(RulesGenerationError, match=r"^could not generate rules: validate: window must be .* longer than 3d .*got 86400s"):
+    with pytest.raises(
+        RulesGenerationError, match=r"^could not generate rules: validate: window must be .* longer than 3d .*got 86400s"
+    ) as err:
         build_rules(short)
+    assert str(err.value).endswith(f"got 86400s in {slo_spec.source}")  # the spec's schema allows it: the message names the file
 
 
 def test_load_stage_reports_file_and_field(tmp_path: Path) -> None:
@@ -165,3 +168,45 @@ def test_selector_uses_exact_match_for_one_value_and_escaped_regex_for_several()
 
 def test_durations_render_as_prometheus_durations() -> None:
     assert [format_duration(s) for s in (300, 5400, 86400 * 30, 86400 * 28)] == ["5m", "1h30m", "30d", "28d"]
+
+
+# ---------------------------------------------------------------- journey steps
+
+
+def test_client_side_slis_select_the_slos_steps_and_server_side_its_routes(slo_spec: SLOSpec) -> None:
+    groups = _groups(build_rules(slo_spec))
+    client = groups["peakload-slo-checkout-availability-client-sli"][0]["expr"]
+    assert 'peakload_request_failures_total{error_type!~"http_4xx",step=~"checkout|pay"}[5m]' in client
+    assert 'peakload_requests_total{step=~"checkout|pay"}[5m]' in client
+    assert "name=" not in client and "route=" not in client
+    latency = groups["peakload-slo-checkout-latency-client-sli"][0]["expr"]
+    assert 'peakload_request_duration_seconds_bucket{le="2.0",step="checkout"}[5m]' in latency
+    server = groups["peakload-slo-checkout-availability-sli"][0]["expr"]
+    assert "step" not in server and 'route=~"/api/orders|/api/orders/\\\\{order_id\\\\}/payment"' in server
+
+
+def test_an_slo_of_steps_only_gets_client_rules_and_no_server_rules_or_alerts(root: Path) -> None:
+    groups = _groups(build_rules(load_slo_spec(root / "tests/golden/slo.in.yaml")))
+    assert {g for g in groups if "pay-availability" in g} == {
+        "peakload-slo-pay-availability-client-sli",
+        "peakload-slo-pay-availability-meta",
+    }
+    assert [r["record"] for r in groups["peakload-slo-pay-availability-meta"]] == [
+        "slo:objective:ratio",
+        "slo:error_budget:ratio",
+        "slo:time_period:days",
+        "slo:client_current_burn_rate:ratio",
+    ]
+    assert 'step=~"flash_checkout|pay"' in groups["peakload-slo-pay-availability-client-sli"][0]["expr"]
+    # an SLO naming both: route server-side, step client-side, alerts on the server side
+    assert 'route="/api/cart/items/{sku}"' in groups["peakload-slo-cart-add-latency-sli"][0]["expr"]
+    assert 'step="cart_add"' in groups["peakload-slo-cart-add-latency-client-sli"][0]["expr"]
+    assert [r["labels"]["severity"] for r in groups["peakload-slo-cart-add-latency-alerts"]] == ["page", "ticket"]
+
+
+def test_an_unknown_step_names_the_validate_stage_and_slo(slo_spec: SLOSpec) -> None:
+    with pytest.raises(RulesGenerationError) as err:
+        build_rules(_bad(slo_spec, 3, steps=["checkout", "basket"]))
+    assert str(err.value).startswith("could not generate \"checkout-availability\" rules: validate: unknown journey step 'basket'")
+    with pytest.raises(RulesGenerationError, match=r'"checkout-latency" rules: validate: name steps \(journey steps\) or requests'):
+        build_rules(_bad(slo_spec, 4, steps=[], requests=[]))

@@ -5,6 +5,10 @@ Hits the counting server of tests/exporters/conftest.py. When
 own /metrics at ``quitting`` — after the workers' final reports were merged —
 and writes the text there, so the test can compare the final exposition with
 the server's counts.
+
+Two tasks carry a journey step in the request context as the journey does
+(``product``, ``search``); ``/api/missing`` carries a value that is no journey
+step (counted without one), ``/api/boom`` none at all.
 """
 
 import itertools
@@ -15,6 +19,7 @@ from locust import FastHttpUser, constant, events, task
 from locust.runners import WorkerRunner
 
 import scenarios.instrumentation  # noqa: F401  (the one import under test)
+from peakload.core.steps import STEP_KEY
 from scenarios.instrumentation import record_business
 
 _sku = itertools.count()
@@ -26,7 +31,9 @@ class CountingShopper(FastHttpUser):
     @task(6)
     def view_product(self) -> None:
         n = next(_sku) % 50
-        with self.client.get(f"/api/products/SKU-{n:05d}", name="/api/products/{sku}", catch_response=True) as resp:
+        with self.client.get(
+            f"/api/products/SKU-{n:05d}", name="/api/products/{sku}", catch_response=True, context={STEP_KEY: "product"}
+        ) as resp:
             if resp.status_code == 200 and resp.json().get("sku"):
                 record_business(self.environment, "product_views")
             else:
@@ -34,7 +41,7 @@ class CountingShopper(FastHttpUser):
 
     @task(1)
     def missing(self) -> None:
-        self.client.get("/api/missing")
+        self.client.get("/api/missing", context={STEP_KEY: "basket"})  # not a journey step
 
     @task(1)
     def boom(self) -> None:
@@ -42,7 +49,7 @@ class CountingShopper(FastHttpUser):
 
     @task(1)
     def bad_body(self) -> None:
-        with self.client.get("/api/bad-body", catch_response=True) as resp:
+        with self.client.get("/api/bad-body", catch_response=True, context={STEP_KEY: "search"}) as resp:
             if resp.json().get("status") != "ok":
                 resp.failure("status is not ok")
 

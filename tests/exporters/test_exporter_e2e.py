@@ -29,6 +29,7 @@ from peakload.core.snapshots import SNAPSHOT_FILE
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("locustfile_counting.py")
 PRODUCT = "/api/products/{sku}"
+STEP_OF = {PRODUCT: "product", "/api/bad-body": "search", "/api/missing": "", "/api/boom": ""}  # as locustfile_counting.py tags them
 
 
 def _samples(text: str, metric: str) -> list[tuple[dict[str, str], float]]:
@@ -115,6 +116,10 @@ def test_generator_metrics_and_snapshots_equal_server_counts(mode: str, workers:
     assert _samples(final, "peakload_product_views_total") == [({}, float(server[PRODUCT]))]
     hist_count = {lab["name"]: v for lab, v in _samples(final, "peakload_request_duration_seconds_count")}
     assert hist_count == {k: float(v) for k, v in server.items()}
+    # the journey step rode along from the request context: one step per name here, "" without one
+    steps = {(lab["name"], lab["step"]) for lab, _ in _samples(final, "peakload_request_duration_seconds_count")}
+    assert steps == set(STEP_OF.items())
+    assert output.count("is not a journey step") == workers  # said once per process that saw it
 
     # 2. the snapshot stream adds up to the same numbers
     lines, problems = read_snapshots(tmp_path / SNAPSHOT_FILE)
@@ -130,6 +135,7 @@ def test_generator_metrics_and_snapshots_equal_server_counts(mode: str, workers:
     hdr_totals: dict[str, int] = {}
     for interval in intervals:
         for row in interval["requests"]:
+            assert row.get("step", "") == STEP_OF[row["name"]] and row.get("step") != ""  # no step: no key
             snap_counts[row["name"]] = snap_counts.get(row["name"], 0) + row["count"]
             hdr_totals[row["name"]] = hdr_totals.get(row["name"], 0) + decode_hdr(row["hdr"]).get_total_count()
             assert sum(row["buckets"]) == row["count"]

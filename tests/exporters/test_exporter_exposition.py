@@ -16,38 +16,38 @@ from exporters.stats import StatsStore
 EXPECTED = """\
 # HELP peakload_requests_total Requests completed by the load generator.
 # TYPE peakload_requests_total counter
-peakload_requests_total{method="POST",name="/api/orders",status_class="none"} 1.0
-peakload_requests_total{method="POST",name="/api/orders",status_class="4xx"} 1.0
-peakload_requests_total{method="GET",name="/api/products/{sku}",status_class="2xx"} 2.0
-peakload_requests_total{method="GET",name="/api/products/{sku}",status_class="5xx"} 1.0
+peakload_requests_total{method="POST",name="/api/orders",status_class="none",step=""} 1.0
+peakload_requests_total{method="POST",name="/api/orders",status_class="4xx",step=""} 1.0
+peakload_requests_total{method="GET",name="/api/products/{sku}",status_class="2xx",step=""} 2.0
+peakload_requests_total{method="GET",name="/api/products/{sku}",status_class="5xx",step=""} 1.0
 # HELP peakload_request_failures_total Failed requests by bounded error type.
 # TYPE peakload_request_failures_total counter
-peakload_request_failures_total{error_type="http_4xx",method="POST",name="/api/orders"} 1.0
-peakload_request_failures_total{error_type="http_5xx",method="POST",name="/api/orders"} 0.0
-peakload_request_failures_total{error_type="timeout",method="POST",name="/api/orders"} 1.0
-peakload_request_failures_total{error_type="connection",method="POST",name="/api/orders"} 0.0
-peakload_request_failures_total{error_type="body_check",method="POST",name="/api/orders"} 0.0
-peakload_request_failures_total{error_type="other",method="POST",name="/api/orders"} 0.0
-peakload_request_failures_total{error_type="http_4xx",method="GET",name="/api/products/{sku}"} 0.0
-peakload_request_failures_total{error_type="http_5xx",method="GET",name="/api/products/{sku}"} 1.0
-peakload_request_failures_total{error_type="timeout",method="GET",name="/api/products/{sku}"} 0.0
-peakload_request_failures_total{error_type="connection",method="GET",name="/api/products/{sku}"} 0.0
-peakload_request_failures_total{error_type="body_check",method="GET",name="/api/products/{sku}"} 0.0
-peakload_request_failures_total{error_type="other",method="GET",name="/api/products/{sku}"} 0.0
+peakload_request_failures_total{error_type="http_4xx",method="POST",name="/api/orders",step=""} 1.0
+peakload_request_failures_total{error_type="http_5xx",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_failures_total{error_type="timeout",method="POST",name="/api/orders",step=""} 1.0
+peakload_request_failures_total{error_type="connection",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_failures_total{error_type="body_check",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_failures_total{error_type="other",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_failures_total{error_type="http_4xx",method="GET",name="/api/products/{sku}",step=""} 0.0
+peakload_request_failures_total{error_type="http_5xx",method="GET",name="/api/products/{sku}",step=""} 1.0
+peakload_request_failures_total{error_type="timeout",method="GET",name="/api/products/{sku}",step=""} 0.0
+peakload_request_failures_total{error_type="connection",method="GET",name="/api/products/{sku}",step=""} 0.0
+peakload_request_failures_total{error_type="body_check",method="GET",name="/api/products/{sku}",step=""} 0.0
+peakload_request_failures_total{error_type="other",method="GET",name="/api/products/{sku}",step=""} 0.0
 # HELP peakload_request_duration_seconds Request latency seen by the load generator.
 # TYPE peakload_request_duration_seconds histogram
-peakload_request_duration_seconds_bucket{le="0.1",method="POST",name="/api/orders"} 0.0
-peakload_request_duration_seconds_bucket{le="0.3",method="POST",name="/api/orders"} 0.0
-peakload_request_duration_seconds_bucket{le="2.0",method="POST",name="/api/orders"} 1.0
-peakload_request_duration_seconds_bucket{le="+Inf",method="POST",name="/api/orders"} 2.0
-peakload_request_duration_seconds_count{method="POST",name="/api/orders"} 2.0
-peakload_request_duration_seconds_sum{method="POST",name="/api/orders"} 12.0
-peakload_request_duration_seconds_bucket{le="0.1",method="GET",name="/api/products/{sku}"} 1.0
-peakload_request_duration_seconds_bucket{le="0.3",method="GET",name="/api/products/{sku}"} 2.0
-peakload_request_duration_seconds_bucket{le="2.0",method="GET",name="/api/products/{sku}"} 2.0
-peakload_request_duration_seconds_bucket{le="+Inf",method="GET",name="/api/products/{sku}"} 3.0
-peakload_request_duration_seconds_count{method="GET",name="/api/products/{sku}"} 3.0
-peakload_request_duration_seconds_sum{method="GET",name="/api/products/{sku}"} 2.875
+peakload_request_duration_seconds_bucket{le="0.1",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_duration_seconds_bucket{le="0.3",method="POST",name="/api/orders",step=""} 0.0
+peakload_request_duration_seconds_bucket{le="2.0",method="POST",name="/api/orders",step=""} 1.0
+peakload_request_duration_seconds_bucket{le="+Inf",method="POST",name="/api/orders",step=""} 2.0
+peakload_request_duration_seconds_count{method="POST",name="/api/orders",step=""} 2.0
+peakload_request_duration_seconds_sum{method="POST",name="/api/orders",step=""} 12.0
+peakload_request_duration_seconds_bucket{le="0.1",method="GET",name="/api/products/{sku}",step=""} 1.0
+peakload_request_duration_seconds_bucket{le="0.3",method="GET",name="/api/products/{sku}",step=""} 2.0
+peakload_request_duration_seconds_bucket{le="2.0",method="GET",name="/api/products/{sku}",step=""} 2.0
+peakload_request_duration_seconds_bucket{le="+Inf",method="GET",name="/api/products/{sku}",step=""} 3.0
+peakload_request_duration_seconds_count{method="GET",name="/api/products/{sku}",step=""} 3.0
+peakload_request_duration_seconds_sum{method="GET",name="/api/products/{sku}",step=""} 2.875
 # HELP peakload_users Running simulated users.
 # TYPE peakload_users gauge
 peakload_users 20.0

@@ -1,0 +1,95 @@
+"""Shopper-journey cost on the generator, this tree against an earlier git revision, side by side in one run.
+
+Usage::
+
+    .venv/bin/python bench/journey_ab.py --baseline bf1a7ff            # 2 rounds, 6 s per rate
+    .venv/bin/python bench/journey_ab.py --baseline HEAD~5 --rounds 3 --seconds 8
+
+Each tree runs ``bench/generator.py``'s ``shopper_cost`` (the embedded
+storefront on CPU 0; open-model shopper visits of that tree's locustfile on
+CPU 1 at 15 and 45 visits/s) — the same profile, the same storefront, the same
+checks; failures count as requests like any other. The figure is the marginal
+*requests per generator CPU-second* (the difference between the two rates, so
+start-up costs cancel). Trees alternate per round; the ratio is current /
+baseline of the per-tree medians. The baseline is checked out into a temporary
+git worktree and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+MAX_ROUNDS = 5
+MAX_SECONDS = 10
+
+_DRIVER = """
+import json, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, "bench")
+from generator import shopper_cost
+seconds = float(sys.argv[1])
+with tempfile.TemporaryDirectory() as tmp:
+    lo, _ = shopper_cost(Path(tmp), seconds=seconds, rate=15)
+with tempfile.TemporaryDirectory() as tmp:
+    hi, visits = shopper_cost(Path(tmp), seconds=seconds, rate=45)
+print(json.dumps({"lo": [lo.requests, lo.cpu_s], "hi": [hi.requests, hi.cpu_s], "visits": visits}))
+"""
+
+
+def measure(tree: Path, seconds: float) -> tuple[float, float]:
+    """(marginal requests per generator CPU-second, requests per visit) of one tree."""
+    proc = subprocess.run(
+        [PY, "-c", _DRIVER, str(seconds)],
+        cwd=tree,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{tree}: shopper_cost failed: {proc.stderr[-1500:]}")
+    d = json.loads(proc.stdout.strip().splitlines()[-1])
+    (lo_n, lo_cpu), (hi_n, hi_cpu) = d["lo"], d["hi"]
+    return (hi_n - lo_n) / (hi_cpu - lo_cpu), hi_n / d["visits"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", required=True, help="git revision to compare with (e.g. a commit before a change)")
+    parser.add_argument("--rounds", type=int, default=2, help=f"rounds (max {MAX_ROUNDS})")
+    parser.add_argument("--seconds", type=int, default=6, help=f"measured seconds per rate (max {MAX_SECONDS})")
+    a = parser.parse_args(argv)
+    rounds, seconds = min(max(a.rounds, 1), MAX_ROUNDS), min(max(a.seconds, 2), MAX_SECONDS)
+    with tempfile.TemporaryDirectory(prefix="peakload-ab-") as tmp:
+        base = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), a.baseline], check=True, capture_output=True)
+        try:
+            figures: dict[str, list[float]] = {"current": [], "baseline": []}
+            per_visit: dict[str, float] = {}
+            for r in range(rounds):
+                order = [("current", REPO), ("baseline", base)]
+                for name, tree in order if r % 2 == 0 else order[::-1]:
+                    rate, visit = measure(tree, seconds)
+                    figures[name].append(rate)
+                    per_visit[name] = visit
+                    print(f"round {r + 1}: {name:<8} {rate:7.0f} requests per generator CPU-second ({visit:.1f} requests per visit)")
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False, capture_output=True)
+    cur, old = statistics.median(figures["current"]), statistics.median(figures["baseline"])
+    print(
+        f"shopper journey, marginal requests per generator CPU-second: current {cur:.0f}, baseline {a.baseline} {old:.0f}; ratio {cur / old:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
