@@ -150,6 +150,8 @@ class OscarShop(BaseShop):
         if not isinstance(rows, list):
             raise ValueError(f"GET {self.path('products')}: expected a list of products")
         items, flash_item, words = [], None, set()
+        # popularity rank = id order (Oscar lists newest first; rank 1 is the first product created)
+        rows = sorted((r for r in rows if isinstance(r, dict) and is_count(r.get("id"), lo=1)), key=lambda r: int(r["id"]))
         for row in rows:
             if not isinstance(row, dict) or not is_count(row.get("id"), lo=1):
                 continue

@@ -1,17 +1,25 @@
 """A small django-oscar shop for peakload's tests: the stock Oscar apps, django-oscar-api, SQLite.
 
-Not a production configuration: DEBUG off but a fixed secret key and an MD5
-password hasher (a test shop; hashing 400 seeded passwords with PBKDF2 would
-take most of a minute on 2 cores). The database path comes from OSCAR_DB_PATH.
+A test shop, not a production configuration: DEBUG is off, but the secret key is
+fixed and passwords are hashed with MD5 (hashing the 400 seeded accounts with
+PBKDF2, and checking one at every sign-in, would cost seconds of CPU on 2 cores).
+CSRF stays on, exactly as django-oscar-api ships it: DRF's SessionAuthentication
+checks the ``X-CSRFToken`` header on every unsafe request of a signed-in user.
+
+Environment: ``OSCAR_DB_PATH`` (the SQLite file), ``OSCAR_SEARCH_INDEX`` (the Whoosh index
+directory, default ``whoosh-index/`` beside the database) and ``OSCAR_MEDIA_ROOT`` (default
+``media/`` beside the database).
 """
 
 import os
 from pathlib import Path
 
-from oscar.defaults import *  # noqa: F403  (Oscar's own settings defaults)
+from oscar.defaults import *  # noqa: F403  (Oscar's own OSCAR_* defaults)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = "peakload-test-shop-not-secret"
+DB_PATH = Path(os.environ.get("OSCAR_DB_PATH") or BASE_DIR / "oscar.sqlite3")
+
+SECRET_KEY = "peakload-test-shop-not-a-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 SITE_ID = 1
@@ -20,6 +28,8 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-gb"
 USE_I18N = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# Test shop only: MD5 is a fast, insecure hasher (never use it for real accounts).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 INSTALLED_APPS = [
@@ -71,6 +81,7 @@ INSTALLED_APPS = [
     "peakload_seed",
 ]
 
+# Oscar's stock middleware (django-oscar-api "out of the box": plain cookie sessions, CSRF on).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -109,20 +120,42 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("OSCAR_DB_PATH", str(BASE_DIR / "oscar.sqlite3")),
-        # several gunicorn workers write: take the write lock at BEGIN (no "database is locked" 500s on upgrade)
-        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        "NAME": str(DB_PATH),
+        # Several gunicorn workers write to one file: BEGIN IMMEDIATE takes the write lock at the
+        # start of a transaction (a deferred one that upgrades later fails at once with "database
+        # is locked" -> HTTP 500), WAL lets readers go on while one writer writes, and the busy
+        # timeout lets writers queue for the lock instead of failing.
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
     }
 }
 
-AUTHENTICATION_BACKENDS = ["oscar.apps.customer.auth_backends.EmailBackend", "django.contrib.auth.backends.ModelBackend"]
-HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-STATIC_URL = "/static/"
-MEDIA_ROOT = os.environ.get("OSCAR_MEDIA_ROOT", str(BASE_DIR / "media"))
+AUTHENTICATION_BACKENDS = [
+    "oscar.apps.customer.auth_backends.EmailBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Oscar's catalogue, category and search pages are haystack searches. The "simple" backend cannot
+# narrow by category (every category page would list 0 products), so the shop uses Whoosh, a
+# pure-Python index that ``peakload_seed`` builds next to the database (read-only at run time).
+HAYSTACK_CONNECTIONS = {
+    "default": {
+        "ENGINE": "haystack.backends.whoosh_backend.WhooshEngine",
+        "PATH": os.environ.get("OSCAR_SEARCH_INDEX") or str(DB_PATH.parent / "whoosh-index"),
+    }
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # nothing leaves the machine
+
+STATIC_URL = "/static/"  # not served: the API is what the tests use
+MEDIA_ROOT = os.environ.get("OSCAR_MEDIA_ROOT") or str(DB_PATH.parent / "media")
 MEDIA_URL = "/media/"
+
+OSCAR_SHOP_NAME = "Peakload Oscar"
 OSCAR_DEFAULT_CURRENCY = "CNY"
 OSCAR_ALLOW_ANON_CHECKOUT = True
-OSCAR_SHOP_NAME = "Peakload Oscar"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,3 +1,5 @@
+"""The test shop's URLs: django-oscar-api under /api/, Oscar's own pages (catalogue, search, ...) at the root."""
+
 from django.apps import apps
 from django.urls import include, path
 

@@ -1,0 +1,1 @@
+"""The test shop's seeding app: the ``peakload_seed`` management command."""
