@@ -65,19 +65,26 @@ def _distribution(data: RunData) -> str:
     )
 
 
-def _funnel(data: RunData) -> str:
+def _funnel(data: RunData, not_offered: list[str]) -> str:
     b = data.business
-    steps = [
-        ("views", b.get("product_views", 0)),
-        ("cart adds", b.get("cart_adds", 0)),
-        ("orders", b.get("orders", 0)),
-        ("paid", b.get("payments_success", 0)),
+    stages = [
+        ("views", "product", b.get("product_views", 0)),
+        ("cart adds", "cart_add", b.get("cart_adds", 0)),
+        ("orders", "checkout", b.get("orders", 0)),
+        ("paid", "pay", b.get("payments_success", 0)),
     ]
+    # a stage the platform does not offer is left out and named, not drawn as a measured 0
+    steps = [(k, v) for k, step, v in stages if step not in not_offered]
+    missing = [k for k, step, _ in stages if step in not_offered]
     if not any(v for _, v in steps):
         return "<p>No funnel events were recorded.</p>"
     top = steps[0][1] or 1
     notes = [f"{v} ({100.0 * v / top:.1f}%)" for _, v in steps]
-    return bar_chart("Funnel: views → cart → orders → paid", [(k, float(v)) for k, v in steps], chart_id="chart-funnel", note=notes)
+    title = "Funnel: " + " → ".join(k for k, _ in steps)
+    chart = bar_chart(title, [(k, float(v)) for k, v in steps], chart_id="chart-funnel", note=notes)
+    if missing:
+        chart += f'<p id="funnel-not-offered">{_e(", ".join(missing))}: not offered by this platform (n/a)</p>'
+    return chart
 
 
 def _threshold_table(summary: Summary) -> str:
@@ -248,7 +255,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         "<h2>Latency distribution</h2>",
         _distribution(data),
         "<h2>Funnel</h2>",
-        _funnel(data),
+        _funnel(data, s.not_offered),
         "<h2>Requests</h2>",
         _request_table(s),
     ]

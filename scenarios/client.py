@@ -23,11 +23,13 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from peakload.core import DEFAULT_PATHS, TargetSpec
+from peakload.core.net import fetch_json
 from peakload.core.steps import NO_STEP, STEPS
 from scenarios.shop import (
     BaseShop,
@@ -138,6 +140,20 @@ class ShopClient(BaseShop):
             skus.append(item["sku"])
         total = data.get("total")
         return Listing(skus=tuple(skus), total=total if _is_count(total) else None)
+
+    # ------------------------------------------------------------ books (after the run, no Locust)
+
+    @classmethod
+    def reconcile(cls, *, target: TargetSpec, base_url: str, run_id: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The storefront's own books for this run: ``GET <reconcile>?run_id=`` (docs/contracts.md §4)."""
+        path = target.paths.get("reconcile", cls.PATHS["reconcile"])
+        headers = {}
+        if target.admin_token_env and os.environ.get(target.admin_token_env):
+            headers["Authorization"] = f"Bearer {os.environ[target.admin_token_env]}"
+        try:
+            return fetch_json(base_url.rstrip("/") + path + f"?run_id={run_id}", timeout=30, headers=headers)
+        except Exception as exc:  # a shop without that endpoint: the books are unknown, not zero
+            return {"error": f"GET {path} failed: {getattr(exc, 'reason', exc)}"}
 
     # ------------------------------------------------------------ discovery
 

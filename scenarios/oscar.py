@@ -186,10 +186,10 @@ class OscarShop(BaseShop):
             n = data.get("num_available")
             if n is None and data.get("is_available_to_buy") is True:
                 return 10**9  # no stock tracking for this product: always available
-            if not is_count(n):
+            if not isinstance(n, int) or isinstance(n, bool):
                 resp.failure("availability num_available missing")
                 return None
-            return int(n)
+            return max(n, 0)  # Oscar shows a negative count after it oversold: nothing left to buy
 
     # ------------------------------------------------------------ sign-in and browsing
 
@@ -429,9 +429,11 @@ class OscarShop(BaseShop):
         }
         with self.call(step, "POST", "checkout", json=body) as resp:
             status = resp.status_code
-            if status == 406 or (status == 400 and b"stock" in (resp.content or b"").lower()):
-                resp.success()  # Oscar refuses an order it cannot allocate: sold out, a business outcome
+            text = (resp.content or b"")[:2000].lower()
+            if status == 406 and (b"unavailable" in text or b"not available" in text or b"stock" in text):
+                resp.success()  # refused for stock: sold out, a business outcome (Oscar 4.2 does not check at checkout)
                 return CheckoutResult(outcome="sold_out", status=status)
+            # any other 406 is a validation error (a total that moved, a basket already ordered): it stays a failure
             if status not in (200, 201):
                 # no idempotency key on Oscar: a retry could order twice, so no retry
                 return CheckoutResult(outcome="error", status=status)

@@ -39,7 +39,7 @@ from peakload.core import (
     load_slo_spec,
 )
 from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
-from peakload.core.net import fetch_json, free_port, is_loopback
+from peakload.core.net import free_port, is_loopback
 from peakload.core.records import (
     OUTCOME_JSON,
     PROFILE_COPY,
@@ -57,7 +57,6 @@ from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
 from reports.results import _interval
 from reports.summary import SCHEMA_ID
-from scenarios.client import ShopClient
 from scenarios.dialects import load_dialect, not_offered
 from scenarios.feeders import check_feeders, feeder_rows
 from scenarios.shop import BOOKS_FIELDS, BaseShop
@@ -201,17 +200,6 @@ def distributed_args(workers: int) -> list[str]:
     ]
 
 
-def _reconcile(url: str, profile: Profile, run_id: str) -> dict:
-    rec_url = url.rstrip("/") + profile.target.path("reconcile") + f"?run_id={run_id}"
-    headers = {}
-    if profile.target.admin_token_env and os.environ.get(profile.target.admin_token_env):
-        headers["Authorization"] = f"Bearer {os.environ[profile.target.admin_token_env]}"
-    try:
-        return fetch_json(rec_url, timeout=30, headers=headers)
-    except Exception as exc:  # external targets may have no such endpoint
-        return {"error": f"GET {profile.target.path('reconcile')} failed: {getattr(exc, 'reason', exc)}"}
-
-
 @dataclass(frozen=True, kw_only=True)
 class RunContext:
     """Everything one run decided before any side effect: built once by :func:`plan`, never mutated."""
@@ -311,7 +299,7 @@ def run(opts: RunOptions) -> Report:
             stack.callback(_stop_embedded, embedded, created)
             target = embedded.start()
         preflight(target, ctx.shop.health_path(profile.target))
-        books_before = None if ctx.shop is ShopClient else ctx.shop.books_before(target=profile.target, base_url=target)
+        books_before = ctx.shop.books_before(target=profile.target, base_url=target)
         make_dirs(run_dir, field="--results", exist_ok=False)
         created.append(run_dir)
         shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
@@ -339,15 +327,12 @@ def run(opts: RunOptions) -> Report:
             prom = _start_prometheus(ctx, target, run_dir)
             stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
         outcome = replace(_drive(ctx, target, run_dir), reconciliation_url=target)
-        if ctx.shop is ShopClient:
-            rec = _reconcile(target, profile, ctx.run_id)
-        else:
-            rec = ctx.shop.reconcile(
-                target=profile.target,
-                base_url=target,
-                run_id=ctx.run_id,
-                context={"before": books_before, "started_ts": meta.started_ts, "ended_ts": time.time()},
-            )
+        rec = ctx.shop.reconcile(
+            target=profile.target,
+            base_url=target,
+            run_id=ctx.run_id,
+            context={"before": books_before, "started_ts": meta.started_ts, "ended_ts": time.time()},
+        )
         write_atomic(run_dir / RECONCILIATION_JSON, json.dumps(rec, indent=2) + "\n")
         write_atomic(run_dir / RUN_JSON, json.dumps(replace(meta, ended_ts=time.time()).to_json(), indent=2) + "\n")
         write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome.to_json(), indent=2) + "\n")

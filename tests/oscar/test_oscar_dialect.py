@@ -110,3 +110,21 @@ def test_flash_sale_on_oscar_books_say_exactly_what_oscar_did(oscar_shop: OscarS
         assert sold == free_before
     # units, not orders: a buyer's persistent Oscar basket may hold earlier lines of the same product
     print(f"flash: {buyers} buyers, stock {free_before}, {orders} orders, {sold} units sold, oversold {expected_oversold}")
+
+
+def test_the_report_says_not_offered_instead_of_a_measured_zero(oscar_shop: OscarShop) -> None:
+    res = peakload("report", str(_last_oscar_run()))
+    assert res.returncode in (0, 1), res.stderr
+    html = (_last_oscar_run() / "report.html").read_text()
+    assert 'id="funnel-not-offered"' in html and "paid: not offered by this platform" in html
+    assert "Funnel: views → cart adds → orders<" in html or "Funnel: views → cart adds → orders" in html
+    md = (_last_oscar_run() / "summary.md").read_text()
+    assert "Not offered by this platform" in md and "`pay`" in md and "NOT isolated" in md
+
+
+def _last_oscar_run() -> Path:
+    runs = sorted(p for p in (REPO / "results").iterdir() if (p / "run.json").is_file())
+    for run in reversed(runs):
+        if json.loads((run / "run.json").read_text()).get("dialect") == "oscar":
+            return run
+    raise AssertionError("no oscar run in results/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +141,37 @@ def test_a_feeder_too_small_for_the_peak_is_refused_before_the_run(tmp_path: Pat
     assert res.returncode == 2, res.stderr
     assert "target.feeders.users: the run needs 5 unique rows" in res.stderr and "holds 2" in res.stderr
     assert not (tmp_path / "r").exists()
+
+
+USER_ADAPTER = '''
+"""A user's adapter, written from docs/adapters.md: the storefront's routes, but this platform has no payment step."""
+from peakload.core.steps import STEPS
+from scenarios.client import ShopClient
+
+
+class NoPayShop(ShopClient):
+    OFFERS = frozenset(STEPS) - {"pay"}
+'''
+
+
+def test_a_users_own_adapter_runs_the_full_journey(tmp_path: Path) -> None:
+    (tmp_path / "nopay_shop.py").write_text(USER_ADAPTER)
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "version: peakload/v1\nname: own-adapter\nslo: " + str(REPO / "profiles" / "slo.yaml") + "\nseed: 3\n"
+        "shape: {stages: [{kind: ramp, duration: 2s, users: 8}, {kind: steady, duration: 8s, users: 8}]}\n"
+        "users: {shopper: 3, flash_buyer: 1}\nflash_sale: {sku: FLASH-0001, at: 5s}\n"
+        "target: {dialect: 'nopay_shop:NoPayShop'}\n"
+        "journey: {think_time: {min: 0.05, max: 0.2}, ratios: {view_to_cart: 0.8, cart_to_checkout: 0.9}}\n"
+        "thresholds: {all: [error_ratio < 1%], business: [oversold == 0]}\n"
+    )
+    res = _run("run", "--profile", str(profile), "--results", str(tmp_path / "r"), "--quiet")
+    assert res.returncode == 0, res.stdout + res.stderr
+    (run,) = (tmp_path / "r").iterdir()
+    s = json.loads((run / "summary.json").read_text())
+    assert s["dialect"] == "nopay_shop:NoPayShop" and s["not_offered"] == ["pay"]
+    assert s["steps"]["checkout"]["requests"] > 0 and s["steps"]["flash_checkout"]["requests"] > 0
+    assert "pay" not in s["steps"] and s["business"]["payments_success"] == 0
+    assert s["business"]["orders"] > 0 and s["reconciliation"]["orders_created"] == s["business"]["orders"]
+    pay = [t for t in s["thresholds"] if t["scope"] == "step:pay"]
+    assert pay and all(t["passed"] is None and "not offered" in t["message"] for t in pay)
