@@ -8,9 +8,9 @@ Usage::
 Each tree runs ``bench/generator.py``'s ``shopper_cost`` (the embedded
 storefront on CPU 0; open-model shopper visits of that tree's locustfile on
 CPU 1 at 15 and 45 visits/s) — the same profile, the same storefront, the same
-checks; failures count as requests like any other. The figure is the marginal
-*requests per generator CPU-second* (the difference between the two rates, so
-start-up costs cancel). Trees alternate per round; the ratio is current /
+checks; failures count as requests like any other. The figure is
+*requests per generator CPU-second* at 45 visits/s (the marginal one between
+the two rates, where start-up costs cancel, is printed too but swings more). Trees alternate per round; the ratio is current /
 baseline of the per-tree medians. The baseline is checked out into a temporary
 git worktree and removed afterwards.
 """
@@ -45,8 +45,8 @@ print(json.dumps({"lo": [lo.requests, lo.cpu_s], "hi": [hi.requests, hi.cpu_s], 
 """
 
 
-def measure(tree: Path, seconds: float) -> tuple[float, float]:
-    """(marginal requests per generator CPU-second, requests per visit) of one tree."""
+def measure(tree: Path, seconds: float) -> tuple[float, float, float]:
+    """(requests per generator CPU-second at 45 visits/s, the marginal one between 15 and 45, requests per visit)."""
     proc = subprocess.run(
         [PY, "-c", _DRIVER, str(seconds)],
         cwd=tree,
@@ -59,7 +59,7 @@ def measure(tree: Path, seconds: float) -> tuple[float, float]:
         raise SystemExit(f"{tree}: shopper_cost failed: {proc.stderr[-1500:]}")
     d = json.loads(proc.stdout.strip().splitlines()[-1])
     (lo_n, lo_cpu), (hi_n, hi_cpu) = d["lo"], d["hi"]
-    return (hi_n - lo_n) / (hi_cpu - lo_cpu), hi_n / d["visits"]
+    return hi_n / hi_cpu, (hi_n - lo_n) / (hi_cpu - lo_cpu), hi_n / d["visits"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,14 +74,19 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), a.baseline], check=True, capture_output=True)
         try:
             figures: dict[str, list[float]] = {"current": [], "baseline": []}
+            marginal: dict[str, list[float]] = {"current": [], "baseline": []}
             per_visit: dict[str, float] = {}
             for r in range(rounds):
                 order = [("current", REPO), ("baseline", base)]
                 for name, tree in order if r % 2 == 0 else order[::-1]:
-                    rate, visit = measure(tree, seconds)
+                    rate, extra, visit = measure(tree, seconds)
                     figures[name].append(rate)
+                    marginal[name].append(extra)
                     per_visit[name] = visit
-                    print(f"round {r + 1}: {name:<8} {rate:7.0f} requests per generator CPU-second ({visit:.1f} requests per visit)")
+                    print(
+                        f"round {r + 1}: {name:<8} {rate:7.0f} requests per generator CPU-second at 45 visits/s "
+                        f"(marginal {extra:.0f}; {visit:.1f} requests per visit)"
+                    )
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False, capture_output=True)
     cur, old = statistics.median(figures["current"]), statistics.median(figures["baseline"])
