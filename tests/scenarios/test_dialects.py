@@ -175,3 +175,25 @@ def test_a_users_own_adapter_runs_the_full_journey(tmp_path: Path) -> None:
     assert s["business"]["orders"] > 0 and s["reconciliation"]["orders_created"] == s["business"]["orders"]
     pay = [t for t in s["thresholds"] if t["scope"] == "step:pay"]
     assert pay and all(t["passed"] is None and "not offered" in t["message"] for t in pay)
+
+
+def test_adapter_check_passes_on_the_embedded_storefront() -> None:
+    res = _run("adapter", "check", "--profile", "profiles/smoke.yaml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()[2:] if line.strip() and not line.startswith("dialect")}
+    for step in (
+        "sign_in",
+        "home",
+        "category",
+        "search",
+        "product",
+        "cart_add",
+        "cart_update",
+        "cart_remove",
+        "cart",
+        "checkout",
+        "pay",
+        "order",
+    ):
+        assert rows[step].rstrip().endswith(" ok"), rows[step]
+    assert "every offered step answered as expected" in res.stdout
