@@ -200,6 +200,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         )
     if s.dialect is not None:
         writes = {True: "isolated (tagged test traffic)", False: "NOT isolated: real orders in the shop", None: "unknown"}[s.isolated]
+        writes += f" ({s.isolation})" if s.isolation else ""
         parts.append(f'<p id="platform">Platform dialect <code>{_e(s.dialect)}</code>; the run\'s writes: {_e(writes)}</p>')
     if s.not_offered:
         parts.append(

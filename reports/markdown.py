@@ -29,6 +29,7 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
     )
     if s.dialect is not None:
         writes = {True: "isolated (tagged test traffic)", False: "NOT isolated: real orders in the shop", None: "unknown"}[s.isolated]
+        writes += f" ({s.isolation})" if s.isolation else ""
         out += ["", f"Platform dialect `{s.dialect}`; the run's writes: {writes}."]
     if s.reason:
         out += ["", f"**Reason:** {s.reason} (decided by rule `{s.decided_by}`)"]

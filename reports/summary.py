@@ -122,6 +122,7 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         workers=meta.workers,
         dialect=meta.dialect,
         isolated=meta.isolated,
+        isolation=meta.isolation,
         not_offered=list(meta.not_offered),
         started=_iso(first),
         ended=_iso(last),

@@ -23,13 +23,15 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from peakload.core import DEFAULT_PATHS, TargetSpec
-from peakload.core.net import fetch_json
+from peakload.core.net import fetch_json, http_request
 from peakload.core.steps import NO_STEP, STEPS
 from scenarios.shop import (
     BaseShop,
@@ -154,6 +156,66 @@ class ShopClient(BaseShop):
             return fetch_json(base_url.rstrip("/") + path + f"?run_id={run_id}", timeout=30, headers=headers)
         except Exception as exc:  # a shop without that endpoint: the books are unknown, not zero
             return {"error": f"GET {path} failed: {getattr(exc, 'reason', exc)}"}
+
+    @classmethod
+    def confirm_isolation(cls, *, target: TargetSpec, base_url: str, run_id: str) -> tuple[bool | None, str, dict[str, int]]:
+        """Place one tagged order and see it counted as shadow traffic, not real, on the shop's /metrics.
+
+        The probe order carries its own run id (``<run>-isolation``), so the run's books do not count it.
+        """
+        base = base_url.rstrip("/")
+        probe = f"{run_id}-isolation"
+        sent: dict[str, int] = {}
+
+        def call(method: str, key: str, body: Any = None, token: str | None = None, **params: str) -> tuple[int, Any]:
+            template = target.path(key)
+            path = template.format(**params)
+            sent[f"{method} {template}"] = sent.get(f"{method} {template}", 0) + 1
+            headers = {target.run_header: probe, "Content-Type": "application/json", "Accept": "application/json", "Idempotency-Key": probe}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            data = None if body is None else json.dumps(body).encode()
+            status, raw = http_request(base + path, data, method=method, timeout=10, headers=headers)
+            try:
+                return status, json.loads(raw or b"null")
+            except ValueError:
+                return status, None
+
+        def orders() -> dict[str, float] | None:
+            status, raw = http_request(base + target.path("metrics"), timeout=10)
+            if status != 200:
+                return None
+            found = {"real": 0.0, "shadow": 0.0}
+            for line in raw.decode("utf-8", "replace").splitlines():
+                if line.startswith("storefront_orders_total{"):
+                    for traffic in found:
+                        if f'traffic="{traffic}"' in line:
+                            found[traffic] = float(line.rsplit(" ", 1)[1])
+            return found
+
+        before = orders()
+        if before is None:
+            return None, "not confirmed: could not read the shop's /metrics", sent
+        user = target.user_format.format(n=1)
+        status, body = call("POST", "login", {"username": user, "password": target.password})
+        if status == 401:
+            call("POST", "register", {"username": user, "password": target.password})
+            status, body = call("POST", "login", {"username": user, "password": target.password})
+        token = body.get("token") if isinstance(body, dict) else None
+        sku = target.sku_format.format(n=target.skus)  # the least popular item: the run's Zipf picks barely touch it
+        if not token or call("PUT", "cart_item", {"quantity": 1}, token, sku=quote(sku, safe=""))[0] not in (200, 201, 204):
+            return None, f"not confirmed: the isolation probe could not sign in as {user} or fill a cart", sent
+        status, _ = call("POST", "checkout", {"address": {"name": "Isolation Probe", "country": "CN"}}, token)
+        after = orders()
+        if status not in (200, 201) or after is None:
+            return None, f"not confirmed: the isolation probe order was not placed (status {status})", sent
+        if after["real"] == before["real"] + 1 and after["shadow"] == before["shadow"]:
+            moved = f"real orders {before['real']:g} -> {after['real']:g}"
+            return False, f"a tagged probe order moved {moved}: test traffic is NOT isolated", sent
+        if after["real"] == before["real"] and after["shadow"] == before["shadow"] + 1:
+            return True, "confirmed: one tagged probe order counted as shadow traffic, real orders unchanged", sent
+        # e.g. several replicas behind a balancer: the /metrics read is another replica's
+        return None, "not confirmed: the probe order did not show on the /metrics read (several replicas behind a balancer?)", sent
 
     # ------------------------------------------------------------ discovery
 

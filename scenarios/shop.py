@@ -275,6 +275,18 @@ class BaseShop:
         return {"error": "not offered by this platform"}
 
     @classmethod
+    def confirm_isolation(cls, *, target: TargetSpec, base_url: str, run_id: str) -> tuple[bool | None, str, dict[str, int]]:
+        """Check before the load that tagged test traffic stays out of real figures.
+
+        Returns (isolated — None when it could not be told —, how we know, the probe's tagged requests
+        by "METHOD template"): the
+        requests are written to run.json so server-side counts of the shop can be matched exactly.
+        The default trusts ``ISOLATES`` unconfirmed; an adapter that can prove it overrides this.
+        """
+        how = "declared by the adapter, not confirmed" if cls.ISOLATES else "the platform does not isolate test traffic"
+        return cls.ISOLATES, how, {}
+
+    @classmethod
     def books_before(cls, *, target: TargetSpec, base_url: str) -> dict[str, Any] | None:
         """A snapshot of the books taken before the load (to count what the run added); None = not needed."""
         return None

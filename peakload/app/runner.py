@@ -270,16 +270,20 @@ def _peak_users(profile: Profile, scale: float, opts: RunOptions) -> int:
     return int(arrivals.pool or arrivals.max_pool) if arrivals is not None else 0
 
 
-def _check_isolation(shop: type[BaseShop], target: str | None, *, accept: bool) -> None:
-    """Refuse writes against a real (non-loopback) shop that does not keep test traffic apart, unless accepted."""
-    if target is None or shop.ISOLATES or accept:
+def _check_isolation(shop: type[BaseShop], target: str | None, *, accept: bool, why: str | None = None) -> None:
+    """Refuse writes against a real (non-loopback) shop that does not keep test traffic apart, unless accepted.
+
+    Before the load: on the adapter's word (``ISOLATES``); after the pre-flight probe: on its result (``why``).
+    """
+    if target is None or accept or (why is None and shop.ISOLATES):
         return
     host = urlsplit(target).hostname or ""
     writes = sorted(WRITE_STEPS & shop.OFFERS)
     if is_loopback(host) or not writes:
         return
+    reason = why or f"{shop.__name__}.ISOLATES is false"
     raise UsageError(
-        f"target.dialect: {host} does not isolate test traffic ({shop.__name__}.ISOLATES is false) and the journey writes "
+        f"target.dialect: {host} does not isolate test traffic ({reason}) and the journey writes "
         f"({', '.join(writes)}): refusing real orders; set target.accept_real_orders: true or pass --accept-real-orders"
     )
 
@@ -299,6 +303,13 @@ def run(opts: RunOptions) -> Report:
             stack.callback(_stop_embedded, embedded, created)
             target = embedded.start()
         preflight(target, ctx.shop.health_path(profile.target))
+        if profile.arrivals is not None and profile.arrivals.journey == "single_request":
+            # one GET per arrival: nothing is written, so there is nothing to isolate and no probe to send
+            isolated, isolation, probe_requests = None, "not probed: the journey writes nothing", {}
+        else:
+            isolated, isolation, probe_requests = ctx.shop.confirm_isolation(target=profile.target, base_url=target, run_id=ctx.run_id)
+        if isolated is False:
+            _check_isolation(ctx.shop, target, accept=opts.accept_real_orders or profile.target.accept_real_orders, why=isolation)
         books_before = ctx.shop.books_before(target=profile.target, base_url=target)
         make_dirs(run_dir, field="--results", exist_ok=False)
         created.append(run_dir)
@@ -320,7 +331,9 @@ def run(opts: RunOptions) -> Report:
             thresholds=tuple(t.id for t in ctx.thresholds),
             not_offered=ctx.not_offered,
             dialect=profile.target.dialect,
-            isolated=ctx.shop.ISOLATES,
+            isolated=isolated,
+            isolation=isolation,
+            preflight_requests=probe_requests,
         )
         write_atomic(run_dir / RUN_JSON, json.dumps(meta.to_json(), indent=2) + "\n")
         if opts.with_prometheus:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +323,8 @@ RUN_FIELDS: dict[str, Any] = {
     "thresholds": (list,),
     "not_offered": (list,),
     "dialect": _OPT_STR,
+    "isolation": _OPT_STR,
+    "preflight_requests": (dict,),
     "isolated": (bool, type(None)),  # None: unknown
 }
 OUTCOME_FIELDS: dict[str, Any] = {
@@ -498,6 +500,9 @@ class RunMeta:
     not_offered: tuple[str, ...] = ()
     dialect: str | None = None  # target.dialect
     isolated: bool | None = None  # the platform keeps the run's writes out of real business figures
+    isolation: str | None = None  # how that is known (confirmed by a probe order, or only declared)
+    # tagged requests the pre-flight sent before the load ("METHOD template" -> count); not part of the measurements
+    preflight_requests: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "thresholds": list(self.thresholds), "not_offered": list(self.not_offered)}
@@ -513,6 +518,10 @@ class RunMeta:
         for key in ("thresholds", "not_offered"):
             if key in values:
                 values[key] = tuple(str(t) for t in values[key])
+        if "preflight_requests" in values:
+            values["preflight_requests"] = {
+                str(k): v for k, v in values["preflight_requests"].items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            }
         return cls(**values)
 
 

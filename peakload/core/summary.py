@@ -99,6 +99,7 @@ class Summary(Record):
     workers: int = Field(0, ge=0)
     dialect: str | None = None  # target.dialect: storefront, oscar, module:Class
     isolated: bool | None = None  # were the run's writes kept out of the platform's real figures (None: unknown)
+    isolation: str | None = None  # how that is known: a confirmed probe order, or the adapter's word
     started: str | None
     ended: str | None
     duration_s: float = Field(ge=0)

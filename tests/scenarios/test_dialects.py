@@ -170,6 +170,7 @@ def test_a_users_own_adapter_runs_the_full_journey(tmp_path: Path) -> None:
     (run,) = (tmp_path / "r").iterdir()
     s = json.loads((run / "summary.json").read_text())
     assert s["dialect"] == "nopay_shop:NoPayShop" and s["not_offered"] == ["pay"]
+    assert s["isolated"] is True and s["isolation"].startswith("confirmed: one tagged probe order counted as shadow")
     assert s["steps"]["checkout"]["requests"] > 0 and s["steps"]["flash_checkout"]["requests"] > 0
     assert "pay" not in s["steps"] and s["business"]["payments_success"] == 0
     assert s["business"]["orders"] > 0 and s["reconciliation"]["orders_created"] == s["business"]["orders"]
@@ -197,3 +198,20 @@ def test_adapter_check_passes_on_the_embedded_storefront() -> None:
     ):
         assert rows[step].rstrip().endswith(" ok"), rows[step]
     assert "every offered step answered as expected" in res.stdout
+
+
+def test_isolation_that_does_not_hold_is_reported_not_assumed(tmp_path: Path) -> None:
+    # the shop tags X-Peakload-Run; this profile sends another header, so its orders land as real ones
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "version: peakload/v1\nname: untagged\nslo: null\n"
+        "shape: {stages: [{kind: steady, duration: 3s, users: 1}]}\n"
+        "target: {run_header: X-Not-The-Shops}\nthresholds: {all: [error_ratio < 1%]}\n"
+    )
+    res = _run("run", "--profile", str(profile), "--results", str(tmp_path / "r"), "--quiet")
+    (run,) = (tmp_path / "r").iterdir()
+    s = json.loads((run / "summary.json").read_text())
+    assert s["isolated"] is False, s["isolation"]
+    assert "test traffic is NOT isolated" in s["isolation"] and "real orders 0 -> 1" in s["isolation"]
+    assert "NOT isolated" in (run / "summary.md").read_text()
+    assert res.returncode in (0, 1, 3)
