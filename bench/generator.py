@@ -87,7 +87,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location = /nginx_status {{ stub_status; }}
-        location / {{ return 200 "ok"; }}
+{locations}
     }}
 }}
 """
@@ -126,11 +126,15 @@ def nginx_requests(port: int) -> int:
     return int(re.search(r"\s(\d+)\s+(\d+)\s+(\d+)\s*\nReading", text).group(3))
 
 
-def start_nginx(tmp: Path) -> tuple[subprocess.Popen, int]:
+STATIC_OK = '        location / { return 200 "ok"; }'
+
+
+def start_nginx(tmp: Path, *, locations: str = STATIC_OK) -> tuple[subprocess.Popen, int]:
+    """Debian nginx on CPU 0 with its own config/pid/logs under ``tmp``, answering ``locations`` (nginx syntax)."""
     if not shutil.which("nginx"):
         raise SystemExit("nginx not installed: apt-get install -y --no-install-recommends nginx wrk")
     port = free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
+    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port, locations=locations))
     proc = subprocess.Popen(
         ["taskset", "-c", "0", "nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -23,8 +23,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ab import alternate, baseline_worktree  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -69,29 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=6, help=f"measured seconds per rate (max {MAX_SECONDS})")
     a = parser.parse_args(argv)
     rounds, seconds = min(max(a.rounds, 1), MAX_ROUNDS), min(max(a.seconds, 2), MAX_SECONDS)
-    with tempfile.TemporaryDirectory(prefix="peakload-ab-") as tmp:
-        base = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), a.baseline], check=True, capture_output=True)
-        try:
-            figures: dict[str, list[float]] = {"current": [], "baseline": []}
-            marginal: dict[str, list[float]] = {"current": [], "baseline": []}
-            per_visit: dict[str, float] = {}
-            for r in range(rounds):
-                order = [("current", REPO), ("baseline", base)]
-                for name, tree in order if r % 2 == 0 else order[::-1]:
-                    rate, extra, visit = measure(tree, seconds)
-                    figures[name].append(rate)
-                    marginal[name].append(extra)
-                    per_visit[name] = visit
-                    print(
-                        f"round {r + 1}: {name:<8} {rate:7.0f} requests per generator CPU-second at 45 visits/s "
-                        f"(marginal {extra:.0f}; {visit:.1f} requests per visit)"
-                    )
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False, capture_output=True)
+    figures: dict[str, list[float]] = {"current": [], "baseline": []}
+    marginal: dict[str, list[float]] = {"current": [], "baseline": []}
+    with baseline_worktree(a.baseline) as base:
+        for r, name, tree in alternate(rounds, current=REPO, baseline=base):
+            rate, extra, visit = measure(tree, seconds)
+            figures[name].append(rate)
+            marginal[name].append(extra)
+            print(
+                f"round {r + 1}: {name:<8} {rate:7.0f} requests per generator CPU-second at 45 visits/s "
+                f"(marginal {extra:.0f}; {visit:.1f} requests per visit)"
+            )
     cur, old = statistics.median(figures["current"]), statistics.median(figures["baseline"])
+    mc, mb = statistics.median(marginal["current"]), statistics.median(marginal["baseline"])
     print(
-        f"shopper journey, marginal requests per generator CPU-second: current {cur:.0f}, baseline {a.baseline} {old:.0f}; ratio {cur / old:.2f}"
+        f"shopper journey, requests per generator CPU-second at 45 visits/s: current {cur:.0f}, baseline {a.baseline} {old:.0f}; "
+        f"ratio {cur / old:.2f} (marginal {mc:.0f} vs {mb:.0f}, noisier)"
     )
     return 0
 

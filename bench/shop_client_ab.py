@@ -23,50 +23,35 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ab import alternate, baseline_worktree  # noqa: E402
+from generator import start_nginx  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 MAX_ROUNDS = 5
 MAX_VISITS = 20_000
 
-NGINX_CONF = r"""
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    keepalive_requests 10000000;
-    default_type application/json;
-    server {{
-        listen 127.0.0.1:{port};
-        location = /healthz {{ return 200 '{{"status":"ok"}}'; }}
-        location = /api/sessions {{ return 200 '{{"token":"t0k","user_id":1}}'; }}
-        location = /api/home {{ return 200 '{{"categories":[{{"id":1,"name":"Phones"}},{{"id":2,"name":"Tea"}}]}}'; }}
-        location ~ ^/api/categories/\d+/products$ {{ return 200 '{{"items":[{{"sku":"SKU-000001","price_cents":100}}],"total":1}}'; }}
-        location = /api/search {{ return 200 '{{"items":[{{"sku":"SKU-000001","price_cents":100}}],"total":1}}'; }}
-        location ~ ^/api/products/([^/]+)$ {{ return 200 '{{"sku":"$1","price_cents":100,"stock":10}}'; }}
-        location ~ ^/api/cart/items/ {{ return 204; }}
-        location = /api/cart {{ return 200 '{{"items":[{{"sku":"SKU-000001","quantity":2,"price_cents":100}}],"total_cents":200}}'; }}
-        location = /api/orders {{ return 201 '{{"order_id":"o1","total_cents":200,"status":"created"}}'; }}
-        location ~ ^/api/orders/([^/]+)/payment$ {{ return 200 '{{"order_id":"$1","payment_id":"p1","status":"paid"}}'; }}
-        location ~ ^/api/orders/([^/]+)$ {{ return 200 '{{"order_id":"$1","status":"paid"}}'; }}
-    }}
-}}
+# every storefront route, canned and correct (nginx syntax; $1 echoes the id asked for)
+LOCATIONS = r"""
+        default_type application/json;
+        location = /healthz { return 200 '{"status":"ok"}'; }
+        location = /api/sessions { return 200 '{"token":"t0k","user_id":1}'; }
+        location = /api/home { return 200 '{"categories":[{"id":1,"name":"Phones"},{"id":2,"name":"Tea"}]}'; }
+        location ~ ^/api/categories/\d+/products$ { return 200 '{"items":[{"sku":"SKU-000001","price_cents":100}],"total":1}'; }
+        location = /api/search { return 200 '{"items":[{"sku":"SKU-000001","price_cents":100}],"total":1}'; }
+        location ~ ^/api/products/([^/]+)$ { return 200 '{"sku":"$1","price_cents":100,"stock":10}'; }
+        location ~ ^/api/cart/items/ { return 204; }
+        location = /api/cart { return 200 '{"items":[{"sku":"SKU-000001","quantity":2,"price_cents":100}],"total_cents":200}'; }
+        location = /api/orders { return 201 '{"order_id":"o1","total_cents":200,"status":"created"}'; }
+        location ~ ^/api/orders/([^/]+)/payment$ { return 200 '{"order_id":"$1","payment_id":"p1","status":"paid"}'; }
+        location ~ ^/api/orders/([^/]+)$ { return 200 '{"order_id":"$1","status":"paid"}'; }
 """
 
 # runs inside one tree (its scenarios/, exporters/, peakload/ first on sys.path)
@@ -112,27 +97,6 @@ print(json.dumps({"requests": n, "cpu_s": cpu, "failures": failures[0]}))
 """
 
 
-def start_nginx(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    if not shutil.which("nginx"):
-        raise SystemExit("nginx not installed: apt-get install -y --no-install-recommends nginx")
-    sys.path.insert(0, str(REPO))
-    from peakload.core.net import free_port
-
-    port = free_port()
-    (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
-    proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")], stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2).read()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("nginx did not start") from None
-            time.sleep(0.05)  # poll until it listens
-
-
 def measure(tree: Path, url: str, visits: int) -> dict[str, float]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}, "PYTHONPATH": str(tree)}
     proc = subprocess.run(
@@ -150,27 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visits", type=int, default=4000, help=f"visits per tree per round (max {MAX_VISITS})")
     a = parser.parse_args(argv)
     rounds, visits = min(max(a.rounds, 1), MAX_ROUNDS), min(max(a.visits, 100), MAX_VISITS)
-    with tempfile.TemporaryDirectory(prefix="peakload-client-ab-") as tmp_s:
-        tmp = Path(tmp_s)
-        base = tmp / "baseline"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), a.baseline], check=True, capture_output=True)
-        nginx, url = start_nginx(tmp)
+    per_cpu: dict[str, list[float]] = {"current": [], "baseline": []}
+    with baseline_worktree(a.baseline) as base, tempfile.TemporaryDirectory(prefix="peakload-client-ab-") as tmp_s:
+        nginx, port = start_nginx(Path(tmp_s), locations=LOCATIONS)
+        url = f"http://127.0.0.1:{port}"
         try:
-            per_cpu: dict[str, list[float]] = {"current": [], "baseline": []}
-            for r in range(rounds):
-                order = [("current", REPO), ("baseline", base)]
-                for name, tree in order if r % 2 == 0 else order[::-1]:
-                    m = measure(tree, url, visits)
-                    if m["failures"]:
-                        raise SystemExit(f"{name}: {m['failures']} failed requests: the canned answers no longer match the client")
-                    per_cpu[name].append(m["requests"] / m["cpu_s"])
-                    print(
-                        f"round {r + 1}: {name:<8} {m['requests']} requests, {m['cpu_s']:.2f} CPU s: {per_cpu[name][-1]:.0f} requests per CPU-second"
-                    )
+            for r, name, tree in alternate(rounds, current=REPO, baseline=base):
+                m = measure(tree, url, visits)
+                if m["failures"]:
+                    raise SystemExit(f"{name}: {m['failures']} failed requests: the canned answers no longer match the client")
+                per_cpu[name].append(m["requests"] / m["cpu_s"])
+                print(
+                    f"round {r + 1}: {name:<8} {m['requests']} requests, {m['cpu_s']:.2f} CPU s: {per_cpu[name][-1]:.0f} requests per CPU-second"
+                )
         finally:
             nginx.terminate()
             nginx.wait(timeout=10)
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False, capture_output=True)
     cur, old = statistics.median(per_cpu["current"]), statistics.median(per_cpu["baseline"])
     print(
         f"storefront journey, shop client + exporter: {cur:.0f} vs {old:.0f} requests per CPU-second ({a.baseline}); ratio {cur / old:.3f}"

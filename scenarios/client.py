@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -99,7 +98,6 @@ class ShopClient(BaseShop):
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
 
-    @contextmanager
     def _call(
         self,
         method: str,
@@ -110,20 +108,9 @@ class ShopClient(BaseShop):
         query: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> Iterator[Any]:
-        with self.call(
-            self._STEP_OF[key] if step is None else step, method, key, params=params, query=query, json=json, headers=headers
-        ) as resp:
-            yield resp
-
-    @staticmethod
-    def _body(resp: Any) -> dict[str, Any] | None:
-        """The JSON object body, or None after marking the request failed."""
-        return BaseShop.body(resp)
-
-    @staticmethod
-    def _error_code(resp: Any) -> str | None:
-        return BaseShop.error_code(resp)
+    ) -> Any:
+        """``BaseShop.call`` under the route's usual step (``step`` overrides: one route, two steps)."""
+        return self.call(self._STEP_OF[key] if step is None else step, method, key, params=params, query=query, json=json, headers=headers)
 
     @staticmethod
     def _listing(resp: Any, data: dict[str, Any]) -> Listing | None:
@@ -240,7 +227,7 @@ class ShopClient(BaseShop):
                 return None
             if resp.status_code not in (200, 201):
                 return False
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return False
             if not isinstance(data.get("token"), str) or not data["token"]:
@@ -257,7 +244,7 @@ class ShopClient(BaseShop):
         with self._call("POST", "register", json={"username": username, "password": password}) as resp:
             if resp.status_code not in (200, 201):
                 return False
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return False
             if not _is_id(data.get("user_id")):
@@ -278,7 +265,7 @@ class ShopClient(BaseShop):
         with self._call("GET", "health") as resp:
             if resp.status_code != 200:
                 return False
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return False
             if data.get("status") != "ok":
@@ -291,7 +278,7 @@ class ShopClient(BaseShop):
         with self._call("GET", "home") as resp:
             if resp.status_code != 200:
                 return None
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return None
             cats = data.get("categories")
@@ -306,14 +293,14 @@ class ShopClient(BaseShop):
         with self._call("GET", "category", params={"category_id": category_id}, query={"page": page, "size": size}) as resp:
             if resp.status_code != 200:
                 return None
-            data = self._body(resp)
+            data = self.body(resp)
             return None if data is None else self._listing(resp, data)
 
     def search(self, q: str, *, page: int = 1) -> Listing | None:
         with self._call("GET", "search", query={"q": q, "page": page}) as resp:
             if resp.status_code != 200:
                 return None
-            data = self._body(resp)
+            data = self.body(resp)
             return None if data is None else self._listing(resp, data)
 
     def product(self, sku: str) -> Product | None:
@@ -321,7 +308,7 @@ class ShopClient(BaseShop):
         with self._call("GET", "product", params={"sku": sku}) as resp:
             if resp.status_code != 200:
                 return None
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return None
             if data.get("sku") != sku:
@@ -338,7 +325,7 @@ class ShopClient(BaseShop):
     # ------------------------------------------------------------ cart
 
     def _cart_body(self, resp: Any) -> Cart | None:
-        data = self._body(resp)
+        data = self.body(resp)
         if data is None:
             return None
         items = data.get("items")
@@ -382,7 +369,7 @@ class ShopClient(BaseShop):
     def set_cart_item(self, sku: str, quantity: int, *, step: str = "cart_add") -> CartOutcome:
         """PUT a cart line (add or update). ``sold_out`` (409) is a business outcome, not an error."""
         with self._call("PUT", "cart_item", step=step, params={"sku": sku}, json={"quantity": quantity}) as resp:
-            if resp.status_code == 409 and self._error_code(resp) == "sold_out":
+            if resp.status_code == 409 and self.error_code(resp) == "sold_out":
                 resp.success()
                 return "sold_out"
             if resp.status_code not in (200, 201, 204):
@@ -431,12 +418,12 @@ class ShopClient(BaseShop):
         step = "flash_checkout" if flash else "checkout"
         with self._call("POST", "checkout", step=step, json=body, headers={"Idempotency-Key": idempotency_key}) as resp:
             status = resp.status_code
-            if status == 409 and self._error_code(resp) == "sold_out":
+            if status == 409 and self.error_code(resp) == "sold_out":
                 resp.success()
                 return CheckoutResult(outcome="sold_out", status=status)
             if status not in (200, 201):
                 return CheckoutResult(outcome="error", status=status, retryable=status == 0 or status >= 500)
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return CheckoutResult(outcome="error", status=status)
             if not _is_id(data.get("order_id")):
@@ -456,7 +443,7 @@ class ShopClient(BaseShop):
             status = resp.status_code
             if status not in (200, 201):
                 return PaymentResult(outcome="error", status=status, retryable=status == 0 or status >= 500)
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return PaymentResult(outcome="error", status=status)
             if str(data.get("order_id")) != order_id:
@@ -475,7 +462,7 @@ class ShopClient(BaseShop):
         with self._call("GET", "order", params={"order_id": order_id}) as resp:
             if resp.status_code != 200:
                 return None
-            data = self._body(resp)
+            data = self.body(resp)
             if data is None:
                 return None
             if str(data.get("order_id")) != order_id:

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from peakload.core import TargetSpec
+from peakload.core.steps import STEPS
 from scenarios.shop import (
     BaseShop,
     Cart,
@@ -79,22 +80,7 @@ class OscarShop(BaseShop):
         "order": "/api/orders/{id}/",
         "countries": "/api/countries/",
     }
-    OFFERS = frozenset(
-        {
-            "sign_in",
-            "home",
-            "category",
-            "search",
-            "product",
-            "cart_add",
-            "cart_update",
-            "cart_remove",
-            "cart",
-            "checkout",
-            "order",
-            "flash_checkout",
-        }
-    )  # no "pay": Oscar's API has no payment endpoint
+    OFFERS = frozenset(STEPS) - {"pay"}  # Oscar's API has no payment endpoint
     BOOKS = frozenset({"orders_created", "oversold_units", "duplicate_orders"})
     ISOLATES = False
     HEALTH = "root"
@@ -389,7 +375,7 @@ class OscarShop(BaseShop):
 
     # ------------------------------------------------------------ orders
 
-    def _country(self, step: str, code: str) -> str | None:
+    def _country(self, code: str) -> str | None:
         if self.country_url is None:
             self.country_url = self._abs(self.path("countries") + f"{code}/")
         return self.country_url
@@ -423,7 +409,7 @@ class OscarShop(BaseShop):
                 "line1": address.get("line1", ""),
                 "line4": address.get("city", ""),
                 "postcode": address.get("postcode", ""),
-                "country": self._country(step, address.get("country", _COUNTRY)),
+                "country": self._country(address.get("country", _COUNTRY)),
                 "phone_number": "",
             },
         }
