@@ -128,3 +128,35 @@ def _last_oscar_run() -> Path:
         if json.loads((run / "run.json").read_text()).get("dialect") == "oscar":
             return run
     raise AssertionError("no oscar run in results/")
+
+
+def test_oscar_books_count_an_order_placed_twice_for_one_basket(oscar_shop: OscarShop, tmp_path: Path) -> None:
+    """Planted: a copy of the shop's database with its latest order written a second time for the same basket."""
+    import sqlite3
+
+    from peakload.core import TargetSpec
+    from scenarios.oscar import OscarShop as OscarAdapter
+
+    db = tmp_path / "books.sqlite3"
+    src = sqlite3.connect(f"file:{oscar_shop.db_path}?mode=ro", uri=True)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    last = dst.execute("SELECT MAX(id) FROM order_order").fetchone()[0]
+    assert last, "the earlier tests of this module placed orders"
+    target = TargetSpec(dialect="oscar", books_url_env="PEAKLOAD_TEST_BOOKS")
+    os.environ["PEAKLOAD_TEST_BOOKS"] = f"sqlite:///{db}"
+    try:
+        before = OscarAdapter.books_before(target=target, base_url=oscar_shop.url)
+        before["last_order_id"] = last - 1  # the latest order belongs to the run being judged
+        clean = OscarAdapter.reconcile(target=target, base_url=oscar_shop.url, run_id="r", context={"before": before})
+        assert clean["orders_created"] == 1 and clean["duplicate_orders"] == 0
+        dst.execute("CREATE TEMP TABLE dup AS SELECT * FROM order_order WHERE id = ?", (last,))
+        dst.execute("UPDATE dup SET id = id + 1000000, number = number || '-again'")
+        dst.execute("INSERT INTO order_order SELECT * FROM dup")
+        dst.commit()
+        planted = OscarAdapter.reconcile(target=target, base_url=oscar_shop.url, run_id="r", context={"before": before})
+        assert planted["orders_created"] == 2 and planted["duplicate_orders"] == 1 and planted["consistent"] is False
+    finally:
+        os.environ.pop("PEAKLOAD_TEST_BOOKS", None)
+        dst.close()

@@ -203,3 +203,27 @@ def test_isolation_that_does_not_hold_is_reported_not_assumed(tmp_path: Path) ->
     assert "test traffic is NOT isolated" in s["isolation"] and "real orders 0 -> 1" in s["isolation"]
     assert "NOT isolated" in (run / "summary.md").read_text()
     assert res.returncode in (0, 1, 3)
+
+
+MISNAMED = """
+from scenarios.client import ShopClient
+
+
+class Misnamed(ShopClient):
+    _STEP_OF = {**ShopClient._STEP_OF, "home": "search"}  # the first screen's request filed under the wrong step
+"""
+
+
+def test_adapter_check_fails_a_step_whose_requests_carry_another_step(tmp_path: Path) -> None:
+    (tmp_path / "misnamed_mod.py").write_text(MISNAMED)
+    profile = tmp_path / "p.yaml"
+    profile.write_text(
+        "version: peakload/v1\nname: misnamed\nslo: null\nshape: {stages: [{kind: steady, duration: 5s, users: 1}]}\n"
+        "target: {dialect: 'misnamed_mod:Misnamed'}\n"
+    )
+    res = _run("adapter", "check", "--profile", str(profile))
+    assert res.returncode == 1, res.stdout + res.stderr
+    rows = {line.split()[0]: line for line in res.stdout.splitlines()[2:] if line.strip() and not line.startswith("dialect")}
+    assert "FAIL: GET /api/home was not named step 'home'" in rows["home"]
+    assert rows["search"].rstrip().endswith(" ok")
+    assert "1 step(s) failed: home" in res.stdout
