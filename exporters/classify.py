@@ -5,6 +5,8 @@ Usage::
     status_index(503)                                  # -> 5  (STATUS_CLASSES[5] == "5xx")
     classify_error(503, RuntimeError("HTTP 503"))      # -> "http_5xx"
     classify_error(200, CatchResponseError("no id"))   # -> "body_check"
+    failure_message(ConnectionRefusedError(111, "Connection refused"))
+                                                       # -> "ConnectionRefusedError: [Errno 111] Connection refused"
 
 Classification looks at the HTTP status first, then at the exception's class
 names (its MRO), so this module imports neither ``locust`` nor ``requests``
@@ -13,10 +15,12 @@ nor ``geventhttpclient`` and still recognises their exceptions.
 
 from __future__ import annotations
 
-__all__ = ["STATUS_CLASSES", "ERROR_TYPES", "status_index", "classify_error"]
+import re
+
+__all__ = ["STATUS_CLASSES", "ERROR_TYPES", "status_index", "classify_error", "failure_message"]
 
 # index = status // 100 for 100..599, 0 when there was no HTTP response
-from peakload.core.records import STATUS_CLASSES  # noqa: E402 - the one definition (results format)
+from peakload.core.records import MAX_MESSAGE_CHARS, STATUS_CLASSES  # noqa: E402 - the one definition (results format)
 
 ERROR_TYPES: tuple[str, ...] = ("http_4xx", "http_5xx", "timeout", "connection", "body_check", "other")
 
@@ -87,3 +91,31 @@ def classify_error(status: int | None, exception: BaseException | str | None) ->
     if isinstance(exception, str) and idx in (1, 2, 3):
         return "body_check"  # some clients report resp.failure("...") as a plain string
     return "other"
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RAW_CHARS = 4 * MAX_MESSAGE_CHARS  # enough for a message once addresses and runs of spaces shrink; a 1 MB body is never scanned
+
+
+def failure_message(exception: BaseException | str) -> str:
+    """A short, bounded text for a failed request: what a report lists under "failure reasons".
+
+    ``resp.failure("...")`` (Locust's CatchResponseError) and plain strings give their text;
+    any other exception ``"TypeName: text"``. Memory addresses (``0x7f...``) become ``0x....``
+    (as Locust's ``StatsError.parse_error`` does), so one error does not become thousands of
+    distinct messages; whitespace is collapsed and the result cut to MAX_MESSAGE_CHARS.
+    """
+    if isinstance(exception, str):
+        text = exception
+    else:
+        try:
+            text = str(exception)
+        except Exception:  # a broken __str__ must not lose the failure
+            text = ""
+        if type(exception).__name__.lower() not in _BODY_CHECK_NAMES:
+            text = f"{type(exception).__name__}: {text}" if text else type(exception).__name__
+    text = _ADDRESS.sub("0x....", text[:_RAW_CHARS])
+    text = _CONTROL.sub("", _SPACE.sub(" ", text)).strip()
+    return text[:MAX_MESSAGE_CHARS] or "(no message)"

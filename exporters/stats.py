@@ -6,6 +6,7 @@ Usage::
     store.record("/api/products/{sku}", "GET", 0.042, 200)           # hot path
     store.record("/api/orders", "POST", 1.2, 503, "http_5xx")
     store.record("/api/orders", "POST", 0.3, 201, step="checkout")   # a journey step: its own series
+    store.record("/api/orders", "POST", 0.2, 200, "body_check", reason="orderId missing")  # why it failed
     store.add_business("orders")
     delta = store.drain_delta()        # JSON-safe dict of everything since the last drain
     master.merge_delta(delta)          # on the master: sum of the workers, exactly
@@ -15,6 +16,13 @@ journey step (:data:`peakload.core.steps.STEPS`, or ``""`` for a request outside
 journey). Delta rows carry ``"step"`` only when there is one, so a store fed no
 steps drains exactly what it did before steps existed; :meth:`StatsStore.merge_delta`
 reads a row without the key as step ``""``.
+
+Failure messages: a failed request may carry a short ``reason`` (made by
+:func:`exporters.classify.failure_message`); a series keeps at most
+:data:`MAX_REASONS` distinct ones per interval (the rest count under
+``"(other messages)"``), and delta rows carry ``"reasons"`` only when there are
+some. They go to the snapshots and the reports, never to /metrics: a message is
+no bounded label.
 
 Two layers: ``pending`` (since the last drain: what the next snapshot line or
 worker report carries, HdrHistograms included) and ``totals`` (everything
@@ -43,10 +51,12 @@ from exporters.histogram import (
     UNIT_MAG,
     HdrCounts,
 )
+from peakload.core.records import MAX_MESSAGE_CHARS, add_reason
 from peakload.core.steps import NO_STEP, STEPS
 
 __all__ = [
     "DELTA_VERSION",
+    "MAX_REASONS",
     "BUSINESS_KEYS",
     "ARRIVAL_KEYS",
     "SeriesTotals",
@@ -67,6 +77,7 @@ BUSINESS_KEYS: tuple[str, ...] = (
     "flash_error",
 )
 ARRIVAL_KEYS: tuple[str, ...] = ("scheduled", "dropped")
+MAX_REASONS = 20  # distinct failure messages per series per interval; more count under "(other messages)"
 
 _ERROR_INDEX = {name: i for i, name in enumerate(ERROR_TYPES)}
 _STATUS_INDEX = {name: i for i, name in enumerate(STATUS_CLASSES)}
@@ -83,14 +94,32 @@ def _check_step(step: object) -> str:
     return step
 
 
+def _check_reasons(reasons: object, failures: int, where: str) -> None:
+    """A delta row's ``reasons``: {message: non-negative count}, at most ``failures`` in all."""
+    if not isinstance(reasons, dict):
+        raise ValueError(f"{where}: reasons: expected an object of failure message counts, got {type(reasons).__name__}")
+    total = 0
+    for msg, n in reasons.items():
+        if not isinstance(msg, str):
+            raise ValueError(f"{where}: reasons: expected text messages, got {type(msg).__name__}")
+        if len(msg) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"{where}: reasons: expected messages of at most {MAX_MESSAGE_CHARS} characters, got {len(msg)}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"{where}: reasons[{msg[:40]!r}]: expected a non-negative whole number, got {n!r}")
+        total += n
+    if total > failures:
+        raise ValueError(f"{where}: reasons count {total} failures, more than the row's {failures}")
+
+
 class _Series:
     """Counters of one (name, method, step); ``hdr`` is None in the totals layer.
 
     ``count`` and ``failures`` are derived (sum of buckets / of error types)
-    so the hot path does two increments less.
+    so the hot path does two increments less. ``reasons`` (failure message →
+    count, bounded by :data:`MAX_REASONS`) lives in the pending layer only.
     """
 
-    __slots__ = ("status", "errors", "sum_s", "buckets", "hdr", "hdr_counts", "service")
+    __slots__ = ("status", "errors", "sum_s", "buckets", "hdr", "hdr_counts", "service", "reasons")
 
     def __init__(self, n_buckets: int, *, with_hdr: bool) -> None:
         self.status = [0] * _N_STATUS
@@ -100,6 +129,7 @@ class _Series:
         self.hdr: HdrCounts | None = HdrCounts() if with_hdr else None
         self.hdr_counts: list[int] = self.hdr.counts if self.hdr is not None else []
         self.service: HdrCounts | None = None  # created on first service-time sample
+        self.reasons: dict[str, int] = {}
 
     @property
     def count(self) -> int:
@@ -165,6 +195,7 @@ class StatsStore:
         error_type: str | None = None,
         service_seconds: float | None = None,
         step: str = NO_STEP,
+        reason: str | None = None,
     ) -> None:
         """Count one request; ``error_type`` (one of ERROR_TYPES) marks a failure.
 
@@ -172,6 +203,7 @@ class StatsStore:
         from the intended start (open model); goes to ``service_hdr``.
         ``step``: the journey step (one of STEPS; ``""`` outside the journey); an
         unknown one raises ValueError and nothing is counted (checked once per series).
+        ``reason``: the failure's short message (only counted with an ``error_type``).
         """
         key = (name, method, step)
         s = self._pending.get(key)
@@ -189,6 +221,8 @@ class StatsStore:
         s.status[_STATUS_SLOT.get(status, 0)] += 1
         if error_type is not None:
             s.errors[_ERROR_INDEX[error_type]] += 1
+            if reason is not None:
+                add_reason(s.reasons, reason[:MAX_MESSAGE_CHARS], 1, limit=MAX_REASONS)
         if service_seconds is not None:
             if s.service is None:
                 s.service = HdrCounts()
@@ -212,8 +246,8 @@ class StatsStore:
         """Everything since the last drain as a JSON-safe dict; folds it into the totals.
 
         Shape: ``{"v", "edges", "requests": [{name, method[, step], count, failures, status,
-        errors, sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``; ``step``
-        only for a journey step's series.
+        errors[, reasons], sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``; ``step``
+        only for a journey step's series, ``reasons`` ({message: count}) only when it has some.
         """
         pending, self._pending = self._pending, {}
         requests = []
@@ -227,6 +261,10 @@ class StatsStore:
                 "failures": s.failures,
                 "status": {STATUS_CLASSES[i]: v for i, v in enumerate(s.status) if v},
                 "errors": {ERROR_TYPES[i]: v for i, v in enumerate(s.errors) if v},
+            }
+            if s.reasons:
+                row["reasons"] = s.reasons  # the series leaves the pending layer: no copy needed
+            row |= {
                 "sum_s": s.sum_s,
                 "buckets": list(s.buckets),
                 "hdr": s.hdr.encode() if s.hdr is not None else None,
@@ -253,7 +291,8 @@ class StatsStore:
         """Add a delta from :meth:`drain_delta` (another process) into the pending layer.
 
         Raises ValueError when the delta's version or bucket edges differ from
-        this store's; nothing is merged then.
+        this store's, or a row is malformed (``reasons`` must map messages of at most
+        MAX_MESSAGE_CHARS to counts summing to at most the row's failures); nothing is merged then.
         """
         if delta.get("v") != DELTA_VERSION:
             raise ValueError(f"delta version: expected {DELTA_VERSION}, got {delta.get('v')!r}")
@@ -273,6 +312,7 @@ class StatsStore:
                 raise ValueError(f"{where}: unknown status class or error type {unknown[0]!r}")
             if sum(row["buckets"]) != row["count"] or sum(row["errors"].values()) != row["failures"]:
                 raise ValueError(f"{where}: count/failures do not match its buckets/errors")
+            _check_reasons(row.get("reasons", {}), row["failures"], where)
         for key in delta.get("business", {}):
             if key not in self._business:
                 raise ValueError(f"unknown business key {key!r}; expected one of {list(BUSINESS_KEYS)}")
@@ -292,6 +332,9 @@ class StatsStore:
                 s.errors[_ERROR_INDEX[err]] += v
             for i, v in enumerate(row["buckets"]):
                 s.buckets[i] += v
+            for msg, v in row.get("reasons", {}).items():
+                if v:
+                    add_reason(s.reasons, msg, v, limit=MAX_REASONS)
             if row.get("hdr"):
                 s.hdr.add_encoded(row["hdr"])  # type: ignore[union-attr]
             if row.get("service_hdr"):

@@ -21,9 +21,13 @@ CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:110
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}.pass{color:#080}.fail{color:#b00;font-weight:600}.skip{color:#888}
-.banner{padding:8px 12px;border-radius:4px;margin:8px 0}.passed{background:#e6f4e6}.failed{background:#fbe3e3}.invalid{background:#fff3cd}.unjudged{background:#eee}
+.banner{padding:8px 12px;border-radius:4px;margin:8px 0}.passed{background:#e6f4e6}.failed{background:#fbe3e3}.invalid{background:#fff3cd}.unjudged{background:#eee}.ungated{background:#eef}
+td.msg{text-align:left;font-family:ui-monospace,monospace;font-size:12px;word-break:break-word}
 .problems{background:#fff3cd;padding:6px 12px}svg .title{font-weight:600;font-size:13px}svg .axis,svg .legend{font-size:11px}
 code{background:#f3f3f3;padding:0 3px}"""
+
+
+_BANNER = {"ungated": "NO THRESHOLDS (by design)"}  # other statuses: their name in capitals
 
 
 def _e(v: Any) -> str:
@@ -118,6 +122,18 @@ def _request_table(summary: Summary) -> str:
     )
 
 
+def _reason_tables(summary: Summary) -> str:
+    """One table per request that failed: its most frequent failure messages and their counts."""
+    parts = []
+    for i, (key, r) in enumerate((k, r) for k, r in summary.requests.items() if r.failure_reasons):
+        body = "".join(f'<tr><td>{fr.count}</td><td class="msg">{_e(fr.message)}</td></tr>' for fr in r.failure_reasons)
+        parts.append(
+            f'<h3><code>{_e(key)}</code>: {r.failures} failures</h3><table class="reasons" id="reasons-{i}">'
+            f"<tr><th>count</th><th>message</th></tr>{body}</table>"
+        )
+    return "".join(parts)
+
+
 def _step_table(summary: Summary) -> str:
     """Totals per journey step (a step the platform does not offer: n/a), in journey order."""
 
@@ -186,7 +202,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
     parts = [
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>peakload {_e(s.run_id)}</title><style>{CSS}</style></head><body>",
         f"<h1>peakload run <code>{_e(s.run_id)}</code></h1>",
-        f'<div class="banner {s.status}" id="verdict"><b>{_e(s.status.upper())}</b> (exit {s.exit_code})'
+        f'<div class="banner {s.status}" id="verdict"><b>{_e(_BANNER.get(s.status, s.status.upper()))}</b> (exit {s.exit_code})'
         f"{' — ' + _e(s.reason) if s.reason else ''}"
         f' <span id="decided-by">(decided by rule <code>{_e(s.decided_by)}</code>)</span></div>',
         f"<p>Profile <b>{_e(s.profile)}</b> · target <code>{_e(s.target)}</code> · {_e(s.started)} → {_e(s.ended)} "
@@ -260,6 +276,9 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         "<h2>Requests</h2>",
         _request_table(s),
     ]
+    reasons = _reason_tables(s)
+    if reasons:
+        parts += ['<h2 id="failure-reasons">Failure reasons</h2>', reasons]
     if s.steps:
         parts += ["<h2>By journey step</h2>", _step_table(s)]
     if s.capacity:

@@ -1,49 +1,87 @@
 """junit.xml: one testcase per threshold (CI systems show failures by name).
 
+A failed threshold's failure text lists the top failure messages of the requests in its
+scope; the run testcase's ``system-out`` lists them per request.
+
 Usage: ``render_junit(summary) -> str``
 """
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree as ET
 
 from peakload.core import format_value
-from peakload.core.summary import Summary
+from peakload.core.steps import step_scope
+from peakload.core.summary import RequestRow, Summary
 
 __all__ = ["render_junit"]
+
+# characters XML 1.0 cannot hold at all (ElementTree would write them and break the file)
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _scope_rows(summary: Summary, scope: str) -> list[tuple[str, RequestRow]]:
+    """The summary rows a threshold scope judges (as reports.gate selects them), named for a reader."""
+    step = step_scope(scope)
+    if step is not None:
+        row = summary.steps.get(step)
+        return [(scope, row)] if row is not None else []
+    if scope == "all":
+        return [("all requests", summary.total)]
+    if scope in summary.requests:
+        return [(scope, summary.requests[scope])]
+    return [(key, r) for key, r in summary.requests.items() if r.name == scope]
+
+
+def _reason_lines(rows: list[tuple[str, RequestRow]]) -> list[str]:
+    return [f"  {fr.count} × {key}: {fr.message}" for key, r in rows for fr in r.failure_reasons]
 
 
 def render_junit(summary: Summary) -> str:
     rows = summary.thresholds
+    error = summary.status in ("invalid", "unjudged")  # "ungated" (thresholds: none) is no error: it is by design
     suite = ET.Element(
         "testsuite",
         {
             "name": f"peakload.{summary.profile or 'run'}",
             "tests": str(len(rows) + 1),
             "failures": str(sum(1 for r in rows if r.passed is False)),
-            "errors": "1" if summary.status in ("invalid", "unjudged") else "0",
+            "errors": "1" if error else "0",
             "skipped": str(sum(1 for r in rows if r.passed is None)),
             "time": f"{summary.duration_s:.3f}",
             "timestamp": summary.started or "",
         },
     )
     props = ET.SubElement(suite, "properties")
-    for key in ("run_id", "target", "git_revision", "latency_basis"):
-        ET.SubElement(props, "property", {"name": key, "value": str(getattr(summary, key) or "")})
+    for key in ("run_id", "target", "git_revision", "latency_basis", "status", "decided_by"):
+        ET.SubElement(props, "property", {"name": key, "value": _x(str(getattr(summary, key) or ""))})
     # The run itself is a testcase, so an invalid run is visible as an error.
     run_case = ET.SubElement(suite, "testcase", {"classname": "run", "name": "run is valid and complete", "time": "0"})
-    if summary.status in ("invalid", "unjudged"):
-        ET.SubElement(run_case, "error", {"message": summary.reason or "run invalid", "type": summary.status})
+    if error:
+        ET.SubElement(run_case, "error", {"message": _x(summary.reason or "run invalid"), "type": summary.status})
+    out = [f"{summary.status}: {summary.reason}"] if summary.reason else []
+    per_request = _reason_lines(list(summary.requests.items()))
+    if per_request:
+        out += ["Failure reasons (most frequent per request):", *per_request]
+    if out:
+        ET.SubElement(run_case, "system-out").text = _x("\n".join(out))
     for r in rows:
         case = ET.SubElement(
             suite,
             "testcase",
-            {"classname": r.scope, "name": f"{r.metric} {r.op} {format_value(r.metric, r.limit)}", "time": "0"},
+            {"classname": _x(r.scope), "name": _x(f"{r.metric} {r.op} {format_value(r.metric, r.limit)}"), "time": "0"},
         )
         if r.passed is False:
             msg = f"{r.scope}: {r.message}"
-            ET.SubElement(case, "failure", {"message": msg, "type": "threshold"}).text = msg
+            lines = _reason_lines(_scope_rows(summary, r.scope))
+            text = msg + ("\nTop failure reasons:\n" + "\n".join(lines) if lines else "")
+            ET.SubElement(case, "failure", {"message": _x(msg), "type": "threshold"}).text = _x(text)
         elif r.passed is None:
-            ET.SubElement(case, "skipped", {"message": r.message})
+            ET.SubElement(case, "skipped", {"message": _x(r.message)})
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

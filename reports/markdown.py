@@ -5,6 +5,8 @@ Usage: ``render_markdown(summary, compare_rows=None) -> str``
 
 from __future__ import annotations
 
+import re
+
 from peakload.core.steps import STEPS
 from peakload.core.summary import Summary
 from reports.compare import CompareRow
@@ -12,6 +14,26 @@ from reports.compare import CompareRow
 __all__ = ["render_markdown"]
 
 _ICON = {True: "✅ pass", False: "❌ fail", None: "➖ skip"}
+_HEAD = {
+    "passed": "✅ PASSED",
+    "failed": "❌ FAILED",
+    "invalid": "⚠️ INVALID",
+    "unjudged": "➖ UNJUDGED",
+    "ungated": "➖ NO THRESHOLDS (by design)",
+}
+# Markdown (and the HTML GitHub allows in it) that a failure message must not start: escaped with a backslash
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
+_SPACE = re.compile(r"\s+")
+
+
+def _md_text(text: str) -> str:
+    """Arbitrary text (a failure message) as literal Markdown inside a table cell: one line, nothing interpreted."""
+    return _MD_SPECIAL.sub(r"\\\1", _SPACE.sub(" ", text).strip())
+
+
+def _md_code(text: str) -> str:
+    """A request name in a code span inside a table cell (a ``|`` still ends the cell unless escaped)."""
+    return "`" + _SPACE.sub(" ", text).replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _ms(v: float | None) -> str:
@@ -20,7 +42,7 @@ def _ms(v: float | None) -> str:
 
 def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = None) -> str:
     s = summary
-    head = {"passed": "✅ PASSED", "failed": "❌ FAILED", "invalid": "⚠️ INVALID", "unjudged": "➖ UNJUDGED"}[s.status]
+    head = _HEAD[s.status]
     out = [f"## peakload run `{s.run_id}` — {head}", ""]
     out.append(
         f"Profile **{s.profile}** against `{s.target}`, {s.duration_s:.0f} s, "
@@ -62,6 +84,10 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
                 )
             elif step in s.not_offered:
                 out.append(f"| `{step}` | n/a | n/a | n/a | n/a | n/a | n/a |")
+    reasons = [(key, fr) for key, r in s.requests.items() for fr in r.failure_reasons]
+    if reasons:
+        out += ["", "### Failure reasons", "", "| request | count | message |", "|---|---:|---|"]
+        out += [f"| {_md_code(key)} | {fr.count} | {_md_text(fr.message)} |" for key, fr in reasons]
     rec = s.reconciliation
     if rec and "error" not in rec:
         out += [

@@ -5,6 +5,8 @@ Usage::
     data = load_results(Path("results/20261126T030000Z-ab12"))
     data.totals["GET /api/home"].percentile(95)   # seconds, every step of that request merged
     data.step_totals["checkout"].count            # one journey step, whatever the platform names its route
+    data.totals["POST /api/orders"].reasons       # {"HTTP 503: ...": 12, ...}: why its requests failed
+    data.thresholds_by_design                     # the profile copy says ``thresholds: none``
 
 Reads only saved files (never a live run). Missing, truncated or corrupt
 files are tolerated: what could not be read is listed in ``data.problems``
@@ -20,16 +22,20 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from peakload.core import ConfigError, load_profile
 from peakload.core.records import (
     EVENT_FIELDS,
     LATENCY_BASES,
+    OTHER_MESSAGES,
     OUTCOME_JSON,
+    PROFILE_COPY,
     RECONCILIATION_FIELDS,
     RUN_JSON,
     SNAPSHOTS,
     Interval,
     Outcome,
     RunMeta,
+    add_reason,
     clean_capacity,
     clean_fields,
     interval_from,
@@ -40,10 +46,23 @@ from peakload.core.records import (
 from peakload.core.steps import NO_STEP, STEP_SCOPE_PREFIX
 from reports.hdr import decode_add, nonzero, percentiles
 
-__all__ = ["RequestTotals", "Interval", "RunData", "accumulate", "load_results", "new_histogram", "MAX_POINTS"]
+__all__ = [
+    "RequestTotals",
+    "Interval",
+    "RunData",
+    "accumulate",
+    "load_results",
+    "new_histogram",
+    "MAX_POINTS",
+    "MAX_REASONS",
+    "OTHER_MESSAGES",
+]
 
 # Contract (docs/contracts.md §5): microseconds, 1 µs .. 1 h, 3 significant digits.
 _HDR_ARGS = (1, 3_600_000_000, 3)
+
+
+MAX_REASONS = 50  # distinct failure messages kept per request name (or step, or all); the rest: "(other messages)"
 
 
 def new_histogram() -> HdrHistogram:
@@ -55,6 +74,8 @@ class RequestTotals:
     """Counts and a merged latency histogram for one request name (or one journey step, or all).
 
     ``steps``: the journey steps of the rows added (``""`` for rows without one).
+    ``reasons``: failure message → count, at most :data:`MAX_REASONS` distinct (the rest under
+    ``"(other messages)"``), so a run of any length keeps a bounded table.
     """
 
     name: str
@@ -66,6 +87,7 @@ class RequestTotals:
     errors: dict[str, int] = field(default_factory=dict)
     hdr: HdrHistogram = field(default_factory=new_histogram)
     steps: set[str] = field(default_factory=set)
+    reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -110,6 +132,8 @@ class RequestTotals:
             self.status[k] = self.status.get(k, 0) + v
         for k, v in other.errors.items():
             self.errors[k] = self.errors.get(k, 0) + v
+        for msg, v in other.reasons.items():
+            add_reason(self.reasons, msg, v, limit=MAX_REASONS)
         if other.hdr.get_total_count():
             self.hdr.add(other.hdr)
 
@@ -124,6 +148,9 @@ class RequestTotals:
             self.status[k] = self.status.get(k, 0) + v
         for k, v in row["errors"].items():
             self.errors[k] = self.errors.get(k, 0) + v
+        for msg, v in row.get("reasons", {}).items():
+            if v:
+                add_reason(self.reasons, msg, v, limit=MAX_REASONS)
         if row.get("hdr"):
             decode_add(self.hdr, row["hdr"])
 
@@ -144,6 +171,8 @@ class RunData:
     events: list[dict[str, Any]] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)
     problems: list[str] = field(default_factory=list)
+    has_profile: bool = False  # the folder holds a copy of the run's profile (profile.yaml), readable or not
+    thresholds_by_design: bool = False  # that copy loads and declares ``thresholds: none``
     # chart series (x = seconds since start): users, rps, errors (%), p50/p95/p99 (ms), p95_by_name
     _all: RequestTotals | None = field(default=None, repr=False)
     timeline: dict[str, Any] = field(
@@ -303,6 +332,26 @@ def _aggregate(data: RunData) -> None:
                 tl[f"p{p}"].append((x, values[p] / 1000))
 
 
+def _read_profile(data: RunData) -> None:
+    """What the run's profile copy says about judging: present at all, and ``thresholds: none``.
+
+    A copy that cannot be read or validated is a problem line, not a crash (the report still renders).
+    """
+    copy = data.path / PROFILE_COPY
+    if not copy.exists():
+        return
+    data.has_profile = True
+    try:
+        profile = load_profile(copy)
+    except ConfigError as exc:
+        data.problems.append(f"{PROFILE_COPY}: {str(exc).removeprefix(str(copy) + ': ')}; its thresholds setting is unknown")
+        return
+    except OSError as exc:
+        data.problems.append(f"{PROFILE_COPY}: unreadable ({exc.strerror or exc}); its thresholds setting is unknown")
+        return
+    data.thresholds_by_design = profile.thresholds == "none"
+
+
 def load_results(path: Path) -> RunData:
     """Load everything that is readable in a results folder."""
     data = RunData(path=path)
@@ -319,6 +368,7 @@ def load_results(path: Path) -> RunData:
         read_json_object(path / "reconciliation.json", problems), RECONCILIATION_FIELDS, "reconciliation.json", problems
     )
     data.capacity = clean_capacity(read_json_object(path / "capacity.json", problems), problems)
+    _read_profile(data)
     lines: list[dict[str, Any]] = []
     if (path / SNAPSHOTS).exists():
         lines, snapshot_problems = read_snapshots(path / SNAPSHOTS)

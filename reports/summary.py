@@ -11,8 +11,9 @@ import datetime as dt
 from typing import Any
 
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
+from peakload.core.records import PROFILE_COPY
 from peakload.core.steps import STEPS
-from peakload.core.summary import SCHEMA_ID, RequestRow, Summary
+from peakload.core.summary import SCHEMA_ID, TOP_REASONS, FailureReason, RequestRow, Summary
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
 
@@ -48,12 +49,15 @@ def request_row(t: RequestTotals, seconds: float) -> RequestRow:
         row[f"p{p:g}_ms".replace(".", "_")] = _ms(pct[p])
     row["status"] = dict(sorted(t.status.items()))
     row["errors"] = dict(sorted(t.errors.items()))
+    top = sorted(((n, msg) for msg, n in t.reasons.items() if n > 0), key=lambda nm: (-nm[0], nm[1]))[:TOP_REASONS]
+    row["failure_reasons"] = [FailureReason(message=msg, count=n) for n, msg in top]
     return RequestRow(**row)
 
 
 def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, str | None, str]:
     """(status, exit code, reason, rule that decided). The first rule that applies decides:
-    invalid (3) beats failed (1) beats unjudged (3) beats passed (0). See ``VERDICT_RULES``."""
+    invalid (3) beats failed (1) beats ungated (0, thresholds: none by design) beats unjudged (3)
+    beats passed (0). See ``VERDICT_RULES``."""
     invalid = data.outcome.invalid
     if invalid:
         return "invalid", EXIT_INVALID, str(invalid), "run-invalid"
@@ -80,14 +84,20 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         return "failed", EXIT_FAIL, data.outcome.aborted, "aborted"
     if failed:
         return "failed", EXIT_FAIL, f"{len(failed)} of {len(results)} thresholds failed", "threshold-failed"
+    if data.thresholds_by_design and not results:
+        # The deliberate opt-out: the profile says there is nothing to judge, so nothing judged is no accident.
+        return "ungated", EXIT_PASS, "no thresholds by design (the profile declares thresholds: none)", "no-thresholds-by-design"
     judged = [r for r in results if r.passed is True]
     if not judged:
         # A verdict needs something judged: no thresholds (or all skipped for lack of data) is not a pass.
-        why = (
-            "no thresholds were declared (profile thresholds or an SLO spec)"
-            if not results
-            else f"all {len(results)} thresholds were skipped (no data, or not offered by this platform)"
-        )
+        if results:
+            why = f"all {len(results)} thresholds were skipped (no data, or not offered by this platform)"
+        elif not data.has_profile:
+            why = (
+                f"the results folder has no {PROFILE_COPY} (a plain locust run without PEAKLOAD_PROFILE); set PEAKLOAD_PROFILE to judge it"
+            )
+        else:
+            why = "no thresholds were declared (profile thresholds or an SLO spec)"
         return "unjudged", EXIT_INVALID, f"nothing was judged: {why}", "nothing-judged"
     skipped = len(results) - len(judged)
     note = f"; {skipped} skipped (no data, or not offered by this platform)" if skipped else ""
@@ -102,7 +112,10 @@ VERDICT_RULES: dict[str, str] = {
     "capacity-knee": "a capacity run: its knee decides (capacity.json)",
     "aborted": "an abort threshold stayed breached past its grace and stopped the run",
     "threshold-failed": "at least one threshold failed",
-    "nothing-judged": "no threshold was judged (none declared, or all skipped: no data, or not offered by this platform)",
+    "no-thresholds-by-design": "the profile declares thresholds: none and nothing else was judged: ungated by design (exit 0)",
+    "nothing-judged": (
+        "no threshold was judged (none declared, no profile.yaml in the folder, or all skipped: no data, or not offered by this platform)"
+    ),
     "thresholds-passed": "every judged threshold passed",
 }
 

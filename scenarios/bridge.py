@@ -29,7 +29,7 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
-from exporters.classify import classify_error
+from exporters.classify import classify_error, failure_message
 from exporters.settings import ExporterSettings
 from exporters.stats import StatsStore
 from peakload.core.steps import NO_STEP, STEP_KEY, STEPS
@@ -73,12 +73,18 @@ class Instrumentation:
         url: str | None = None,
         **_kwargs: Any,
     ) -> None:
-        """``events.request``: milliseconds → seconds here, once; the step from ``context``; then ``store.record``."""
+        """``events.request``: milliseconds → seconds here, once; the step from ``context``; then ``store.record``.
+
+        A failure also carries its short message (:func:`exporters.classify.failure_message`) for the reports.
+        """
         status = getattr(response, "status_code", None)
         if exception is None and not context:  # the common case without a journey, kept short
             self._record(name, request_type, response_time / 1000.0, status)
             return
-        error_type = None if exception is None else classify_error(status, exception)
+        if exception is None:
+            error_type = reason = None
+        else:
+            error_type, reason = classify_error(status, exception), failure_message(exception)
         if context:
             service = context.get(SERVICE_TIME_KEY)
             step = context.get(STEP_KEY, NO_STEP)
@@ -86,7 +92,9 @@ class Instrumentation:
                 step = self._unknown_step(step)
         else:
             service, step = None, NO_STEP
-        self._record(name, request_type, response_time / 1000.0, status, error_type, None if service is None else service / 1000.0, step)
+        self._record(
+            name, request_type, response_time / 1000.0, status, error_type, None if service is None else service / 1000.0, step, reason
+        )
 
     def _unknown_step(self, step: Any) -> str:
         """A locustfile's own ``context[STEP_KEY]`` that is no journey step: counted without a step, said once."""

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, GetPydanticSchema, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator, field_validator, model_validator
 
 from peakload.core.errors import UsageError
 from peakload.core.fields import (
@@ -371,6 +371,27 @@ class CompareSpec(Model):
 
 # ---------------------------------------------------------------- profile
 
+_ThresholdMap = dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | ThresholdEntry]]
+NO_THRESHOLDS = "none"  # ``thresholds: none``: judged by design on nothing (verdict "ungated")
+
+
+def _none_or_map(v: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """``none``, or the scope → thresholds mapping (validated as before, so its errors name the same paths)."""
+    if v == NO_THRESHOLDS:
+        return NO_THRESHOLDS
+    if not isinstance(v, dict):
+        got = repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "…"
+        raise ValueError(f"expected a mapping of scope to thresholds (all: [p95 < 500ms]) or none (no thresholds by design), got {got}")
+    return handler(v)
+
+
+# The schema is the mapping's alone (a plain union would prefix every error path with its branch name).
+Thresholds = Annotated[
+    _ThresholdMap | Literal["none"],
+    GetPydanticSchema(lambda _tp, handler: handler(_ThresholdMap)),
+    WrapValidator(_none_or_map),
+]
+
 
 class Profile(Model):
     version: Literal["peakload/v1"]
@@ -386,7 +407,8 @@ class Profile(Model):
     journey: JourneySpec = JourneySpec()
     flash_sale: FlashSaleSpec | None = None
     slo: str | None = Field(default="slo.yaml", min_length=1, max_length=1000)  # relative to the profile's folder; null = none
-    thresholds: dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | ThresholdEntry]] = {}
+    # scope → thresholds, or "none": no thresholds by design (then no SLO spec either: ``slo`` defaults to none)
+    thresholds: Thresholds = {}
     compare: CompareSpec = CompareSpec()
     # set by the loader, not the YAML
     source: str = ""
@@ -398,9 +420,22 @@ class Profile(Model):
             raise ValueError("expected non-negative weights with a positive sum, e.g. {shopper: 9, flash_buyer: 1}")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_slo_without_thresholds(cls, data: Any) -> Any:
+        # ``thresholds: none`` opts out of judging: the default SLO spec (slo.yaml) must not sneak thresholds back in
+        if isinstance(data, dict) and data.get("thresholds") == NO_THRESHOLDS and "slo" not in data:
+            return {**data, "slo": None}
+        return data
+
     @field_validator("thresholds")
     @classmethod
-    def _parse_thresholds(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    def _parse_thresholds(cls, v: dict[str, list[Any]] | str, info: ValidationInfo) -> dict[str, list[Any]] | str:
+        if isinstance(v, str):  # "none"
+            slo = info.data.get("slo")
+            if slo is not None:
+                raise ValueError(f"none: the profile also names an slo spec (slo: {slo}); drop one")
+            return v
         for scope, entries in v.items():
             for i, entry in enumerate(entries):
                 expr = entry if isinstance(entry, str) else entry.expr
@@ -430,7 +465,10 @@ class Profile(Model):
         return self
 
     def profile_thresholds(self) -> list[Threshold]:
-        out = []
+        """The profile's own thresholds (none for ``thresholds: none``)."""
+        out: list[Threshold] = []
+        if isinstance(self.thresholds, str):
+            return out
         for scope, entries in self.thresholds.items():
             for entry in entries:
                 if isinstance(entry, str):

@@ -61,6 +61,9 @@ __all__ = [
     "RECONCILIATION_FIELDS",
     "EVENT_FIELDS",
     "MAX_LINE_BYTES",
+    "OTHER_MESSAGES",
+    "MAX_MESSAGE_CHARS",
+    "add_reason",
 ]
 
 # file names of a results folder (docs/contracts.md §5)
@@ -80,6 +83,25 @@ STATUS_CLASSES: tuple[str, ...] = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
 LATENCY_BASES = ("response", "intended-start", "service")
 
 MAX_LINE_BYTES = 64 << 20  # one snapshot line holds a few hundred KiB of histograms; 64 MiB is corruption
+
+# A request row's optional ``reasons`` ({failure message: count}) is bounded by whoever keeps one:
+# messages past the keeper's limit of distinct ones are counted under this key.
+OTHER_MESSAGES = "(other messages)"
+MAX_MESSAGE_CHARS = 200  # a failure message is cut to this length where it is made (the bridge) and read
+
+
+def add_reason(reasons: dict[str, int], message: str, n: int, *, limit: int) -> None:
+    """Count ``n`` failures of ``message`` in ``reasons``, keeping at most ``limit`` distinct messages.
+
+    Usage: ``add_reason(row_reasons, "HTTP 503: upstream down", 1, limit=20)``; a message that
+    finds no free slot (and :data:`OTHER_MESSAGES` itself) goes to the ``"(other messages)"`` count.
+    """
+    if message in reasons:
+        reasons[message] += n
+    elif message != OTHER_MESSAGES and len(reasons) - (OTHER_MESSAGES in reasons) < limit:
+        reasons[message] = n
+    else:
+        reasons[OTHER_MESSAGES] = reasons.get(OTHER_MESSAGES, 0) + n
 
 
 @dataclass
@@ -139,6 +161,23 @@ def _counts(v: Any, what: str) -> dict[str, int]:
     return {str(k): _count(c, f"{what}.{k}") for k, c in v.items()}
 
 
+def _reasons(v: Any, what: str, failures: int) -> dict[str, int]:
+    """A row's ``reasons``: message → count, their sum at most the row's failures; over-long messages are cut."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError(f"{what}: expected an object of failure message counts, got {_short(v)}")
+    out: dict[str, int] = {}
+    for k, c in v.items():
+        n = _count(c, f"{what}[{_short(k)}]")
+        key = str(k)[:MAX_MESSAGE_CHARS]
+        out[key] = out.get(key, 0) + n
+    total = sum(out.values())
+    if total > failures:
+        raise ValueError(f"{what}: the messages count {total} failures, more than the row's {failures}")
+    return out
+
+
 def _short(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "…"
@@ -152,6 +191,7 @@ def clean_row(row: Any) -> dict[str, Any]:
 
     ``step`` is optional (absent in files written before steps, and for requests outside
     the journey): absent reads as ``""``; a value that is not a journey step is refused.
+    ``reasons`` is optional too (absent: ``{}``): failure message → count, summing to at most ``failures``.
     """
     if not isinstance(row, dict):
         raise ValueError(f"request row: expected an object, got {_short(row)}")
@@ -177,6 +217,7 @@ def clean_row(row: Any) -> dict[str, Any]:
         "sum_s": _number(row.get("sum_s", 0.0), f"{method} {name} sum_s", minimum=0),
         "status": _counts(row.get("status"), f"{method} {name} status"),
         "errors": _counts(row.get("errors"), f"{method} {name} errors"),
+        "reasons": _reasons(row.get("reasons"), f"{method} {name} reasons", failures),
         "hdr": hdr,
     }
 

@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from peakload.core.steps import check_step
 
-__all__ = ["SCHEMA_ID", "Record", "RequestRow", "ThresholdRow", "Summary", "Status", "DecidedBy"]
+__all__ = ["SCHEMA_ID", "Record", "FailureReason", "RequestRow", "ThresholdRow", "Summary", "Status", "DecidedBy", "TOP_REASONS"]
 
 SCHEMA_ID: Final = "peakload/summary/v1"
 
-Status = Literal["passed", "failed", "invalid", "unjudged"]
+Status = Literal["passed", "failed", "invalid", "unjudged", "ungated"]
+TOP_REASONS: Final = 5  # failure messages a request row lists
 DecidedBy = Literal[
     "run-invalid",
     "no-measurements",
@@ -36,6 +37,7 @@ DecidedBy = Literal[
     "aborted",
     "threshold-failed",
     "nothing-judged",
+    "no-thresholds-by-design",
     "thresholds-passed",
 ]
 
@@ -44,6 +46,13 @@ class Record(BaseModel):
     """A frozen record that crosses a room boundary: unknown fields refused, no inf/nan."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+
+class FailureReason(Record):
+    """One failure message of a request row and how many of its failures said it."""
+
+    message: str
+    count: int = Field(ge=1)
 
 
 class RequestRow(Record):
@@ -69,6 +78,8 @@ class RequestRow(Record):
     p99_9_ms: float | None = Field(ge=0)
     status: dict[str, int]
     errors: dict[str, int]
+    # the most frequent failure messages (at most TOP_REASONS), by count then message; empty without failures
+    failure_reasons: list[FailureReason] = Field(default_factory=list, max_length=TOP_REASONS)
 
 
 class ThresholdRow(Record):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -47,6 +48,8 @@ def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path,
     seen["threshold-failed"] = _gate(d, capsys)
     d = _run(tmp_path, "none", thresholds="{}")
     seen["nothing-judged"] = _gate(d, capsys)
+    d = _run(tmp_path, "ungated", thresholds="none")
+    seen["no-thresholds-by-design"] = _gate(d, capsys)
     d = _run(tmp_path, "incomplete", end=False)
     seen["incomplete"] = _gate(d, capsys)
     d = _run(tmp_path, "invalid")
@@ -66,6 +69,7 @@ def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path,
         "thresholds-passed": (0, "passed"),
         "threshold-failed": (1, "failed"),
         "nothing-judged": (3, "unjudged"),
+        "no-thresholds-by-design": (0, "ungated"),
         "incomplete": (3, "invalid"),
         "run-invalid": (3, "invalid"),
         "aborted": (1, "failed"),
@@ -89,6 +93,74 @@ def test_slo_thresholds_all_skipped_is_not_a_pass(tmp_path: Path, capsys: pytest
     assert (code, summary["status"], summary["decided_by"]) == (3, "unjudged", "nothing-judged")
     assert "skipped" in summary["reason"]
     assert [t["passed"] for t in summary["thresholds"]] == [None]
+
+
+def test_thresholds_none_is_a_deliberate_pass_without_a_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _run(tmp_path, "run", thresholds="none", slo="null")
+    code, summary = _gate(d, capsys)
+    assert (code, summary["status"], summary["decided_by"]) == (0, "ungated", "no-thresholds-by-design")
+    assert summary["reason"] == "no thresholds by design (the profile declares thresholds: none)"
+    assert summary["thresholds"] == []
+    md = (d / "summary.md").read_text()
+    assert md.startswith(f"## peakload run `{summary['run_id']}` — ➖ NO THRESHOLDS (by design)\n")
+    assert "no thresholds by design" in md
+    assert 'class="banner ungated"' in (d / "report.html").read_text()
+    suite = ET.parse(d / "junit.xml").getroot()
+    assert suite.get("errors") == "0" and suite.find("testcase/error") is None
+    # without an slo line at all, the default SLO spec does not sneak thresholds back in
+    (d / "profile.yaml").write_text(PROFILE.format(slo="null", thresholds="none", extra="").replace("slo: null\n", ""))
+    assert _gate(d, capsys)[1]["decided_by"] == "no-thresholds-by-design"
+
+
+def test_every_earlier_rule_still_beats_thresholds_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planted = {
+        "run-invalid": {"invalid": "target unreachable"},
+        "aborted": {"aborted": "aborted: Ctrl-C"},
+        "generator-overloaded": {"cpu_warning": True},
+    }
+    for rule, outcome in planted.items():
+        d = _run(tmp_path, rule, thresholds="none")
+        (d / "outcome.json").write_text(json.dumps(outcome))
+        code, summary = _gate(d, capsys)
+        assert (summary["decided_by"], code) == (rule, 1 if rule == "aborted" else 3)
+    d = _run(tmp_path, "incomplete", thresholds="none", end=False)
+    assert _gate(d, capsys)[1]["decided_by"] == "incomplete"
+    d = _run(tmp_path, "empty", thresholds="none")
+    lines = (d / "snapshots.jsonl").read_text().splitlines()
+    (d / "snapshots.jsonl").write_text(lines[0] + "\n" + lines[-1] + "\n")
+    assert _gate(d, capsys)[1]["decided_by"] == "no-measurements"
+
+
+def test_a_folder_without_profile_yaml_says_why_nothing_was_judged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _run(tmp_path, "plain-locust")
+    (d / "profile.yaml").unlink()
+    code, summary = _gate(d, capsys)
+    assert (code, summary["status"], summary["decided_by"]) == (3, "unjudged", "nothing-judged")
+    assert summary["reason"] == (
+        "nothing was judged: the results folder has no profile.yaml (a plain locust run without PEAKLOAD_PROFILE); "
+        "set PEAKLOAD_PROFILE to judge it"
+    )
+    suite = ET.parse(d / "junit.xml").getroot()
+    assert suite.get("errors") == "1" and "no profile.yaml" in suite.find("testcase/error").get("message")
+
+
+def test_an_unreadable_profile_copy_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    d = _run(tmp_path, "run", thresholds="none")
+    (d / "profile.yaml").write_text("version: peakload/v1\nname: [unclosed\n")
+    summary = write_reports(d, []).summary
+    assert (summary.status, summary.exit_code) == ("unjudged", 3)  # not ungated: the opt-out cannot be read
+    assert any(p.startswith("profile.yaml: ") and "thresholds setting is unknown" in p for p in summary.problems)
+    assert "no thresholds were declared" in (summary.reason or "")
+
+
+def test_thresholds_none_with_an_slo_spec_is_one_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _run(tmp_path, "run", thresholds="none", slo="slo.yaml")
+    capsys.readouterr()
+    assert main(["gate", str(d)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    assert "thresholds: none: the profile also names an slo spec (slo: slo.yaml); drop one" in err
+    assert not (d / "summary.json").exists()
 
 
 def test_business_figures_the_target_cannot_give_are_na_not_zero(tmp_path: Path) -> None:
@@ -159,3 +231,19 @@ def test_compare_with_nothing_comparable_is_not_a_pass(tmp_path: Path, capsys: p
     assert main(["report", str(base)]) == 0
     code, out = _compare(base, base, capsys)
     assert code == 3 and "decided by: nothing-compared" in out
+
+
+def test_compare_without_a_common_request_name_does_not_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _run(tmp_path, "base")
+    assert main(["report", str(base)]) == 0
+    names = sorted(json.loads((base / "summary.json").read_text())["requests"])
+    cur = _run(tmp_path, "cur", extra=", allow_missing: [" + ", ".join(f"'{n}'" for n in names) + "]")
+    assert main(["report", str(cur)]) == 0
+    s = json.loads((cur / "summary.json").read_text())
+    s["requests"] = {k.replace("synthetic", "renamed"): v for k, v in s["requests"].items()}  # the same shop, other route names
+    (cur / "summary.json").write_text(json.dumps(s))
+    code, out = _compare(cur, base, capsys)
+    assert code == 3 and "decided by: nothing-compared" in out
+    (cur / "profile.yaml").write_text(PROFILE.format(slo="null", thresholds="{}", extra=""))  # nothing excused
+    code, out = _compare(cur, base, capsys)
+    assert code == 1 and "decided by: regression" in out
