@@ -99,6 +99,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RAW_CHARS = 4 * MAX_MESSAGE_CHARS  # enough for a message once addresses and runs of spaces shrink; a 1 MB body is never scanned
 
 
+# FastHttpSession: "URL http://h/p/1: code=404"; requests: "404 Client Error: Not Found for url: http://h/p/1"
+_URL_PART = re.compile(r"URL \S+: |,? for url: \S+")
+
+
 def failure_message(exception: BaseException | str) -> str:
     """A short, bounded text for a failed request: what a report lists under "failure reasons".
 
@@ -117,5 +121,7 @@ def failure_message(exception: BaseException | str) -> str:
         if type(exception).__name__.lower() not in _BODY_CHECK_NAMES:
             text = f"{type(exception).__name__}: {text}" if text else type(exception).__name__
     text = _ADDRESS.sub("0x....", text[:_RAW_CHARS])
+    # the row already names the request: drop the URL, or every product id would be a message of its own
+    text = _URL_PART.sub("", text)
     text = _CONTROL.sub("", _SPACE.sub(" ", text)).strip()
     return text[:MAX_MESSAGE_CHARS] or "(no message)"

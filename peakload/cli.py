@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", type=_path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
     r.add_argument(
+        "--locustfile", type=_path, help="your own Locust user classes instead of the built-in journeys (docs/own-locustfile.md)"
+    )
+    r.add_argument(
         "--with-prometheus", action="store_true", help="start a local Prometheus scraping the run and the shop, with the SLO rules"
     )
     r.add_argument(
@@ -134,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=_int_in(0, MAX_WORKERS), default=0, help="local Locust worker processes (0 = one local runner)")
     c.add_argument("--metrics-port", type=_port, default=0, help="serve the load generator's /metrics on this port (0 = off)")
     c.add_argument("--quiet", action="store_true", help="no live progress line")
+    c.add_argument(
+        "--locustfile", type=_path, help="your own Locust user classes instead of the built-in journeys (docs/own-locustfile.md)"
+    )
 
     rep = sub.add_parser("report", help="(re)build the reports of a results folder, even a partial one")
     rep.add_argument("results_dir", type=_path)
@@ -223,6 +229,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
             quiet=a.quiet,
             with_prometheus=a.with_prometheus,
             accept_real_orders=a.accept_real_orders,
+            locustfile=a.locustfile,
         )
     )
     _print_verdict(report.summary, report.data.path)
@@ -242,6 +249,7 @@ def _cmd_capacity(a: argparse.Namespace) -> int:
             workers=a.workers,
             metrics_port=a.metrics_port,
             quiet=a.quiet,
+            locustfile=a.locustfile,
         )
     )
     c = result.section

@@ -131,6 +131,11 @@ def _reason_tables(summary: Summary) -> str:
             f'<h3><code>{_e(key)}</code>: {r.failures} failures</h3><table class="reasons" id="reasons-{i}">'
             f"<tr><th>count</th><th>message</th></tr>{body}</table>"
         )
+    if summary.user_errors:
+        body = "".join(f'<tr><td>{e.count}</td><td class="msg">{_e(e.message)}</td></tr>' for e in summary.user_errors)
+        parts.append(
+            f'<h3>Errors raised in the locustfile</h3><table class="reasons" id="user-errors"><tr><th>count</th><th>exception</th></tr>{body}</table>'
+        )
     return "".join(parts)
 
 

@@ -68,6 +68,8 @@ def render_junit(summary: Summary) -> str:
     per_request = _reason_lines(list(summary.requests.items()))
     if per_request:
         out += ["Failure reasons (most frequent per request):", *per_request]
+    if summary.user_errors:
+        out += ["Errors raised in the locustfile:", *[f"  {e.count} × {e.message}" for e in summary.user_errors]]
     if out:
         ET.SubElement(run_case, "system-out").text = _x("\n".join(out))
     for r in rows:

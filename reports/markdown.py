@@ -88,6 +88,9 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
     if reasons:
         out += ["", "### Failure reasons", "", "| request | count | message |", "|---|---:|---|"]
         out += [f"| {_md_code(key)} | {fr.count} | {_md_text(fr.message)} |" for key, fr in reasons]
+    if s.user_errors:
+        out += ["", "### Errors raised in the locustfile", "", "| count | exception |", "|---:|---|"]
+        out += [f"| {e.count} | {_md_text(e.message)} |" for e in s.user_errors]
     rec = s.reconciliation
     if rec and "error" not in rec:
         out += [

@@ -64,7 +64,9 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
     if not data.intervals:
         return "invalid", EXIT_INVALID, "no measurements were recorded", "no-measurements"
     if data.all_requests().count == 0:
-        return "invalid", EXIT_INVALID, "no requests were measured", "no-measurements"
+        crashed = user_errors(data)
+        why = f"; the locustfile raised {crashed[0].message} ({crashed[0].count}×)" if crashed else ""
+        return "invalid", EXIT_INVALID, f"no requests were measured{why}", "no-measurements"
     if data.cpu_warning:
         return (
             "invalid",
@@ -120,6 +122,16 @@ VERDICT_RULES: dict[str, str] = {
 }
 
 
+def user_errors(data: RunData) -> list[FailureReason]:
+    """The end line's ``user_errors`` (exceptions in the locustfile's code), read tolerantly."""
+    raw = (data.end or {}).get("user_errors")
+    out = []
+    for row in raw if isinstance(raw, list) else []:
+        if isinstance(row, dict) and isinstance(row.get("message"), str) and type(row.get("count")) is int and row["count"] >= 1:
+            out.append(FailureReason(message=row["message"][:300], count=row["count"]))
+    return out[:10]
+
+
 def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
     seconds = data.duration_s
     status, code, reason, rule = verdict(data, results)
@@ -156,5 +168,6 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         thresholds=[r.to_row() for r in results],
         events=data.events,
         problems=list(data.problems),
+        user_errors=user_errors(data),
         capacity=data.capacity,
     )

@@ -26,8 +26,10 @@ Usage: ``install(environment)`` from :mod:`scenarios.instrumentation` (the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -46,6 +48,8 @@ from peakload.core.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from scenarios.bridge import DELTA_MESSAGE, Instrumentation, logger, next_boundary
 
 __all__ = ["Aggregator", "MasterAggregator"]
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
 class Aggregator(Instrumentation):
@@ -170,7 +174,9 @@ class Aggregator(Instrumentation):
         if self.writer is not None and not self.writer.closed:
             self._write_interval(t_end=time.time(), only_if_data=True)
             final = reason or self.end_reason or "completed"
-            self.writer.close(reason=final, merge_errors=self.merge_errors, cpu_warning=self._cpu_warning())
+            self.writer.close(
+                reason=final, merge_errors=self.merge_errors, cpu_warning=self._cpu_warning(), user_errors=self._user_errors()
+            )
         if self.server is not None:
             self.server.stop(timeout=1)
             self.server = None
@@ -212,6 +218,21 @@ class Aggregator(Instrumentation):
 
     def _worker_count(self) -> int:
         return 1
+
+    def _user_errors(self) -> list[dict[str, Any]]:
+        """Exceptions raised in user code (tasks, on_start), as Locust counted them on every node: the top 10.
+
+        Each is ``{"message": "AttributeError(...) at locustfile.py:43 in sign_in", "count": n}``; a run whose
+        journey crashes would otherwise only show fewer requests.
+        """
+        rows = getattr(self.environment.runner, "exceptions", None) or {}
+        out = []
+        for row in rows.values():
+            frames = _FRAME.findall(str(row.get("traceback", "")))
+            where = f" at {Path(frames[-1][0]).name}:{frames[-1][1]} in {frames[-1][2]}" if frames else ""
+            out.append({"message": (" ".join(str(row.get("msg", "")).split()) + where)[:300], "count": int(row.get("count", 0))})
+        out.sort(key=lambda r: (-r["count"], r["message"]))
+        return out[:10]
 
     def _cpu_warning(self) -> bool:
         runner = self.environment.runner

@@ -39,6 +39,12 @@ it becomes the series' ``step`` (label, snapshot rows); none = ``""``.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from locust import events
@@ -47,9 +53,10 @@ from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from exporters.settings import ExporterSettings
 from exporters.stats import BUSINESS_KEYS
+from peakload.core.records import PROFILE_COPY, RUN_JSON, SLO_COPY, RunMeta
 from peakload.core.runenv import ensure_run_id
 from scenarios.aggregator import Aggregator, MasterAggregator
-from scenarios.bridge import DELTA_MESSAGE, SERVICE_TIME_KEY, Instrumentation, WorkerBridge
+from scenarios.bridge import DELTA_MESSAGE, SERVICE_TIME_KEY, Instrumentation, WorkerBridge, logger
 from scenarios.settings import RunSettings, get_settings
 
 __all__ = [
@@ -162,6 +169,85 @@ def set_end_reason(environment: Environment, reason: str) -> None:
 resolve_run_id()
 
 
+# ---------------------------------------------------------------- plain `locust -f`: a complete results folder
+
+RESULTS_OFF = ("none", "off")  # PEAKLOAD_RESULTS_DIR=none: a plain Locust run writes no results folder
+
+
+def _plain_locust_folder(environment: Environment) -> Path | None:
+    """A Locust CLI run that ``peakload run`` did not start writes ``results/<run-id>/`` itself.
+
+    ``PEAKLOAD_RESULTS_DIR`` names another folder (``none`` = no folder). The
+    folder gets what ``peakload run`` would put there before the load: run.json
+    (``launched_by: locust``), the profile and SLO copies when ``PEAKLOAD_PROFILE``
+    names one (without, the folder says "no profile" and is not judged), and the
+    user's locustfiles. Returns the folder when this process owns it.
+    """
+    if getattr(environment, "parsed_options", None) is None or isinstance(environment.runner, WorkerRunner):
+        return None  # a runner built in code (tests, library use), or a worker: the master writes
+    raw = os.environ.get("PEAKLOAD_RESULTS_DIR", "").strip()
+    if raw.lower() in RESULTS_OFF:
+        os.environ.pop("PEAKLOAD_RESULTS_DIR")
+        get_settings.cache_clear()
+        return None
+    folder = Path(raw) if raw else Path("results") / resolve_run_id()
+    if (folder / RUN_JSON).exists():
+        return None  # peakload run made the folder and writes run.json itself
+    if not raw:
+        os.environ["PEAKLOAD_RESULTS_DIR"] = str(folder)
+        get_settings.cache_clear()  # the snapshot writer and the arrivals' event log read it from here on
+    settings = get_settings()
+    folder.mkdir(parents=True, exist_ok=True)
+    given = os.environ.get("PEAKLOAD_PROFILE", "").strip()
+    if given:
+        shutil.copyfile(given, folder / PROFILE_COPY)
+        slo = settings.profile.slo_path()
+        if slo is not None and slo.is_file():
+            shutil.copyfile(slo, folder / SLO_COPY)
+    opts = environment.parsed_options
+    own = [f for f in (getattr(opts, "locustfile", "") or "").split(",") if f and Path(f).is_file()]
+    own = [f for f in own if Path(f).resolve() != Path(__file__).resolve().with_name("plugin.py")]
+    if own:
+        (folder / "locustfile").mkdir(exist_ok=True)
+        for f in own:
+            shutil.copyfile(f, folder / "locustfile" / Path(f).name)
+    run_time = float(getattr(opts, "run_time", 0) or 0) or None
+    planned = min(x for x in (settings.profile.total_seconds, settings.duration, run_time) if x is not None)
+    meta = RunMeta(
+        run_id=settings.run_id,
+        profile=settings.profile.name if given else None,
+        profile_path=given or None,
+        target=environment.host,
+        embedded=False,
+        seed=settings.seed,
+        scale=settings.scale,
+        workers=int(getattr(opts, "expect_workers", 0) or 0) if isinstance(environment.runner, MasterRunner) else 0,
+        planned_duration_s=planned,
+        started_ts=time.time(),
+        dialect=settings.profile.target.dialect,
+        locustfile=",".join(own) or None,
+        user_classes=tuple(getattr(opts, "user_classes", None) or ()),
+        launched_by="locust",
+    )
+    _write_json(folder / RUN_JSON, meta.to_json())
+
+    def on_quit(**_kw: Any) -> None:  # after the snapshot writer's own quit listener (registered first)
+        _write_json(folder / RUN_JSON, replace(meta, ended_ts=time.time()).to_json())
+        print(f"peakload: results in {folder}/  (peakload report {folder}; peakload gate {folder})", flush=True)
+
+    environment.events.quit.add_listener(on_quit)
+    return folder
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 @events.init.add_listener
 def _on_locust_init(environment: Environment, **_kw: Any) -> None:
+    folder = _plain_locust_folder(environment)
     install(environment)
+    if folder is not None:
+        logger.info("peakload: writing the results folder %s/", folder)

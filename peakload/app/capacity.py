@@ -60,6 +60,7 @@ class CapacityOptions:
     workers: int = 0
     metrics_port: int = 0
     quiet: bool = False
+    locustfile: Path | None = None  # the user's own Locust code (--locustfile)
 
 
 @dataclass
@@ -128,6 +129,11 @@ def capacity_profile(profile: Profile, data: dict[str, Any]) -> dict[str, Any]:
     out["arrivals"] = arrivals
     slo = profile.slo_path()
     out["slo"] = None if slo is None else str(slo.resolve())  # the derived profile lives elsewhere
+    own = profile.locustfile_path()
+    if own is not None:  # the derived profile lives elsewhere: its locustfile path must not be relative
+        out["locustfile"] = (
+            {**data["locustfile"], "path": str(own.resolve())} if isinstance(data["locustfile"], dict) else str(own.resolve())
+        )
     return out
 
 
@@ -282,6 +288,7 @@ def capacity(opts: CapacityOptions) -> CapacityResult:
                 snapshot_interval=SNAPSHOT_INTERVAL_S,
                 quiet=opts.quiet,
                 on_interval=judge,
+                locustfile=opts.locustfile,
             )
         )
     run_dir = report.data.path

@@ -65,6 +65,8 @@ __all__ = ["RunOptions", "RunContext", "plan", "run", "thresholds_for", "thresho
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO_ROOT / "locustfile.py"
+PLUGIN = REPO_ROOT / "scenarios" / "plugin.py"  # loaded before a user's own locustfile (instrumentation, shape, arrivals)
+LOCUSTFILE_COPY = "locustfile"  # the results folder keeps the user's locustfile under this folder
 _PR_SET_PDEATHSIG = 1
 
 
@@ -88,6 +90,7 @@ class RunOptions:
     # called with every snapshot interval and the run folder; a returned string aborts the run (peakload capacity)
     on_interval: Callable[..., str | None] | None = None
     accept_real_orders: bool = False  # writes against a non-isolating, non-loopback shop
+    locustfile: Path | None = None  # the user's own Locust code (--locustfile); None = the profile's, else the built-in journeys
 
 
 def _die_with_parent(sig: int) -> None:
@@ -152,13 +155,14 @@ def _scale(profile: Profile, opts: RunOptions) -> float:
     return opts.scale or 1.0
 
 
-def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
+def _locust_command(url: str, run_dir: Path, workers: int, own: OwnLocustfile | None = None) -> list[str]:
+    files = str(LOCUSTFILE) if own is None else f"{PLUGIN},{own.path}"
     cmd = [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        files,
         "--headless",
         "--host",
         url,
@@ -175,7 +179,8 @@ def _locust_command(url: str, run_dir: Path, workers: int) -> list[str]:
         "--stop-timeout",
         "10",
     ]
-    return cmd + distributed_args(workers)
+    # user classes picked by name are positional, as in `locust -f FILE ClassA ClassB`
+    return cmd + distributed_args(workers) + (list(own.classes) if own is not None else [])
 
 
 def distributed_args(workers: int) -> list[str]:
@@ -217,6 +222,16 @@ class RunContext:
     baseline: dict | None
     shop: type[BaseShop]  # the dialect adapter (target.dialect)
     not_offered: tuple[str, ...]  # journey steps and books fields the platform does not offer
+    own: OwnLocustfile | None = None  # the user's own locustfile, checked
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnLocustfile:
+    """A user's locustfile as checked before the load: its absolute path and the classes picked by name."""
+
+    path: Path
+    classes: tuple[str, ...]  # () = every user class of the file
+    found: tuple[str, ...]  # every user class Locust finds in it
 
 
 def plan(opts: RunOptions) -> RunContext:
@@ -237,6 +252,7 @@ def plan(opts: RunOptions) -> RunContext:
     check_feeders(feeder_rows(profile.target.feeders, base_dir), peak_users=_peak_users(profile, scale, opts))
     _check_isolation(shop, target, accept=opts.accept_real_orders or profile.target.accept_real_orders)
     check_out_dir(opts.results_root, field="--results")
+    own = _check_locustfile(opts, profile)
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
         if shutil.which("prometheus") is None:
@@ -258,7 +274,73 @@ def plan(opts: RunOptions) -> RunContext:
         baseline=baseline,
         shop=shop,
         not_offered=(*not_offered(shop), *sorted(BOOKS_FIELDS - shop.BOOKS)),
+        own=own,
     )
+
+
+def _check_locustfile(opts: RunOptions, profile: Profile) -> OwnLocustfile | None:
+    """The user's locustfile (--locustfile, else the profile's ``locustfile``), loaded once in a child process.
+
+    Refuses in one line: a missing or non-.py file, one that fails to import, no user class, a class
+    name the profile picks that the file lacks, a traffic shape of its own, and (open model) a class
+    without a ``@journey`` method.
+    """
+    if opts.locustfile is not None:
+        field, path = "--locustfile", Path(opts.locustfile)
+    elif profile.locustfile is not None:
+        field, path = "locustfile.path", profile.locustfile_path()
+        assert path is not None
+    else:
+        return None
+    if path.suffix != ".py":
+        raise UsageError(f"{field}: {path}: expected a Python file ending in .py (a Locust locustfile)")
+    if not path.is_file():
+        raise UsageError(f"{field}: {path}: {'is a folder' if path.is_dir() else 'no such file'} (expected a locustfile)")
+    path = path.resolve()
+    env = {**os.environ, **RunEnv(profile_path=str(opts.profile_path), run_id="check", seed=profile.seed).to_environ()}
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "scenarios.custom", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO_ROOT,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"{field}: {path}: importing it did not finish within 120 s") from None
+    lines = (res.stderr or "").strip().splitlines()
+    if res.returncode != 0:
+        raise UsageError(f"{field}: {path}: cannot load it: {lines[-1][:300] if lines else f'exit {res.returncode}'}")
+    try:
+        info = json.loads(res.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise UsageError(f"{field}: {path}: loading it printed no class list ({res.stdout.strip()[-200:]!r})") from None
+    classes = {c["name"]: c for c in info["classes"]}
+    if not classes:
+        raise UsageError(f"{field}: {path}: no Locust user class (a non-abstract subclass of User, HttpUser or FastHttpUser)")
+    shapes = [s for s in info["shapes"] if s != "ProfileShape"]
+    if shapes:
+        raise UsageError(
+            f"{field}: {path}: defines its own LoadTestShape {shapes[0]}; under peakload the profile's shape or arrivals "
+            "drive the users (remove the shape, or run the file with plain locust)"
+        )
+    picked = tuple(profile.locustfile.classes) if profile.locustfile is not None else ()
+    missing = [n for n in picked if n not in classes]
+    if missing:
+        raise UsageError(f"locustfile.classes: {path.name} has no user class {missing[0]!r} (it has: {', '.join(sorted(classes))})")
+    chosen = [classes[n] for n in (picked or sorted(classes))]
+    if profile.arrivals is not None:
+        for c in chosen:
+            if c["problem"]:
+                raise UsageError(f"{field}: {path.name}: {c['problem']}")
+            if c["journey"] is None:
+                raise UsageError(
+                    f"{field}: {path.name}: class {c['name']} has no journey for the open model (arrivals): mark the method "
+                    "that is one whole visit with @journey (from scenarios.custom import journey), or pick other classes "
+                    "with locustfile.classes"
+                )
+    return OwnLocustfile(path=path, classes=picked, found=tuple(sorted(classes)))
 
 
 def _peak_users(profile: Profile, scale: float, opts: RunOptions) -> int:
@@ -316,6 +398,9 @@ def run(opts: RunOptions) -> Report:
         shutil.copyfile(opts.profile_path, run_dir / PROFILE_COPY)
         if profile.slo_path() is not None:
             shutil.copyfile(profile.slo_path(), run_dir / SLO_COPY)
+        if ctx.own is not None:  # the code that ran, beside the profile it ran under
+            (run_dir / LOCUSTFILE_COPY).mkdir()
+            shutil.copyfile(ctx.own.path, run_dir / LOCUSTFILE_COPY / ctx.own.path.name)
         meta = RunMeta(
             run_id=ctx.run_id,
             profile=profile.name,
@@ -334,6 +419,9 @@ def run(opts: RunOptions) -> Report:
             isolated=isolated,
             isolation=isolation,
             preflight_requests=probe_requests,
+            locustfile=str(ctx.own.path) if ctx.own is not None else None,
+            user_classes=ctx.own.classes if ctx.own is not None else (),
+            launched_by="peakload run",
         )
         write_atomic(run_dir / RUN_JSON, json.dumps(meta.to_json(), indent=2) + "\n")
         if opts.with_prometheus:
@@ -432,7 +520,7 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
     }
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        _locust_command(url, run_dir, opts.workers),
+        _locust_command(url, run_dir, opts.workers, ctx.own),
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,

@@ -31,6 +31,7 @@ from peakload.core.thresholds import Threshold, ThresholdEntry, parse_threshold
 
 __all__ = [
     "Stage",
+    "LocustfileSpec",
     "ShapeSpec",
     "DEFAULT_PATHS",
     "TargetSpec",
@@ -369,6 +370,23 @@ class CompareSpec(Model):
     allow_missing: list[str] = []
 
 
+class LocustfileSpec(Model):
+    """``locustfile:``: the user's own Locust code instead of the built-in journeys.
+
+    ``path`` is relative to the profile's folder; ``classes`` picks user classes by
+    name as ``locust -f FILE ClassA ClassB`` does ([] = every class in the file,
+    weighted by their own ``weight``/``fixed_count``). The string form is the path alone.
+    """
+
+    path: str = Field(min_length=1, max_length=1000, pattern=r"\.py$")
+    classes: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default=[], max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_alone(cls, v: Any) -> Any:
+        return {"path": v} if isinstance(v, str) else v
+
+
 # ---------------------------------------------------------------- profile
 
 _ThresholdMap = dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | ThresholdEntry]]
@@ -410,6 +428,7 @@ class Profile(Model):
     # scope → thresholds, or "none": no thresholds by design (then no SLO spec either: ``slo`` defaults to none)
     thresholds: Thresholds = {}
     compare: CompareSpec = CompareSpec()
+    locustfile: LocustfileSpec | None = None  # the user's own Locust code (relative to the profile's folder)
     # set by the loader, not the YAML
     source: str = ""
 
@@ -482,3 +501,10 @@ class Profile(Model):
             return None
         base = Path(self.source).parent if self.source else Path("profiles")
         return base / self.slo
+
+    def locustfile_path(self) -> Path | None:
+        """The profile's ``locustfile.path``, relative to the profile's folder (None without one)."""
+        if self.locustfile is None:
+            return None
+        base = Path(self.source).parent if self.source else Path("profiles")
+        return base / self.locustfile.path

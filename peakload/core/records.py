@@ -367,6 +367,9 @@ RUN_FIELDS: dict[str, Any] = {
     "isolation": _OPT_STR,
     "preflight_requests": (dict,),
     "isolated": (bool, type(None)),  # None: unknown
+    "locustfile": _OPT_STR,
+    "user_classes": (list,),
+    "launched_by": _OPT_STR,
 }
 OUTCOME_FIELDS: dict[str, Any] = {
     "aborted": _OPT_STR,
@@ -544,9 +547,17 @@ class RunMeta:
     isolation: str | None = None  # how that is known (confirmed by a probe order, or only declared)
     # tagged requests the pre-flight sent before the load ("METHOD template" -> count); not part of the measurements
     preflight_requests: dict[str, int] = field(default_factory=dict)
+    locustfile: str | None = None  # the user's own locustfile (its copy in the folder), None = the built-in journeys
+    user_classes: tuple[str, ...] = ()  # the Locust user classes that ran, when picked by name
+    launched_by: str | None = None  # "peakload run", or "locust" (a plain Locust run wrote this folder itself)
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "thresholds": list(self.thresholds), "not_offered": list(self.not_offered)}
+        return {
+            **asdict(self),
+            "thresholds": list(self.thresholds),
+            "not_offered": list(self.not_offered),
+            "user_classes": list(self.user_classes),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None, problems: list[str]) -> RunMeta | None:
@@ -556,7 +567,7 @@ class RunMeta:
             return None
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in clean.items() if k in known}
-        for key in ("thresholds", "not_offered"):
+        for key in ("thresholds", "not_offered", "user_classes"):
             if key in values:
                 values[key] = tuple(str(t) for t in values[key])
         if "preflight_requests" in values:

@@ -131,6 +131,8 @@ class Summary(Record):
     thresholds: list[ThresholdRow]
     events: list[dict[str, Any]]
     problems: list[str]
+    # exceptions raised in the user code (tasks, on_start) as Locust counted them: top 10, never silent
+    user_errors: list[FailureReason] = Field(default_factory=list, max_length=10)
     # what this run's platform does not offer (journey steps, books figures): shown as n/a, never 0
     not_offered: list[str] = Field(default_factory=list)
     baseline: dict[str, Any] | None = None

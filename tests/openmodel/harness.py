@@ -231,7 +231,7 @@ def run_closed(
     ]
     if cpu is not None:
         cmd = ["taskset", "-c", cpu, *cmd]
-    env = {**os.environ, "CLOSED_RATE_PER_USER": f"{rate_per_user:g}"}
+    env = {**os.environ, "CLOSED_RATE_PER_USER": f"{rate_per_user:g}", "PEAKLOAD_RESULTS_DIR": "none"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     rows = list(csv.DictReader(open(out / "closed_stats.csv")))  # noqa: SIM115
     agg = next((r for r in rows if r["Name"] == "Aggregated"), None)

@@ -225,7 +225,7 @@ def test_web_ui_swarm_uses_the_profile_shape(storefront: Storefront, tmp_path: P
         sock.bind(("127.0.0.1", 0))
         web_port = sock.getsockname()[1]
     profile = write_profile(tmp_path / "p.yaml", storefront)
-    env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-web-1"}
+    env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RUN_ID": "scn-web-1", "PEAKLOAD_RESULTS_DIR": "none"}
     log = open(tmp_path / "web.log", "w")
     proc = subprocess.Popen(
         [
