@@ -242,3 +242,26 @@ def test_profile_picks_a_class_the_file_lacks(own: Path) -> None:
     proc = _peakload("run", "--profile", str(profile), "--results", str(own / "r"), "--quiet")
     assert proc.returncode == 2, proc.stderr
     assert "locustfile.classes" in proc.stderr and "'Nobody'" in proc.stderr and "Idle, Visitor" in proc.stderr
+
+
+def test_capacity_with_own_locustfile(tmp_path: Path) -> None:
+    """`peakload capacity --locustfile`: the stepped arrivals drive the user's @journey method."""
+    body = {
+        "version": "peakload/v1",
+        "name": "own-capacity",
+        "seed": 5,
+        "slo": None,
+        "arrivals": {"kind": "constant", "stages": [{"duration": "4s", "rate": 4}], "pool": 40},
+        "capacity": {"start_rate": 4, "factor": 2, "step": "4s", "max_steps": 2, "stop_on_drop": True},
+        "thresholds": {"all": ["error_ratio < 1%", "p95 < 5s"]},
+    }
+    profile = tmp_path / "own-capacity.yaml"
+    profile.write_text(yaml.safe_dump(body))
+    lf = EXAMPLES / "json_shop_locustfile.py"
+    proc = _peakload("capacity", "--profile", str(profile), "--locustfile", str(lf), "--results", str(tmp_path / "r"), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    run_dir = _only_dir(tmp_path / "r")
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert "POST /api/orders" in s["requests"] and s["latency_basis"] == "intended-start"
+    assert [st["rate"] for st in s["capacity"]["steps"]] == [4, 8]
+    assert (run_dir / "locustfile" / "json_shop_locustfile.py").exists()
