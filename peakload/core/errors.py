@@ -19,7 +19,7 @@ with ``exc.exit_code``. Rooms raise these (or subclasses in their own
 
 __all__ = ["EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INVALID", "PeakloadError", "ConfigError", "UsageError", "RunInvalid"]
 
-EXIT_PASS = 0  # the run completed and every judged threshold passed
+EXIT_PASS = 0  # the run completed and every judged threshold passed (or, by design, none was declared: thresholds: none)
 EXIT_FAIL = 1  # a threshold failed, an abort threshold stopped the run, or compare found a regression
 EXIT_USAGE = 2  # usage or configuration error: one line naming the file, field or flag; nothing written
 EXIT_INVALID = 3  # the run (or comparison) cannot be trusted, or nothing was judged
