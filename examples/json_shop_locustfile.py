@@ -29,10 +29,9 @@ ADDRESS = {"name": "Example Buyer", "line1": "1 Loopback Lane", "city": "Hangzho
 class JsonShopBuyer(FastHttpUser):
     wait_time = between(0.05, 0.2)
     weight = 1
-    _numbers = iter(range(1, 10**9))
 
     def on_start(self) -> None:
-        self.username = f"example{next(self._numbers):05d}"
+        self.username = f"example-{uuid.uuid4().hex[:16]}"  # one new account per user, unique across workers
         self.token = None
 
     def _auth(self) -> dict:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -233,7 +234,8 @@ def _plain_locust_folder(environment: Environment) -> Path | None:
 
     def on_quit(**_kw: Any) -> None:  # after the snapshot writer's own quit listener (registered first)
         _write_json(folder / RUN_JSON, replace(meta, ended_ts=time.time()).to_json())
-        print(f"peakload: results in {folder}/  (peakload report {folder}; peakload gate {folder})", flush=True)
+        # stderr: Locust's --json writes its stats to stdout
+        print(f"peakload: results in {folder}/  (peakload report {folder}; peakload gate {folder})", file=sys.stderr, flush=True)
 
     environment.events.quit.add_listener(on_quit)
     return folder

@@ -130,7 +130,7 @@ def test_own_locustfile_open_model_with_workers_fails_and_passes_and_plain_locus
         timeout=120,
     )
     folder = cwd / "results" / "plain-own-1"
-    assert "peakload: results in results/plain-own-1/" in plain.stdout, plain.stdout[-2000:] + plain.stderr[-2000:]
+    assert "peakload: results in results/plain-own-1/" in plain.stderr, plain.stdout[-2000:] + plain.stderr[-2000:]
     assert {"run.json", "profile.yaml", "snapshots.jsonl"} <= {p.name for p in folder.iterdir()}
     assert json.loads((folder / "run.json").read_text())["launched_by"] == "locust"
     gate = _peakload("gate", str(folder))
