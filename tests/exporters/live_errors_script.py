@@ -4,12 +4,11 @@ Run by test_exporter_live_errors.py in a child process (it imports locust).
 """
 
 import json
-import socket
 
 import gevent
 from gevent.server import StreamServer
-from locust import FastHttpUser, HttpUser, constant, events, task
-from locust.env import Environment
+from locust import FastHttpUser
+from probe_clients import probe_users, refused_port
 
 import scenarios.instrumentation as instrumentation
 
@@ -22,24 +21,9 @@ def stall(sock, _addr) -> None:
 def main() -> None:
     server = StreamServer(("127.0.0.1", 0), stall)
     server.start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        refused = s.getsockname()[1]  # closed again: nothing listens there
+    refused = refused_port()
     out = {}
-    for base in (FastHttpUser, HttpUser):
-
-        class Probe(base):
-            host = "http://127.0.0.1"
-            network_timeout = connection_timeout = 0.5
-            wait_time = constant(0)
-
-            @task
-            def noop(self) -> None:
-                pass
-
-        env = Environment(events=events, user_classes=[Probe])
-        env.events.init.fire(environment=env, runner=None, web_ui=None)
-        user = Probe(env)
+    for base, user, env in probe_users("http://127.0.0.1", 0.5):
         kwargs = {} if base is FastHttpUser else {"timeout": 0.5}
         user.client.get(f"http://127.0.0.1:{refused}/x", name="refused", **kwargs)
         user.client.get(f"http://127.0.0.1:{server.server_port}/x", name="stalled", **kwargs)

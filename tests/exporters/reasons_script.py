@@ -4,11 +4,9 @@ Run by test_exporter_reasons.py in a child process (it imports locust).
 """
 
 import json
-import socket
 
 from gevent.pywsgi import WSGIServer
-from locust import FastHttpUser, HttpUser, constant, events, task
-from locust.env import Environment
+from probe_clients import probe_users, refused_port
 
 import scenarios.instrumentation as instrumentation
 
@@ -24,24 +22,9 @@ def app(environ, start_response):  # type: ignore[no-untyped-def]
 def main() -> None:
     server = WSGIServer(("127.0.0.1", 0), app, log=None)
     server.start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        refused = s.getsockname()[1]  # closed again: nothing listens there
+    refused = refused_port()
     out = {}
-    for base in (FastHttpUser, HttpUser):
-
-        class Probe(base):
-            host = f"http://127.0.0.1:{server.server_port}"
-            network_timeout = connection_timeout = 2.0
-            wait_time = constant(0)
-
-            @task
-            def noop(self) -> None:
-                pass
-
-        env = Environment(events=events, user_classes=[Probe])
-        env.events.init.fire(environment=env, runner=None, web_ui=None)
-        user = Probe(env)
+    for base, user, env in probe_users(f"http://127.0.0.1:{server.server_port}", 2.0):
         for _ in range(3):
             user.client.get("/boom", name="boom")
             user.client.get(f"http://127.0.0.1:{refused}/x", name="refused")
