@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import time
@@ -106,8 +107,7 @@ class _ShopUser(FastHttpUser):
         self.signed_in = False
 
     def wait_time(self) -> float:
-        think = self.profile.journey.think_time
-        return self.rng.uniform(think.min, think.max)
+        return self.profile.journey.think_time.sample(self.rng)
 
     def business(self, key: str, n: int = 1) -> None:
         record_business(self.environment, key, n)
@@ -154,7 +154,7 @@ class ShoppingSession(SequentialTaskSet):
 
     def on_start(self) -> None:
         journey = self.user.profile.journey
-        self.views_left = self.user.rng.randint(int(journey.session_actions.min), int(journey.session_actions.max))
+        self.views_left = journey.session_actions.sample_int(self.user.rng)
         # Only signed-in sessions can use the cart.
         self.shopping = self.user.signed_in and self.user.rng.random() < journey.login_ratio
         self.order: CheckoutResult | None = None
@@ -275,6 +275,9 @@ class Shopper(_ShopUser):
         self.catalogue: Catalogue = catalogue_of(environment, self.shop)
         self.items = self.catalogue.items
         self.sampler = ZipfSampler(len(self.items), self.profile.journey.zipf_exponent, rng=self.rng)
+        hot = self.profile.journey.hot_skus
+        self.hot_items: list[str] = list(hot)
+        self.hot_cum: list[float] = list(itertools.accumulate(hot.values()))
         self.cart: dict[str, int] = {}
         self.category_ids: list[str] = list(self.catalogue.categories)
         self.search_words: tuple[str, ...] = self.catalogue.words or ("gift",)
@@ -297,7 +300,11 @@ class Shopper(_ShopUser):
         return self.rng.choice(self.search_words)
 
     def pick_sku(self) -> str:
-        """An item by Zipf popularity: rank 1 is the catalogue's first item."""
+        """A hot item by its share (``journey.hot_skus``), else an item by Zipf popularity: rank 1 is the catalogue's first item."""
+        if self.hot_cum:
+            u = self.rng.random()
+            if u < self.hot_cum[-1]:
+                return self.hot_items[bisect.bisect_right(self.hot_cum, u)]
         return self.items[self.sampler.item() - 1]
 
     def give_up_cart(self) -> None:

@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-with-parent", action="store_true", help="shut down when the process that started this one dies (no orphan after a SIGKILL)"
     )
     s.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    s.add_argument("--access-log", metavar="FILE", help="append a combined-format access log here (off by default)")
 
     g = sub.add_parser("gateway", help="run the payment-gateway simulator alone")
     g.add_argument("--host", default="127.0.0.1")
@@ -161,6 +162,11 @@ def _gateway_config(args: argparse.Namespace) -> GatewayConfig:
 def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
     if args.redis_url and importlib.util.find_spec("redis") is None:
         raise ValueError("--redis-url needs the 'redis' package (pip install 'redis>=5,<9')")
+    if args.access_log:
+        try:
+            open(args.access_log, "a").close()  # refused now, with its reason, not after the seed
+        except OSError as exc:
+            raise ValueError(f"--access-log {args.access_log}: cannot write: {exc.strerror or exc}") from None
     return StorefrontConfig(
         db_url=args.db,
         seed=SeedConfig(
@@ -183,6 +189,7 @@ def _serve_config(args: argparse.Namespace) -> StorefrontConfig:
         reset=args.reset,
         pending_retry_after_s=args.pending_retry_after,
         sweep_interval_s=args.sweep_interval,
+        access_log=args.access_log,
     )
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from . import db as schema
+from .accesslog import USER_KEY
 from .errors import ApiError, bad_request, conflict, unauthorized
 from .state import json_response, state_of
 from .validation import read_json_object, require_str
@@ -88,6 +89,9 @@ async def login(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(32)
     async with st.db.write() as conn:
         await conn.execute(schema.sessions.insert().values(token=token, user_id=row.id, created_at=dt.datetime.now(dt.UTC)))
+    if len(st.tokens) < _TOKEN_CACHE_MAX:
+        st.tokens[token] = row.id  # the access log names the user of every later request with this token
+    request[USER_KEY] = row.id
     return json_response({"token": token, "user_id": row.id})
 
 
@@ -101,6 +105,7 @@ async def current_user(request: web.Request) -> int:
     st = state_of(request)
     user_id = st.tokens.get(token)
     if user_id is not None:
+        request[USER_KEY] = user_id
         return user_id
     async with st.db.read() as conn:
         user_id = (await conn.execute(sa.select(schema.sessions.c.user_id).where(schema.sessions.c.token == token))).scalar_one_or_none()
@@ -109,6 +114,7 @@ async def current_user(request: web.Request) -> int:
     if len(st.tokens) >= _TOKEN_CACHE_MAX:
         st.tokens.clear()
     st.tokens[token] = user_id
+    request[USER_KEY] = user_id
     return user_id
 
 

@@ -85,6 +85,8 @@ class StorefrontConfig:
     # Payments stuck in "pending" longer than this are re-driven every sweep interval (0 = no sweeper).
     pending_retry_after_s: float = 10.0
     sweep_interval_s: float = 2.0
+    # combined-format access log (storefront/accesslog.py); None = off
+    access_log: str | None = None
 
     def __post_init__(self) -> None:
         if not _HEADER_NAME.match(self.run_header):

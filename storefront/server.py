@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .accesslog import CombinedAccessLog, open_access_log
 from .app import create_app
 from .config import GatewayConfig, StorefrontConfig
 from .gateway import create_gateway_app
@@ -79,7 +80,11 @@ async def start_storefront(
             gw_runner, gateway_url = await start_gateway(gateway or GatewayConfig())
             runners.append(gw_runner)
             config = dataclasses.replace(config, gateway_url=gateway_url)
-        runner = ShopRunner(create_app(config), access_log=None)
+        if config.access_log is not None:
+            access = open_access_log(config.access_log)
+            runner = ShopRunner(create_app(config), access_log_class=CombinedAccessLog, access_log=access)
+        else:
+            runner = ShopRunner(create_app(config), access_log=None)
         await runner.setup()  # runs startup: schema + seed
         runners.append(runner)
         await web.TCPSite(runner, host, port, backlog=1024).start()

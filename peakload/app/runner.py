@@ -444,6 +444,8 @@ def _stop_embedded(embedded: EmbeddedStorefront, created: list[Path]) -> None:
     embedded.stop()
     if embedded.log_path.exists() and created:
         shutil.copyfile(embedded.log_path, created[0] / "storefront.log")
+    if embedded.access_log_path is not None and embedded.access_log_path.exists() and created:
+        shutil.move(embedded.access_log_path, created[0] / "access.log")  # `peakload profile fit` reads it
 
 
 def _stop_prometheus(prom: Any, run_dir: Path, *, quiet: bool) -> None:

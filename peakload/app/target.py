@@ -62,6 +62,8 @@ class EmbeddedStorefront:
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.db_url = f"sqlite:///{workdir / 'storefront.sqlite'}"
+        # embedded.access_log: the storefront's combined-format log, moved into the results folder at the end
+        self.access_log_path: Path | None = workdir / "access.log" if options.access_log else None
 
     def start(self, *, timeout: float = 60.0) -> str:
         port_file = self.workdir / "storefront.url"
@@ -90,6 +92,8 @@ class EmbeddedStorefront:
             "--gateway-failure-rate",
             f"{self.options.gateway_failure_rate:g}",
         ]
+        if self.access_log_path is not None:
+            cmd += ["--access-log", str(self.access_log_path)]
         for route, seconds in self.options.inject_latency.items():
             cmd += ["--inject-latency", f"{route}={seconds:g}"]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ __all__ = [
     "FlashSaleSpec",
     "ArrivalStage",
     "ArrivalsSpec",
+    "ReplaySpec",
     "CapacitySpec",
     "CompareSpec",
     "Profile",
@@ -195,6 +196,7 @@ class EmbeddedSpec(Model):
     gateway_latency_ms: float = Field(default=20, ge=0, le=60_000)
     gateway_failure_rate: float = Field(default=0.02, ge=0, le=1)
     inject_latency: dict[str, Annotated[Duration, Field(le=3600)]] = {}  # route template -> extra seconds
+    access_log: bool = False  # the storefront writes access.log (combined format) into the results folder
 
     @field_validator("inject_latency")
     @classmethod
@@ -221,8 +223,19 @@ class JourneySpec(Model):
     think_time: Range = Range(min=0.5, max=2.0)
     session_actions: Range = Range(min=3, max=10)  # product views per session
     zipf_exponent: float = Field(default=1.1, gt=0, le=10)
+    # hot items picked by their own share of product views (SKU -> 0..1, summing to at most 1); the rest by Zipf.
+    # `peakload profile fit` writes them when a log's popularity is not Zipf-like.
+    hot_skus: dict[Annotated[str, Field(min_length=1, max_length=200)], Ratio] = Field(default={}, max_length=10_000)
     ratios: FunnelRatios = FunnelRatios()
     login_ratio: Ratio = 1.0  # sessions that log in (needed for cart)
+
+    @field_validator("hot_skus")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        total = sum(v.values())
+        if total > 1 + 1e-9:
+            raise ValueError(f"the shares add up to {total:.4g}; expected at most 1 (the rest is picked by Zipf)")
+        return v
 
 
 class FlashSaleSpec(Model):
@@ -250,6 +263,39 @@ class ArrivalStage(Model):
     rate: float = Field(ge=0, le=MAX_RATE)
 
 
+class ReplaySpec(Model):
+    """``arrivals.journey: replay``: the logged requests again, at their original offsets ÷ ``speed``.
+
+    ``log`` (relative to the profile's folder) is read with
+    :mod:`peakload.core.accesslog` (``format``, ``field_map``, ``tz``). Only
+    ``methods`` are replayed (GET by default); a method with a body (POST, PUT,
+    PATCH, DELETE) needs a ``rewrite`` map (regex on the path → replacement),
+    because logged ids and tokens are not valid on another shop. ``window``
+    (``23:50..00:30``, the log's time of day in ``tz``) and ``limit`` bound
+    what is read; the schedule starts at the first replayed request.
+    """
+
+    log: str = Field(min_length=1, max_length=4096)
+    format: Literal["combined", "haproxy", "jsonl"] = "combined"
+    field_map: dict[str, str] = {}
+    tz: str = Field(default="UTC", max_length=10)
+    speed: float = Field(default=1.0, gt=0, le=1000)
+    methods: list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]] = Field(default=["GET"], min_length=1)
+    rewrite: dict[Annotated[str, Field(min_length=1, max_length=1000)], Annotated[str, Field(max_length=1000)]] = {}
+    window: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}(:\d{2})?\.\.\d{2}:\d{2}(:\d{2})?$")
+    limit: int = Field(default=1_000_000, ge=1, le=100_000_000)
+
+    @model_validator(mode="after")
+    def _bodies_need_rewrites(self) -> ReplaySpec:
+        with_body = sorted(set(self.methods) - {"GET", "HEAD", "OPTIONS"})
+        if with_body and not self.rewrite:
+            raise ValueError(
+                f"methods {', '.join(with_body)} change the shop with logged ids and tokens; add a rewrite map "
+                "(path regex → replacement) or replay GET only"
+            )
+        return self
+
+
 class ArrivalsSpec(Model):
     """Open workload model: journeys start at a target rate, independent of response times.
 
@@ -265,8 +311,9 @@ class ArrivalsSpec(Model):
     kind: Literal["constant", "ramping", "poisson"] = "constant"
     curve: Literal["step", "linear"] | None = None
     start_rate: float = Field(default=0.0, ge=0, le=MAX_RATE)
-    stages: list[ArrivalStage] = Field(min_length=1, max_length=100_000)
-    journey: Literal["shopper", "single_request"] = "shopper"
+    stages: list[ArrivalStage] = Field(default=[], max_length=100_000)  # at least one, except for journey: replay
+    journey: Literal["shopper", "single_request", "replay"] = "shopper"
+    replay: ReplaySpec | None = None  # journey: replay
     path: str = Field(default="/", max_length=2000)
     pool: int | None = Field(default=None, ge=1, le=1_000_000)
     max_pool: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -287,6 +334,14 @@ class ArrivalsSpec(Model):
             raise ValueError("kind ramping interpolates linearly (curve linear); use kind constant for steps")
         if self.pool is not None and self.pool > self.max_pool:
             raise ValueError(f"pool ({self.pool}) must be <= max_pool ({self.max_pool})")
+        if (self.journey == "replay") != (self.replay is not None):
+            raise ValueError("journey: replay needs a replay section (log, speed), and a replay section needs journey: replay")
+        if self.journey == "replay":
+            if self.stages:
+                raise ValueError("journey: replay takes its schedule from the log; remove stages")
+            return self
+        if not self.stages:
+            raise ValueError("stages: expected at least one stage ({duration: 30s, rate: 10})")
         if self.peak_rate <= 0:
             raise ValueError("at least one stage needs a rate > 0")
         return self
@@ -315,9 +370,9 @@ class ArrivalsSpec(Model):
             return 0.25
         # A visit: first screen, per product view a listing + the product (+ maybe cart), then maybe checkout + pay;
         # one think time and ~50 ms of answer per step.
-        views = (journey.session_actions.min + journey.session_actions.max) / 2
+        views = journey.session_actions.mean
         steps = 2 + 2 * views + 3 * journey.ratios.view_to_cart * views
-        think = (journey.think_time.min + journey.think_time.max) / 2
+        think = journey.think_time.mean
         return steps * (think + 0.05)
 
     def pool_size(self, journey: JourneySpec, *, scale: float = 1.0) -> int:
