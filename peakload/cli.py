@@ -207,7 +207,118 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
     cmp_.add_argument("run", type=_path)
     cmp_.add_argument("baseline", type=_path)
+
+    prof = sub.add_parser("profile", help="profiles from production: fit one from access logs")
+    prof_sub = prof.add_subparsers(dest="profile_command", required=True)
+    fit = prof_sub.add_parser(
+        "fit", help="fit arrivals, funnel ratios, think times and popularity from access logs; write a profile and a fit report"
+    )
+    fit.add_argument("logs", nargs="+", type=_path, metavar="LOG", help="access logs (plain or .gz), merged by time")
+    fit.add_argument("--out", type=_path, required=True, help="the profile to write (.yaml); the report goes beside it (.fit.json)")
+    fit.add_argument("--report", type=_path, help="where the fit report goes (default: OUT with .fit.json)")
+    fit.add_argument("--format", choices=["combined", "haproxy", "jsonl"], default="combined", help="log format (default: combined)")
+    fit.add_argument(
+        "--field-map", type=_arg(_field_map, "field map"), metavar="F=NAME,...", help="jsonl: field names, e.g. time=ts,path=uri"
+    )
+    fit.add_argument(
+        "--tz", type=_arg(_tz, "time zone"), default=None, help="zone of --window and of HAProxy's zone-less dates (default UTC)"
+    )
+    fit.add_argument("--dialect", default="storefront", help="whose routes the log holds: storefront, oscar or module:Class")
+    fit.add_argument("--idle-gap", type=_duration, default=1800.0, help="a session ends after this long without a request (default 30m)")
+    fit.add_argument(
+        "--entry",
+        type=_arg(_step, "step"),
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="a new visit starts at this step even without a gap (e.g. home; repeatable)",
+    )
+    fit.add_argument("--window", type=_arg(_window, "window"), help="fit this time of day only, e.g. 23:50..00:30 (crosses midnight)")
+    fit.add_argument("--growth", type=_float_in(0.0, 1000.0), default=1.0, help="multiply every rate (this year's growth, e.g. 1.3)")
+    fit.add_argument(
+        "--compress", type=_float_in(0.0, 10_000.0), default=1.0, help="replay the curve this many times faster (10: an hour in 6 min)"
+    )
+    fit.add_argument("--resolution", type=_arg(_resolution, "duration"), default=0.1, help="grid of the arrival curve (default 100ms)")
+    fit.add_argument(
+        "--catalogue", type=_int_in(1, 100_000_000), help="items in the shop's catalogue (Zipf is fitted over them; default: items seen)"
+    )
+    fit.add_argument("--max-stages", type=_int_in(1, 10_000), default=40, help="at most this many arrival stages (default 40)")
+    fit.add_argument("--name", type=_arg(_profile_name, "name"), default="fitted", help="the profile's name")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return p
+
+
+def _field_map(text: str) -> dict[str, str]:
+    from peakload.core.accesslog import parse_field_map
+
+    return parse_field_map(text)
+
+
+def _tz(text: str) -> Any:
+    from peakload.core.accesslog import parse_tz
+
+    return parse_tz(text)
+
+
+def _step(text: str) -> str:
+    from peakload.core.steps import check_step
+
+    return check_step(text)
+
+
+def _window(text: str) -> tuple[float, float]:
+    start, sep, end = text.partition("..")
+
+    def seconds(part: str) -> float:
+        bits = part.strip().split(":")
+        if sep and 2 <= len(bits) <= 3 and all(b.isdigit() and len(b) == 2 for b in bits):
+            h, m, sec = int(bits[0]), int(bits[1]), int(bits[2]) if len(bits) == 3 else 0
+            if h < 24 and m < 60 and sec < 60:
+                return float(h * 3600 + m * 60 + sec)
+        raise ValueError(f"expected a time-of-day window like 23:50..00:30, got {text[:40]!r}")
+
+    a, b = seconds(start), seconds(end)
+    if a == b:
+        raise ValueError(f"expected a window with a length, got {text[:40]!r}")
+    return a, b
+
+
+def _resolution(text: str) -> float:
+    seconds = parse_duration(text)
+    if not 0.001 <= seconds <= 60:
+        raise ValueError(f"expected a resolution from 1ms to 60s, got {text!r}")
+    return seconds
+
+
+def _profile_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", text):
+        raise ValueError(f"expected 1..100 of A-Z a-z 0-9 _ . -, got {text[:40]!r}")
+    return text
+
+
+def _cmd_profile(a: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from peakload.app.fit import FitRequest, fit_command
+    from scenarios.fit import FitOptions
+
+    options = FitOptions(
+        fmt=a.format,
+        tz=a.tz or dt.UTC,
+        field_map=a.field_map,
+        idle_gap=a.idle_gap,
+        entry=frozenset(a.entry),
+        window=a.window,
+        growth=a.growth,
+        compress=a.compress,
+        resolution=a.resolution,
+        catalogue=a.catalogue,
+        max_stages=a.max_stages,
+        name=a.name,
+    )
+    return fit_command(FitRequest(logs=list(a.logs), out=a.out, options=options, dialect=a.dialect, report=a.report, quiet=a.quiet))
 
 
 def _cmd_run(a: argparse.Namespace) -> int:
@@ -457,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_chaos(args)
         if args.command == "dashboards":
             return _cmd_dashboards(args)
+        if args.command == "profile":
+            return _cmd_profile(args)
         if args.command == "adapter":
             from peakload.app.adapter import adapter_check
 

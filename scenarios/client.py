@@ -68,6 +68,20 @@ class ShopClient(BaseShop):
 
     PATHS = DEFAULT_PATHS
     OFFERS = frozenset(STEPS)
+    LOG_STEPS = {
+        ("POST", "login"): "sign_in",
+        ("POST", "register"): "sign_in",
+        ("GET", "home"): "home",
+        ("GET", "category"): "category",
+        ("GET", "search"): "search",
+        ("GET", "product"): "product",
+        ("GET", "cart"): "cart",
+        ("PUT", "cart_item"): "cart_add",  # add or update: a log cannot tell; the fit decides from what came before
+        ("DELETE", "cart_item"): "cart_remove",
+        ("POST", "checkout"): "checkout",
+        ("POST", "pay"): "pay",
+        ("GET", "order"): "order",
+    }
     BOOKS = frozenset({"orders_created", "orders_paid", "payments_succeeded", "oversold_units", "duplicate_orders", "duplicate_charges"})
     ISOLATES = True  # the run header tags every order as shadow traffic, excluded from real figures
     _STEP_OF: ClassVar[dict[str, str]] = {

@@ -81,6 +81,22 @@ class OscarShop(BaseShop):
         "countries": "/api/countries/",
     }
     OFFERS = frozenset(STEPS) - {"pay"}  # Oscar's API has no payment endpoint
+    LOG_STEPS = {
+        ("POST", "login"): "sign_in",
+        ("GET", "categories"): "home",
+        ("GET", "category"): "category",
+        ("GET", "search"): "search",
+        ("GET", "product"): "product",
+        ("GET", "price"): "",  # the product view's second request
+        ("GET", "availability"): "",
+        ("GET", "basket"): "cart",
+        ("GET", "lines"): "",
+        ("POST", "add_product"): "cart_add",
+        ("PATCH", "line"): "cart_update",
+        ("DELETE", "line"): "cart_remove",
+        ("POST", "checkout"): "checkout",
+        ("GET", "order"): "order",
+    }
     BOOKS = frozenset({"orders_created", "oversold_units", "duplicate_orders"})
     ISOLATES = False
     HEALTH = "root"

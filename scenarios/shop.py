@@ -189,6 +189,9 @@ class BaseShop:
     BOOKS: ClassVar[frozenset[str]] = frozenset()
     ISOLATES: ClassVar[bool] = False
     HEALTH: ClassVar[str] = "health"  # the PATHS key the pre-flight GETs (any 2xx/3xx = up)
+    # (METHOD, PATHS key) → the journey step a logged request of that route is; "" = part of the step before it.
+    # `peakload profile fit` maps access-log lines to steps with it; the product route's first {placeholder} is the item.
+    LOG_STEPS: ClassVar[Mapping[tuple[str, str], str]] = {}
 
     @classmethod
     def health_path(cls, target: TargetSpec) -> str:
