@@ -350,41 +350,31 @@ class _Accumulator:
 
 
 class _Bursts:
-    """Windows where one product takes a crowd: ≥ 30 views, ≥ 10× its usual rate, ≥ 25 % of the window's views."""
+    """Windows where one product takes a crowd: ≥ 30 views, ≥ 10× its usual rate, ≥ 25 % of the window's views.
+
+    The read loop counts a window's product views in a plain dict and hands it over with :meth:`roll`
+    when the window ends (a method call per window, not per request).
+    """
 
     WINDOW = 10.0
 
     def __init__(self) -> None:
-        self.window_start: float | None = None
-        self.counts: collections.Counter[str] = collections.Counter()
         self.totals: collections.Counter[str] = collections.Counter()
         self.windows = 0
         self.found: list[dict[str, Any]] = []
 
-    def add(self, t: float, item: str) -> None:
-        if self.window_start is None:
-            self.window_start = t
-        elif t >= self.window_start + self.WINDOW:
-            self._roll()
-            self.window_start += self.WINDOW * math.floor((t - self.window_start) / self.WINDOW)
-        self.counts[item] += 1
-
-    def _roll(self) -> None:
-        total = sum(self.counts.values())
-        if total:
-            item, n = self.counts.most_common(1)[0]
+    def roll(self, counts: dict[str, int], window_start: float) -> None:
+        if counts:
+            total = sum(counts.values())
+            item = max(counts, key=counts.__getitem__)
+            n = counts[item]
             usual = self.totals[item] / self.windows if self.windows else 0.0
             if n >= 30 and n >= 10 * max(usual, 0.1) and n >= 0.25 * total and len(self.found) < 20:
                 self.found.append(
-                    {"item": item, "at": self.window_start, "views": n, "window_s": self.WINDOW, "usual_per_window": round(usual, 2)}
+                    {"item": item, "at": window_start, "views": n, "window_s": self.WINDOW, "usual_per_window": round(usual, 2)}
                 )
-        self.totals.update(self.counts)
-        self.counts.clear()
+            self.totals.update(counts)
         self.windows += 1
-
-    def finish(self) -> list[dict[str, Any]]:
-        self._roll()
-        return self.found
 
 
 # ---------------------------------------------------------------- arrival curve
@@ -454,23 +444,35 @@ def _refine(fine: list[int], coarse_edges: list[int], factor: int) -> list[int]:
 # ---------------------------------------------------------------- Zipf
 
 
-def _zipf_nll(s: float, n: int, slog: float, logs: list[float]) -> float:
-    return s * slog + n * math.log(sum(math.exp(-s * lg) for lg in logs))
-
-
 def _zipf_mle(counts: list[int], catalogue: int) -> float:
-    """The exponent maximising the likelihood of counts sorted high to low over ranks 1..catalogue."""
+    """The exponent maximising the likelihood of counts sorted high to low over ranks 1..catalogue.
+
+    Newton's method on the mean log-likelihood ``-(s·m + ln H(N, s))`` (m = mean ln rank of the
+    views): its slope is ``E_s[ln k] - m`` and its curvature ``-Var_s[ln k]`` — concave, so Newton
+    from s = 1 converges in a handful of steps (each one pass over the catalogue).
+    """
     n = sum(counts)
-    slog = sum(c * math.log(k) for k, c in enumerate(counts, 1))
+    m = sum(c * math.log(k) for k, c in enumerate(counts, 1)) / n
     logs = [math.log(k) for k in range(1, catalogue + 1)]
-    lo, hi = 0.01, 6.0
-    for _ in range(48):  # golden-ish ternary search: the likelihood is log-concave in s
-        m1, m2 = lo + (hi - lo) / 3, hi - (hi - lo) / 3
-        if _zipf_nll(m1, n, slog, logs) < _zipf_nll(m2, n, slog, logs):
-            hi = m2
-        else:
-            lo = m1
-    return (lo + hi) / 2
+    s = 1.0
+    for _ in range(50):
+        w0 = w1 = w2 = 0.0
+        for lg in logs:
+            w = math.exp(-s * lg)
+            w0 += w
+            w1 += w * lg
+            w2 += w * lg * lg
+        mean = w1 / w0
+        var = w2 / w0 - mean * mean
+        if var <= 1e-12:
+            break
+        step = (mean - m) / var
+        s_new = min(max(s + step, 0.01), 10.0)
+        if abs(s_new - s) < 1e-7:
+            s = s_new
+            break
+        s = s_new
+    return s
 
 
 def _zipf_ks(counts: list[int], catalogue: int, s: float) -> float:
@@ -595,43 +597,53 @@ def fit_logs(
     early_closed = 0
     began = time.perf_counter()
     match = routes.match
-    records = 0
+    steps = acc.steps
+    close = acc.close
+    burst_w = _Bursts.WINDOW
+    window: dict[str, int] = {}
+    window_end = -math.inf
     for rec in log.records():
-        records += 1
-        hit = match(rec.method, rec.path)
+        t, method, path, _query, status, client, user, ua, duration, session, coupon = rec
+        hit = match(method, path)
         if hit is None:
-            if len(unknown) < 10_000 or _route_shape(rec.method, rec.path) in unknown:
-                unknown[_route_shape(rec.method, rec.path)] += 1
+            shape = _route_shape(method, path)
+            if len(unknown) < 10_000 or shape in unknown:
+                unknown[shape] += 1
             else:
                 unknown["(other unknown routes)"] += 1
             continue
         step, item = hit
-        t = rec.t
-        key = rec.session or rec.user or f"{rec.client} {rec.ua}"
+        key = session or user or f"{client} {ua}"
         s = open_sessions.get(key)
-        if s is not None and (t - s.last_t > idle or (step in entry and s.browsing)):
-            acc.close(open_sessions.pop(key))
+        if s is not None and (t - s.last_t > idle or (s.browsing and step in entry)):
+            close(open_sessions.pop(key))
             s = None
         if s is None:
             s = open_sessions[key] = _Session(key)
             if len(open_sessions) > MAX_OPEN:
                 stalest = min(open_sessions.values(), key=lambda x: x.last_t)
-                acc.close(open_sessions.pop(stalest.key))
+                close(open_sessions.pop(stalest.key))
                 early_closed += 1
         s.last_t = t
-        s.events.append((t, step, item, rec.status, rec.duration, rec.coupon))
+        s.events.append((t, step, item, status, duration, coupon))
         if step in BROWSE:
             s.browsing = True
             if step == "product":
-                bursts.add(t, item)
-        acc.steps[step or "(part of a step)"] += 1
+                if t >= window_end:
+                    if window_end > -math.inf:
+                        bursts.roll(window, window_end - burst_w)
+                    window = {}
+                    window_end = (math.floor(t / burst_w) + 1) * burst_w
+                window[item] = window.get(item, 0) + 1
+        steps[step] += 1
         if t >= next_sweep:
             for k in [k for k, v in open_sessions.items() if t - v.last_t > idle]:
-                acc.close(open_sessions.pop(k))
+                close(open_sessions.pop(k))
             next_sweep = t + max(idle / 4, 1.0)
     for s in open_sessions.values():
         acc.close(s)
     open_sessions.clear()
+    bursts.roll(window, window_end - burst_w)
     elapsed = time.perf_counter() - began
     stats = log.stats
     if not acc.sessions:
@@ -698,7 +710,7 @@ def fit_logs(
         },
         "routes": {
             "dialect": target.dialect,
-            "steps": dict(acc.steps.most_common()),
+            "steps": {(k or "(part of a step)"): v for k, v in acc.steps.most_common()},
             "unknown_requests": sum(unknown.values()),
             "unknown_routes": [{"route": r, "requests": n} for r, n in unknown.most_common(MAX_UNKNOWN)],
         },
@@ -717,7 +729,7 @@ def fit_logs(
         "think_time": think,
         "session_actions": views,
         "popularity": zipf,
-        "flash_sale_candidates": [{**b, "at": _iso(b["at"])} for b in bursts.finish()],
+        "flash_sale_candidates": [{**b, "at": _iso(b["at"])} for b in bursts.found],
     }
     return Fit(options=options, report=report, stages=stages, journey=journey, dialect=target.dialect, pool=pool)
 

@@ -444,21 +444,26 @@ class AccessLog:
         parse, stats, fmt = self.parser.parse, self.stats, self.parser.fmt
         probing, seen_good, first_problem = True, False, ""
         n = 0
+        last = 0.0
+        every, progress = self.every, self.progress
+        base_lines, base_parsed = stats.lines, stats.parsed
+        next_report = every
+        parsed = 0
         try:
             for n, line in enumerate(stream, 1):
-                stats.lines += 1
-                if stats.lines % self.every == 0:
+                if n >= next_report:  # the counters are written back every `every` lines (cheaper than per line)
+                    next_report += every
+                    stats.lines, stats.parsed = base_lines + n, base_parsed + parsed
                     stats.bytes_read = sum(done) + raw.tell()
-                    if self.progress is not None:
-                        self.progress(stats)
-                line = line.rstrip(b"\r\n")
-                if not line.strip():
-                    continue
+                    if progress is not None:
+                        progress(stats)
                 if len(line) > MAX_LINE:
                     stats.bad_line(f"{path}:{n}", f"line is {len(line):,} bytes; expected at most {MAX_LINE:,}")
                     continue
+                if line.isspace():
+                    continue
                 try:
-                    rec = parse(line)
+                    rec = parse(line)  # every parser ignores the line end
                 except (ValueError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
                     if probing and not first_problem:
                         first_problem = f"line {n}: {exc}"
@@ -466,13 +471,22 @@ class AccessLog:
                     if probing and n >= PROBE_LINES:
                         raise ConfigError(f"{path}: none of the first {n:,} lines is a {fmt} access log ({first_problem})") from None
                     continue
+                t = rec[0]
                 if probing:
                     probing, seen_good = False, True
-                stats.parsed += 1
+                    if stats.first_t is None or t < stats.first_t:
+                        stats.first_t = t
+                    last = stats.last_t if stats.last_t is not None else t
+                if t > last:
+                    last = t
+                parsed += 1
                 yield rec
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ConfigError(f"{path}: cannot read line {n + 1}: {exc}") from None
         finally:
+            stats.lines, stats.parsed = base_lines + n, base_parsed + parsed
+            if seen_good:
+                stats.last_t = last if stats.last_t is None else max(stats.last_t, last)
             done.append(raw.tell() if not raw.closed else 0)
             stream.close()
             raw.close()
@@ -488,13 +502,8 @@ class AccessLog:
         done: list[int] = []
         streams = [self._one(p, o, done) for p, o in zip(self.paths, opened, strict=True)]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda r: r.t)
+        yield from merged
         stats = self.stats
-        for rec in merged:
-            if stats.first_t is None or rec.t < stats.first_t:
-                stats.first_t = rec.t
-            if stats.last_t is None or rec.t > stats.last_t:
-                stats.last_t = rec.t
-            yield rec
         stats.bytes_read = stats.bytes_total
         if self.progress is not None:
             self.progress(stats)
