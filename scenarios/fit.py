@@ -229,6 +229,9 @@ class _Accumulator:
     items: collections.Counter[str] = field(default_factory=collections.Counter)
     carts: collections.OrderedDict[str, set[str]] = field(default_factory=collections.OrderedDict)
     steps: collections.Counter[str] = field(default_factory=collections.Counter)
+    cut: int = 0  # sessions the end of the log cut off: arrivals, but not in the funnel or session lengths
+    orders: int = 0  # sessions that placed an order (cut ones too)
+    paid: int = 0  # of those, sessions that paid
 
     def start_at(self, t: float) -> None:
         if self.origin is None:
@@ -250,7 +253,8 @@ class _Accumulator:
             carts.move_to_end(key)
         return cart
 
-    def close(self, s: _Session) -> None:
+    def close(self, s: _Session, *, cut: bool = False) -> None:
+        """Fold one finished session into the figures; ``cut``: the log ended mid-visit (an arrival, nothing more)."""
         events = s.events
         if not s.browsing:
             if any(e[1] in ("checkout", "flash_checkout") for e in events):
@@ -334,14 +338,22 @@ class _Accumulator:
             last_step = step
             last_product = last_product if step == "product" else None
         self.view_to_cart.den += views
+        self.search.num += searches
+        self.search.den += searches + categories
+        self.orders += ordered
+        self.paid += ordered and paid
+        if cut:  # what it did counts; the decisions it did not reach and its length are unknown
+            self.cut += 1
+            if ordered and paid:
+                self.checkout_to_pay.den += 1
+                self.checkout_to_pay.num += 1
+            return
         if not decided and cart:
             self.cart_to_checkout.den += 1
         if ordered:
             self.checkout_to_pay.den += 1
             if paid:
                 self.checkout_to_pay.num += 1
-        self.search.num += searches
-        self.search.den += searches + categories
         self.views.add(views)
         self.visit_seconds.add(events[-1][0] - events[0][0] + (events[-1][4] or 0.0))
 
@@ -640,8 +652,11 @@ def fit_logs(
             for k in [k for k, v in open_sessions.items() if t - v.last_t > idle]:
                 close(open_sessions.pop(k))
             next_sweep = t + max(idle / 4, 1.0)
+    # a visit still going when the log ends was cut off: it arrived, but its length and funnel are unknown
+    end_t = log.stats.last_t or 0.0
+    margin = max(2.0, 3 * acc.think.quantile(0.99)) if acc.think.n else 2.0
     for s in open_sessions.values():
-        acc.close(s)
+        acc.close(s, cut=s.last_t > end_t - margin)
     open_sessions.clear()
     bursts.roll(window, window_end - burst_w)
     elapsed = time.perf_counter() - began
@@ -720,11 +735,14 @@ def fit_logs(
             "idle_gap_s": options.idle_gap,
             "entry_steps": sorted(options.entry),
             "dropped": dict(acc.dropped.most_common()),
+            "cut_off_by_the_end_of_the_log": acc.cut,
             "closed_early_at_memory_bound": early_closed,
             "mean_visit_s": round(visit, 3),
+            "users_seen": len(acc.carts),
         },
         "arrivals": arrival_report,
         "ratios": {name: r.as_dict() for name, r in ratios.items()},
+        "counts": {"product_views": acc.view_to_cart.den, "cart_adds": acc.view_to_cart.num, "orders": acc.orders, "paid_orders": acc.paid},
         "not_fitted": not_fitted,
         "think_time": think,
         "session_actions": views,
@@ -838,8 +856,13 @@ def _render_profile(fit: Fit, sources: list[str]) -> str:
         f"seed: {o.seed}",
         "slo: null  # the fitted profile judges its own thresholds below; point slo: at your SLO spec to add it",
     ]
+    users = r["sessions"]["users_seen"]
+    lines += ["target:"]
     if fit.dialect != "storefront":
-        lines += ["target:", f"  dialect: {fit.dialect}"]
+        lines.append(f"  dialect: {fit.dialect}")
+    lines.append(f"  users: {max(users, fit.pool, 1)}  # accounts: one per pool user at least ({users:,} distinct visitors in the log)")
+    if fit.dialect == "storefront" and o.catalogue:
+        lines += ["embedded:", f"  skus: {max(o.catalogue, 100)}  # the catalogue Zipf was fitted over (--catalogue)"]
     lines += [
         "arrivals:",
         f"  kind: {arr['kind']}  # dispersion of 1 s counts {arr['dispersion_index']:g} (Poisson ~1, evenly spaced ~0)",
