@@ -13,10 +13,11 @@ Usage::
 
 import scenarios.instrumentation  # noqa: F401  (registers the exporter/snapshot listeners)
 from scenarios.arrival_users import (  # open model (profiles with `arrivals`)
+    ArrivalReplayer,
     ArrivalRequester,
     ArrivalShopper,
 )
 from scenarios.loadshape import ProfileShape
 from scenarios.users import FlashBuyer, Shopper
 
-__all__ = ["Shopper", "FlashBuyer", "ArrivalShopper", "ArrivalRequester", "ProfileShape"]
+__all__ = ["Shopper", "FlashBuyer", "ArrivalShopper", "ArrivalRequester", "ArrivalReplayer", "ProfileShape"]

@@ -2,21 +2,25 @@
 
 ``ArrivalShopper``: one arrival = one shopper visit (a :class:`ShoppingSession`).
 ``ArrivalRequester``: one arrival = one ``GET arrivals.path`` (calibration,
-capacity probes, generator benchmarks). Both wait for arrivals from the pool
-of :mod:`scenarios.arrivals` and report the first request of each journey
-with its intended-start latency (:class:`IntendedStart`). A profile's
-``arrivals.journey`` gives one of them weight 1 and the other 0.
+capacity probes, generator benchmarks). ``ArrivalReplayer``: one arrival =
+one request of an access log (``journey: replay``, :mod:`scenarios.replay`).
+All wait for arrivals from the pool of :mod:`scenarios.arrivals` and report
+the first request of each journey with its intended-start latency
+(:class:`IntendedStart`). A profile's ``arrivals.journey`` gives one of them
+weight 1 and the others 0.
 
 Usage (``locustfile.py``)::
 
-    from scenarios.arrival_users import ArrivalRequester, ArrivalShopper
+    from scenarios.arrival_users import ArrivalReplayer, ArrivalRequester, ArrivalShopper
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from locust import User
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, LocustBadStatusCode, LocustUserAgent
 from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 from locust.user.users import (
     LOCUST_STATE_RUNNING,
@@ -24,13 +28,15 @@ from locust.user.users import (
     LOCUST_STATE_WAITING,
 )
 
+from peakload.core.steps import STEP_KEY
 from scenarios.arrivals import arrival_state
 from scenarios.instrumentation import SERVICE_TIME_KEY
 from scenarios.probe import Probe
+from scenarios.replay import Replayed, ReplayRecord
 from scenarios.settings import get_settings
 from scenarios.users import Shopper, ShoppingSession
 
-__all__ = ["IntendedStart", "ArrivalShopper", "ArrivalRequester"]
+__all__ = ["IntendedStart", "ArrivalShopper", "ArrivalRequester", "ArrivalReplayer", "ReplayProbe"]
 
 
 class IntendedStart:
@@ -85,6 +91,7 @@ class _ArrivalUser:
             self._state = LOCUST_STATE_WAITING  # like TaskSet.wait(): Locust may kill us here without a stop timeout
             intended = take()
             self._state = LOCUST_STATE_RUNNING
+            self.arrival = intended  # a replay's carries its request (scenarios.replay.Replayed)
             arm(intended)
             try:
                 self.journey()
@@ -162,3 +169,93 @@ class ArrivalRequester(_ArrivalUser, User):
 
     def journey(self) -> None:
         self.probe.get(self._path)
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_VALID_CODES = LocustUserAgent.valid_response_codes
+
+
+class ReplayProbe(Probe):
+    """A :class:`Probe` that sends any method (an empty body for those that take one) under a name and a step."""
+
+    def warm(self) -> None:
+        """Open the keep-alive connection now, before the schedule starts.
+
+        A pool user's first connection costs an address lookup in gevent's
+        resolver thread pool (about 10 ms for the process's first, while the
+        pool starts) and a connect: paid at its first arrival, that would make
+        the request late. A failure is left to the first request to report.
+        """
+        pool = self._http._connection_pool
+        try:
+            pool.return_socket(pool.get_socket())
+        except (OSError, RuntimeError):
+            pass
+
+    def send(self, record: ReplayRecord) -> int | None:
+        """Send ``record.method record.target``; fires the request event as ``Probe.get`` does; returns the status."""
+        uri = self._prefix + record.target
+        body = b"" if record.method in _BODY_METHODS else None
+        start_time = time.time()
+        t = time.perf_counter()
+        response = None
+        exception: BaseException | None = None
+        length = 0
+        status = None
+        try:
+            response = self._http.request(record.method, uri, body=body, headers=self._headers)
+            status = response.status_code
+            length = len(response.read())
+        except FAILURE_EXCEPTIONS as exc:
+            exception = exc
+        response_time = (time.perf_counter() - t) * 1000
+        if exception is None and status not in _VALID_CODES:
+            exception = LocustBadStatusCode(record.name, code=status)  # the route, not the URL: bounded failure messages
+        self._fire(
+            request_type=record.method,
+            name=record.name,
+            response_time=response_time,
+            response_length=length,
+            response=response,
+            context={STEP_KEY: record.step} if record.step else {},
+            exception=exception,
+            start_time=start_time,
+            url=self.base_url + record.target,
+        )
+        return status
+
+
+class ArrivalReplayer(_ArrivalUser, User):
+    """One arrival = one logged request again (``journey: replay``), sent at its intended start.
+
+    One keep-alive connection, no cookies (:class:`ReplayProbe`), the run
+    header on every request (shadow traffic); the request is named by the
+    dialect's route template (:class:`scenarios.replay.RouteNames`).
+    """
+
+    weight = _weight("replay")
+    tasks = [_serve]
+    network_timeout = 30.0
+    connection_timeout = 5.0
+    arrival: Replayed
+
+    def on_start(self) -> None:
+        settings = get_settings()
+        if not self.host:
+            raise RuntimeError("ArrivalReplayer needs a host (--host or the web UI's host field)")
+        self.probe = ReplayProbe(
+            self.host,
+            request_event=self._setup_arrivals(self.environment.events.request),
+            headers={settings.profile.target.run_header: settings.run_id},
+            connection_timeout=self.connection_timeout,
+            network_timeout=self.network_timeout,
+        )
+        self.probe.warm()
+
+    def on_stop(self) -> None:
+        probe = getattr(self, "probe", None)
+        if probe is not None:
+            probe.close()
+
+    def journey(self) -> None:
+        self.probe.send(self.arrival.record)

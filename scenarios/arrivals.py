@@ -24,6 +24,10 @@ schedule (see :mod:`scenarios.schedule` for why the shares add up exactly).
 
 The pool users (what one arrival does) are in :mod:`scenarios.arrival_users`.
 
+``journey: replay`` swaps the rate curve for an access log's requests
+(:mod:`scenarios.replay`): the same scheduler walks it, and each intended start
+handed to a user is a :class:`~scenarios.replay.Replayed` carrying the request.
+
 Usage (``locustfile.py`` imports the user classes; the profile decides)::
 
     arrivals:
@@ -36,6 +40,7 @@ Usage (``locustfile.py`` imports the user classes; the profile decides)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -43,6 +48,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -52,6 +58,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from scenarios.instrumentation import record_arrivals, set_target_rate
+from scenarios.replay import ReplayCursor, Replayed, ReplaySchedule
 from scenarios.schedule import ArrivalCursor, RateCurve
 from scenarios.settings import RunSettings, get_settings
 
@@ -110,11 +117,11 @@ class ArrivalPool:
 
 @dataclass
 class ArrivalState:
-    """Per-environment open-model state: the curve, the pool, and when the schedule runs."""
+    """Per-environment open-model state: the curve (or the replay), the pool, and when the schedule runs."""
 
     settings: RunSettings
-    curve: RateCurve
-    kind: str
+    curve: RateCurve | ReplaySchedule
+    kind: str  # constant | ramping | poisson | replay
     pool_size: int
     pool: ArrivalPool = field(default_factory=ArrivalPool)
     t0: float | None = None  # schedule start (epoch s), once known
@@ -123,6 +130,13 @@ class ArrivalState:
     scheduler: gevent.Greenlet | None = None
     gauge: gevent.Greenlet | None = None
     started_message_sent: bool = False
+    log_sha256: str = ""  # journey: replay, where the run's description is written
+
+    def cursor(self) -> ArrivalCursor | ReplayCursor:
+        """This process's share of the schedule (``slot`` of ``of``)."""
+        if isinstance(self.curve, ReplaySchedule):
+            return self.curve.cursor(slot=self.slot, of=self.of)
+        return ArrivalCursor(self.curve, kind=self.kind, slot=self.slot, of=self.of, seed=self.settings.seed)
 
     @property
     def end(self) -> float | None:
@@ -145,11 +159,13 @@ def _run_schedule(environment: Environment, state: ArrivalState) -> None:
     to idle users while there are any (their intended start is their own
     scheduled time, so any lateness of this loop shows in the latency), and
     the rest are dropped and counted without even computing their times.
+    A replay's intended start carries its request (:class:`Replayed`).
     """
     assert state.t0 is not None
     t0, pool, curve = state.t0, state.pool, state.curve
     offer, now, expected = pool.offer, time.time, curve.expected
-    cur = ArrivalCursor(curve, kind=state.kind, slot=state.slot, of=state.of, seed=state.settings.seed)
+    cur = state.cursor()
+    replay = cur if isinstance(cur, ReplayCursor) else None
     while True:
         t_next = cur.time()
         if t_next is None:
@@ -163,7 +179,7 @@ def _run_schedule(environment: Environment, state: ArrivalState) -> None:
             rel = cur.time()
             if rel is None:
                 break
-            offer(t0 + rel)
+            offer(t0 + rel if replay is None else Replayed(t0 + rel, replay.record))
             scheduled += 1
             cur.advance()
         if cur.u <= u_now:
@@ -209,6 +225,13 @@ def _write_event(state: ArrivalState, *, t: float, name: str, detail: str) -> No
 def _describe(state: ArrivalState, workers: int) -> str:
     spec = state.settings.profile.arrivals
     assert spec is not None
+    if isinstance(state.curve, ReplaySchedule):
+        replay = state.curve
+        return (
+            f"replay of {replay.total} requests ({'/'.join(spec.replay.methods) if spec.replay else ''}) from {replay.log} "
+            f"(sha256 {state.log_sha256}) over {replay.duration:g}s at speed {replay.speed:g}, "
+            f"busiest {replay.peak_rate:g}/s, pool {state.pool_size}, {workers} load process(es)"
+        )
     return (
         f"{spec.kind} arrivals, {state.curve.total:.0f} journeys ({spec.journey}) over {state.curve.duration:g}s, "
         f"peak {spec.peak_rate * state.settings.scale:g}/s, pool {state.pool_size}, {workers} load process(es)"
@@ -258,14 +281,17 @@ def install(environment: Environment, settings: RunSettings | None = None) -> Ar
     spec = settings.profile.arrivals
     if spec is None:
         return None
-    state = ArrivalState(
-        settings=settings,
-        curve=RateCurve.from_spec(spec, scale=settings.scale, duration=settings.duration),
-        kind=spec.kind,
-        pool_size=spec.pool_size(settings.profile.journey, scale=settings.scale),
-    )
-    setattr(environment, _ATTR, state)
     runner = environment.runner
+    if spec.journey == "replay":
+        state = _replay_state(settings, runner)
+    else:
+        state = ArrivalState(
+            settings=settings,
+            curve=RateCurve.from_spec(spec, scale=settings.scale, duration=settings.duration),
+            kind=spec.kind,
+            pool_size=spec.pool_size(settings.profile.journey, scale=settings.scale),
+        )
+    setattr(environment, _ATTR, state)
     ev = environment.events
     if isinstance(runner, WorkerRunner):
 
@@ -288,6 +314,27 @@ def install(environment: Environment, settings: RunSettings | None = None) -> Ar
     if not isinstance(runner, WorkerRunner):
         ev.quitting.add_listener(lambda environment, **_kw: state.gauge.kill(block=False) if state.gauge else None)
     return state
+
+
+def _replay_state(settings: RunSettings, runner: Any) -> ArrivalState:
+    """The state of ``journey: replay``: the log's schedule (with its requests where users send them: not on a master)."""
+    schedule = ReplaySchedule.from_profile(
+        settings.profile, scale=settings.scale, duration=settings.duration, keep_records=not isinstance(runner, MasterRunner)
+    )
+    state = ArrivalState(
+        settings=settings, curve=schedule, kind="replay", pool_size=schedule.pool_size(settings.profile, scale=settings.scale)
+    )
+    if not isinstance(runner, WorkerRunner) and settings.results_dir is not None:
+        state.log_sha256 = _sha256(schedule.log)  # named in the "arrivals start" event: which log was replayed
+    return state
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @events.init.add_listener

@@ -59,6 +59,7 @@ from reports.results import _interval
 from reports.summary import SCHEMA_ID
 from scenarios.dialects import load_dialect, not_offered
 from scenarios.feeders import check_feeders, feeder_rows
+from scenarios.replay import ReplaySchedule
 from scenarios.shop import BOOKS_FIELDS, BaseShop
 
 __all__ = ["RunOptions", "RunContext", "plan", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
@@ -223,6 +224,7 @@ class RunContext:
     shop: type[BaseShop]  # the dialect adapter (target.dialect)
     not_offered: tuple[str, ...]  # journey steps and books fields the platform does not offer
     own: OwnLocustfile | None = None  # the user's own locustfile, checked
+    replay: ReplaySchedule | None = None  # journey: replay, its log read (offsets only)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,8 +252,10 @@ def plan(opts: RunOptions) -> RunContext:
     base_dir = Path(opts.profile_path).resolve().parent
     shop = load_dialect(profile.target, base_dir=base_dir)
     check_feeders(feeder_rows(profile.target.feeders, base_dir), peak_users=_peak_users(profile, scale, opts))
-    _check_isolation(shop, target, accept=opts.accept_real_orders or profile.target.accept_real_orders)
+    if not _replays_reads_only(profile):  # a GET-only replay writes nothing: nothing to isolate
+        _check_isolation(shop, target, accept=opts.accept_real_orders or profile.target.accept_real_orders)
     check_out_dir(opts.results_root, field="--results")
+    replay = _check_replay(opts, profile, scale)
     own = _check_locustfile(opts, profile)
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
@@ -269,13 +273,33 @@ def plan(opts: RunOptions) -> RunContext:
         run_id=opts.run_id or new_run_id(),
         seed=opts.seed if opts.seed is not None else profile.seed,
         scale=scale,
-        total=min(profile.total_seconds, opts.duration or float("inf")),
+        total=replay.duration if replay is not None else min(profile.total_seconds, opts.duration or float("inf")),
         metrics_port=metrics_port,
         baseline=baseline,
         shop=shop,
         not_offered=(*not_offered(shop), *sorted(BOOKS_FIELDS - shop.BOOKS)),
         own=own,
+        replay=replay,
     )
+
+
+def _replays_reads_only(profile: Profile) -> bool:
+    """``journey: replay`` of GET/HEAD/OPTIONS only (it changes nothing on the shop)."""
+    arrivals = profile.arrivals
+    return arrivals is not None and arrivals.replay is not None and arrivals.replay.reads_only
+
+
+def _check_replay(opts: RunOptions, profile: Profile, scale: float) -> ReplaySchedule | None:
+    """``journey: replay``: its log read once (ConfigError naming ``arrivals.replay.*``); None for other journeys."""
+    if profile.arrivals is None or profile.arrivals.replay is None:
+        return None
+    if opts.locustfile is not None or profile.locustfile is not None:
+        field = "--locustfile" if opts.locustfile is not None else "locustfile"
+        raise UsageError(f"{field}: arrivals.journey: replay sends the log's requests itself; drop the locustfile or the replay")
+    try:
+        return ReplaySchedule.from_profile(profile, scale=scale, duration=opts.duration, keep_records=False)
+    except ConfigError as exc:  # name the profile, as its schema errors do
+        raise ConfigError(f"{profile.source or opts.profile_path}: {exc}") from None
 
 
 def _check_locustfile(opts: RunOptions, profile: Profile) -> OwnLocustfile | None:
@@ -388,6 +412,8 @@ def run(opts: RunOptions) -> Report:
         if profile.arrivals is not None and profile.arrivals.journey == "single_request":
             # one GET per arrival: nothing is written, so there is nothing to isolate and no probe to send
             isolated, isolation, probe_requests = None, "not probed: the journey writes nothing", {}
+        elif _replays_reads_only(profile):
+            isolated, isolation, probe_requests = None, "not probed: the replay sends only GET/HEAD/OPTIONS", {}
         else:
             isolated, isolation, probe_requests = ctx.shop.confirm_isolation(target=profile.target, base_url=target, run_id=ctx.run_id)
         if isolated is False:

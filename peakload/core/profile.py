@@ -10,13 +10,18 @@ Every field is typed and bounded; a violation is one line naming the file and fi
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, GetPydanticSchema, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator, field_validator, model_validator
 
-from peakload.core.errors import UsageError
+from peakload.core.accesslog import JSON_FIELDS, AccessLog, LogRecord, parse_field_map, parse_tz
+from peakload.core.errors import ConfigError, UsageError
 from peakload.core.fields import (
     MAX_RATE,
     MAX_USERS,
@@ -43,6 +48,8 @@ __all__ = [
     "ArrivalStage",
     "ArrivalsSpec",
     "ReplaySpec",
+    "REPLAY_TAIL_S",
+    "SAFE_METHODS",
     "CapacitySpec",
     "CompareSpec",
     "Profile",
@@ -263,6 +270,21 @@ class ArrivalStage(Model):
     rate: float = Field(ge=0, le=MAX_RATE)
 
 
+REPLAY_TAIL_S = 1.0  # a replay's schedule ends this long after its last request (the last one is due before the end)
+SAFE_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS"})  # methods that change nothing on the shop
+_LATE_S = 60.0  # a log is "nearly in order": records this late after the window's end still count, later ones stop the read
+_DAY = 86_400
+
+
+def _time_of_day(text: str) -> int:
+    """``23:50`` / ``23:50:30`` → seconds since midnight; ValueError otherwise."""
+    parts = [int(p) for p in text.split(":")]
+    hh, mm, ss = (parts + [0])[:3]
+    if hh > 23 or mm > 59 or ss > 59:
+        raise ValueError(f"expected a time of day like 23:50 or 23:50:30, got {text!r}")
+    return hh * 3600 + mm * 60 + ss
+
+
 class ReplaySpec(Model):
     """``arrivals.journey: replay``: the logged requests again, at their original offsets ÷ ``speed``.
 
@@ -285,15 +307,109 @@ class ReplaySpec(Model):
     window: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}(:\d{2})?\.\.\d{2}:\d{2}(:\d{2})?$")
     limit: int = Field(default=1_000_000, ge=1, le=100_000_000)
 
+    @field_validator("field_map")
+    @classmethod
+    def _fields(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(JSON_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; expected some of {', '.join(JSON_FIELDS)}")
+        return v
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        parse_tz(v)  # ValueError: expected UTC or an offset like +0800
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str | None) -> str | None:
+        if v is not None:
+            start, end = (_time_of_day(side) for side in v.split(".."))
+            if start == end:
+                raise ValueError(f"the window {v!r} is empty; expected start..end like 23:50..00:30 (it may cross midnight)")
+        return v
+
+    @field_validator("rewrite")
+    @classmethod
+    def _regexes(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern, replacement in v.items():
+            try:
+                re.compile(pattern).sub(replacement, "")  # a bad group reference in the replacement fails here too
+            except re.error as exc:
+                raise ValueError(f"[{pattern!r}]: {exc} (a Python regex → a replacement with \\1 or \\g<name>)") from None
+        return v
+
     @model_validator(mode="after")
     def _bodies_need_rewrites(self) -> ReplaySpec:
-        with_body = sorted(set(self.methods) - {"GET", "HEAD", "OPTIONS"})
+        with_body = sorted(set(self.methods) - SAFE_METHODS)
         if with_body and not self.rewrite:
             raise ValueError(
                 f"methods {', '.join(with_body)} change the shop with logged ids and tokens; add a rewrite map "
                 "(path regex → replacement) or replay GET only"
             )
         return self
+
+    @property
+    def reads_only(self) -> bool:
+        """True when every replayed method leaves the shop as it was (GET, HEAD, OPTIONS)."""
+        return set(self.methods) <= SAFE_METHODS
+
+    def window_span(self) -> tuple[int, int] | None:
+        """(start, length) in seconds of the day of ``window`` (the length wraps past midnight); None without one."""
+        if self.window is None:
+            return None
+        start, end = (_time_of_day(side) for side in self.window.split(".."))
+        return start, (end - start) % _DAY
+
+    def records(self, path: Path) -> Iterator[LogRecord]:
+        """The replayed records of the log at ``path`` in log order: ``methods``, the window's first occurrence, ``limit``.
+
+        The window's first occurrence is the one holding the log's first record
+        inside it (of any method); the read stops past its end (or at ``limit``).
+        Raises ConfigError naming ``arrivals.replay.log`` (one line): a missing or
+        unreadable file, one that is not a ``format`` log, no request to replay.
+
+        Usage: ``for rec in spec.records(profile.replay_log_path()): ...``
+        """
+        where = "arrivals.replay.log"
+        tz = parse_tz(self.tz)
+        offset = (tz.utcoffset(None) or dt.timedelta(0)).total_seconds()
+        methods = frozenset(self.methods)
+        span = self.window_span()
+        log = AccessLog([path], fmt=self.format, tz=tz, field_map={**parse_field_map(None), **self.field_map})
+        n = 0
+        lo = hi = None
+        stream = log.records()
+        assert isinstance(stream, Generator)  # closed below: a read that stops early releases the file at once
+        try:
+            with closing(stream):
+                for rec in stream:
+                    if span is not None:
+                        if lo is None or hi is None:
+                            into = (rec.t + offset - span[0]) % _DAY
+                            if into >= span[1]:
+                                continue
+                            lo = rec.t - into
+                            hi = lo + span[1]
+                        elif rec.t >= hi:
+                            if rec.t >= hi + _LATE_S:
+                                break
+                            continue
+                        elif rec.t < lo:
+                            continue
+                    if rec.method not in methods:
+                        continue
+                    n += 1
+                    yield rec
+                    if n >= self.limit:
+                        break
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if n == 0:
+            inside = f" in the window {self.window} {self.tz}" if span is not None else ""
+            wanted = "/".join(sorted(methods))
+            raise ConfigError(f"{where}: {path}: no {wanted} request{inside} to replay ({log.stats.parsed:,} records read)")
 
 
 class ArrivalsSpec(Model):
@@ -353,20 +469,22 @@ class ArrivalsSpec(Model):
 
     @property
     def total_seconds(self) -> float:
+        """The stages' seconds (0 for ``journey: replay``: the log decides, see :attr:`Profile.total_seconds`)."""
         return sum(s.duration for s in self.stages)
 
     @property
     def peak_rate(self) -> float:
+        """The stages' highest rate (0 for ``journey: replay``: the log's busiest moment is the replay schedule's)."""
         rates = [s.rate for s in self.stages]
         if self.curve_kind == "linear":
             rates.append(self.start_rate)
-        return max(rates)
+        return max(rates, default=0.0)
 
     def journey_seconds(self, journey: JourneySpec) -> float:
         """Expected seconds one journey keeps a user busy (``expected_journey`` or an estimate)."""
         if self.expected_journey is not None:
             return self.expected_journey
-        if self.journey == "single_request":
+        if self.journey in ("single_request", "replay"):
             return 0.25
         # A visit: first screen, per product view a listing + the product (+ maybe cart), then maybe checkout + pay;
         # one think time and ~50 ms of answer per step.
@@ -375,10 +493,15 @@ class ArrivalsSpec(Model):
         think = journey.think_time.mean
         return steps * (think + 0.05)
 
-    def pool_size(self, journey: JourneySpec, *, scale: float = 1.0) -> int:
-        """Users in the pool: ``pool`` × scale, or peak rate × scale × journey seconds × 2 (Little's law, 2x headroom)."""
+    def pool_size(self, journey: JourneySpec, *, scale: float = 1.0, peak_rate: float | None = None) -> int:
+        """Users in the pool: ``pool`` × scale, or peak rate × scale × journey seconds × 2 (Little's law, 2x headroom).
+
+        ``peak_rate`` (journeys/s, scale included) replaces the stages' peak: a replay passes its log's busiest moment.
+        """
         if self.pool is not None:
             wanted = self.pool * scale
+        elif peak_rate is not None:
+            wanted = peak_rate * self.journey_seconds(journey) * 2 + 1
         else:
             wanted = self.peak_rate * scale * self.journey_seconds(journey) * 2 + 1
         return max(1, min(self.max_pool, int(wanted + 0.999999)))
@@ -529,8 +652,21 @@ class Profile(Model):
 
     @property
     def total_seconds(self) -> float:
-        """Planned length of the load: the shape's or the arrival schedule's."""
-        return self.shape.total_seconds if self.shape is not None else self.arrivals.total_seconds  # type: ignore[union-attr]
+        """Planned length of the load: the shape's or the arrival schedule's.
+
+        For ``journey: replay`` the log decides: its replayed span ÷ ``speed`` plus
+        ``REPLAY_TAIL_S``, read from the file once per file version (ConfigError as
+        :meth:`ReplaySpec.records`). ``--scale`` shortens a replay further (the runner's figure).
+        """
+        if self.shape is not None:
+            return self.shape.total_seconds
+        assert self.arrivals is not None
+        replay = self.arrivals.replay
+        if replay is None:
+            return self.arrivals.total_seconds
+        path = self.replay_log_path()
+        assert path is not None
+        return _replay_seconds(replay, path)
 
     @model_validator(mode="after")
     def _flash(self) -> Profile:
@@ -557,9 +693,39 @@ class Profile(Model):
         base = Path(self.source).parent if self.source else Path("profiles")
         return base / self.slo
 
+    def replay_log_path(self) -> Path | None:
+        """``arrivals.replay.log``, relative to the profile's folder (None without a replay)."""
+        if self.arrivals is None or self.arrivals.replay is None:
+            return None
+        base = Path(self.source).parent if self.source else Path("profiles")
+        return base / self.arrivals.replay.log
+
     def locustfile_path(self) -> Path | None:
         """The profile's ``locustfile.path``, relative to the profile's folder (None without one)."""
         if self.locustfile is None:
             return None
         base = Path(self.source).parent if self.source else Path("profiles")
         return base / self.locustfile.path
+
+
+_SPANS: dict[tuple[str, int, int, str], float] = {}  # (file, size, mtime, replay spec) → seconds: a log is read once
+
+
+def _replay_seconds(spec: ReplaySpec, path: Path) -> float:
+    """Seconds of a replay at ``spec.speed``: first to last replayed request, plus the tail."""
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, spec.model_dump_json())
+    except OSError:
+        key = None  # records() names the problem
+    if key is not None and key in _SPANS:
+        return _SPANS[key]
+    first = last = None
+    for rec in spec.records(path):
+        first = rec.t if first is None else min(first, rec.t)
+        last = rec.t if last is None else max(last, rec.t)
+    assert first is not None and last is not None  # records() refuses a log without one
+    seconds = (last - first) / spec.speed + REPLAY_TAIL_S
+    if key is not None:
+        _SPANS[key] = seconds
+    return seconds
