@@ -36,6 +36,8 @@ from __future__ import annotations
 import array
 import collections
 import datetime as dt
+import hashlib
+import heapq
 import math
 import random
 import re
@@ -49,7 +51,7 @@ from peakload.core import MAX_RATE, ConfigError, TargetSpec
 from peakload.core.accesslog import AccessLog, LogStats
 from peakload.core.steps import STEPS
 from scenarios.shop import BaseShop
-from scenarios.zipf import ZipfSampler
+from scenarios.zipf import zipf_cdf
 
 __all__ = ["FitOptions", "Fit", "RouteTable", "fit_logs", "fit_zipf", "segment_rate", "QUANTILES"]
 
@@ -58,7 +60,7 @@ BROWSE = frozenset({"home", "category", "search", "product"})
 CART_OPS = frozenset({"cart_add", "cart_update", "cart_remove"})
 MAX_UNKNOWN = 20  # unknown routes listed in the report
 MAX_OPEN = 2_000_000  # open sessions kept; beyond, the stalest are closed early (counted)
-MAX_CARTS = 1_000_000  # per-key carts remembered across visits (LRU)
+MAX_CARTS = 50_000  # non-empty carts remembered across visits (the least recently seen forgotten first: ~25 MB at most)
 _ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[A-Za-z]+-\d+|[^/]*\d[^/]*\d[^/]*)$")
 
 
@@ -130,7 +132,7 @@ class RouteTable:
                 if m is not None:
                     out = (step, m.group(first) if first else "")
                     break
-        if len(self._cache) > 200_000:
+        if len(self._cache) > 32_768:  # order ids make endless distinct paths: a small cache, cleared when full
             self._cache.clear()
         self._cache[key] = out
         return out
@@ -200,13 +202,88 @@ class _Ratio:
 
 
 class _Session:
-    __slots__ = ("key", "last_t", "events", "browsing")
+    """One open visit, folded request by request (constant memory per visit, whatever its length).
 
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.last_t = 0.0
-        self.events: list[tuple[float, str, str, int, float | None, str]] = []  # t, step, item, status, duration, coupon
+    The figures of the requests seen so far wait here until the visit ends: a visit without a
+    browsing step (a sign-in alone, a flash buyer's direct checkout) is then dropped, not counted.
+    """
+
+    __slots__ = (
+        "key", "start", "last_t", "last_end", "last_step", "last_product", "browsing", "cart", "views", "searches",
+        "categories", "adds", "adds_ok", "edits", "decided", "with_cart", "checked_out", "ordered", "coupon", "paid",
+        "has_checkout", "only_sign_in",
+    )  # fmt: skip
+
+    def __init__(self, key: str, t: float, cart: set[str]) -> None:
+        self.key, self.start, self.last_t = key, t, t
+        self.last_end: float | None = None
+        self.last_step = ""
+        self.last_product: str | None = None
         self.browsing = False
+        self.cart = cart  # the visitor's cart, carried from visit to visit as the journey's client does
+        self.views = self.searches = self.categories = self.adds = self.adds_ok = self.edits = 0
+        self.decided = self.with_cart = self.checked_out = self.ordered = self.coupon = self.paid = False
+        self.has_checkout = False
+        self.only_sign_in = True
+
+    def feed(self, t: float, step: str, item: str, status: int, duration: float | None, coupon: str, think: _Histogram) -> None:
+        self.last_t = t
+        if not step:  # part of the step before it (a product's price request): extends it
+            if self.last_end is not None and duration is not None:
+                self.last_end = max(self.last_end, t + duration)
+            return
+        if step != "sign_in":
+            self.only_sign_in = False
+        if self.last_end is not None and self.last_step != "sign_in" and self.browsing:
+            gap = t - self.last_end
+            if 0 <= gap <= 3600:
+                think.add(gap)
+        self.last_end = t + (duration or 0.0)
+        last_product, self.last_product = self.last_product, None
+        self.last_step = step
+        if step == "product":
+            self.browsing = True
+            self.views += 1
+            self.last_product = item
+        elif step == "search":
+            self.browsing = True
+            self.searches += 1
+        elif step == "category":
+            self.browsing = True
+            self.categories += 1
+        elif step == "home":
+            self.browsing = True
+        elif step in CART_OPS:
+            ok = 200 <= status < 300
+            cart = self.cart
+            if not self.checked_out and last_product is not None and item == last_product and step != "cart_remove":
+                self.adds += 1  # the view led to a cart request: the journey's decision
+                if ok:
+                    self.adds_ok += 1
+                    cart.add(item)
+            elif not self.checked_out:
+                if ok:
+                    self.edits += 1
+                    if step == "cart_remove":
+                        cart.discard(item)
+                    else:
+                        cart.add(item)
+            elif ok and step == "cart_remove":
+                cart.discard(item)  # giving a sold-out cart up after the checkout
+        elif step == "cart" or step == "checkout" or step == "flash_checkout":
+            if not self.decided:
+                self.decided = True
+                self.with_cart = bool(self.cart)
+            if step != "cart":
+                self.checked_out = self.has_checkout = True
+                if status in (200, 201):
+                    if not self.ordered:
+                        self.ordered = True
+                        self.coupon = bool(coupon)
+                    self.cart.clear()
+        elif step == "pay":
+            if self.ordered:
+                self.paid = True
 
 
 @dataclass
@@ -227,8 +304,10 @@ class _Accumulator:
     think: _Histogram = field(default_factory=lambda: _Histogram(0.001))
     visit_seconds: _Histogram = field(default_factory=lambda: _Histogram(0.1))
     items: collections.Counter[str] = field(default_factory=collections.Counter)
-    carts: collections.OrderedDict[str, set[str]] = field(default_factory=collections.OrderedDict)
+    carts: collections.OrderedDict[str, set[str]] = field(default_factory=collections.OrderedDict)  # non-empty ones only
     steps: collections.Counter[str] = field(default_factory=collections.Counter)
+    visitors: _Distinct = field(default_factory=lambda: _Distinct())
+    carts_forgotten: int = 0
     cut: int = 0  # sessions the end of the log cut off: arrivals, but not in the funnel or session lengths
     orders: int = 0  # sessions that placed an order (cut ones too)
     paid: int = 0  # of those, sessions that paid
@@ -242,120 +321,93 @@ class _Accumulator:
             starts.extend([0] * (i + 1 - len(starts)))
         starts[i] += 1
 
-    def cart_of(self, key: str) -> set[str]:
-        carts = self.carts
-        cart = carts.get(key)
-        if cart is None:
-            cart = carts[key] = set()
-            if len(carts) > MAX_CARTS:
-                carts.popitem(last=False)
-        else:
-            carts.move_to_end(key)
-        return cart
+    def open(self, key: str, t: float) -> _Session:
+        cart = self.carts.pop(key, None)
+        return _Session(key, t, cart if cart is not None else set())
 
     def close(self, s: _Session, *, cut: bool = False) -> None:
-        """Fold one finished session into the figures; ``cut``: the log ended mid-visit (an arrival, nothing more)."""
-        events = s.events
+        """Fold one finished visit into the figures; ``cut``: the log ended mid-visit."""
+        if s.cart:  # carts outlive visits; only non-empty ones are kept, the stalest dropped first beyond the bound
+            self.carts[s.key] = s.cart
+            if len(self.carts) > MAX_CARTS:
+                self.carts.popitem(last=False)
+                self.carts_forgotten += 1
         if not s.browsing:
-            if any(e[1] in ("checkout", "flash_checkout") for e in events):
+            if s.has_checkout:
                 self.dropped["direct checkout, no browsing (a flash buyer?)"] += 1
-            elif all(e[1] == "sign_in" for e in events):
+            elif s.only_sign_in:
                 self.dropped["sign-in only"] += 1
             else:
                 self.dropped["no browsing step"] += 1
             return
-        events.sort(key=lambda e: e[0])
         self.sessions += 1
-        self.start_at(events[0][0])
-        cart = self.cart_of(s.key)
-        views = searches = categories = 0
-        last_product: str | None = None
-        decided = False
-        ordered = paid = False
-        last_end: float | None = None
-        last_step = ""
-        checked_out = False
-        for t, step, item, status, duration, coupon in events:
-            if not step:  # part of the step before it (a product's price request): extends it
-                if last_end is not None and duration is not None:
-                    last_end = max(last_end, t + duration)
-                continue
-            if last_end is not None and last_step != "sign_in":
-                gap = t - last_end
-                if 0 <= gap <= 3600:
-                    self.think.add(gap)
-            last_end = t + (duration or 0.0)
-            if step == "product":
-                views += 1
-                self.items[item] += 1
-                last_product = item
-            elif step == "search":
-                searches += 1
-                last_product = None
-            elif step == "category":
-                categories += 1
-                last_product = None
-            elif step in CART_OPS:
-                ok = 200 <= status < 300
-                if not checked_out and last_product is not None and item == last_product and step != "cart_remove":
-                    self.view_to_cart.num += 1  # the view led to a cart request: the journey's decision
-                    if ok:
-                        self.cart_edit.den += 1
-                        cart.add(item)
-                    last_product = None
-                elif not checked_out:
-                    if ok:
-                        self.cart_edit.num += 1
-                        if step == "cart_remove":
-                            cart.discard(item)
-                        else:
-                            cart.add(item)
-                elif ok and step == "cart_remove":
-                    cart.discard(item)
-                last_step = step
-                continue
-            elif step in ("cart", "checkout"):
-                if not decided:
-                    decided = True
-                    if cart:
-                        self.cart_to_checkout.den += 1
-                        self.cart_to_checkout.num += 1
-                if step == "checkout":
-                    checked_out = True
-                    if status in (200, 201):
-                        if not ordered:
-                            ordered = True
-                            self.coupon.den += 1
-                            if coupon:
-                                self.coupon.num += 1
-                                self.coupons_logged = True
-                        cart.clear()
-                    elif status == 409:
-                        pass  # sold out: the journey gives the cart up (its removals follow)
-            elif step == "pay":
-                if ordered and not paid:
-                    paid = True
-            last_step = step
-            last_product = last_product if step == "product" else None
-        self.view_to_cart.den += views
-        self.search.num += searches
-        self.search.den += searches + categories
-        self.orders += ordered
-        self.paid += ordered and paid
+        self.visitors.add(s.key)
+        self.start_at(s.start)
+        self.view_to_cart.num += s.adds
+        self.view_to_cart.den += s.views
+        self.cart_edit.num += s.edits
+        self.cart_edit.den += s.adds_ok
+        self.search.num += s.searches
+        self.search.den += s.searches + s.categories
+        self.orders += s.ordered
+        self.paid += s.ordered and s.paid
+        if s.decided and s.with_cart:
+            self.cart_to_checkout.den += 1
+            self.cart_to_checkout.num += 1
+        if s.ordered:
+            self.coupon.den += 1
+            if s.coupon:
+                self.coupon.num += 1
+                self.coupons_logged = True
         if cut:  # what it did counts; the decisions it did not reach and its length are unknown
             self.cut += 1
-            if ordered and paid:
+            if s.ordered and s.paid:
                 self.checkout_to_pay.den += 1
                 self.checkout_to_pay.num += 1
             return
-        if not decided and cart:
+        if not s.decided and s.cart:
             self.cart_to_checkout.den += 1
-        if ordered:
+        if s.ordered:
             self.checkout_to_pay.den += 1
-            if paid:
+            if s.paid:
                 self.checkout_to_pay.num += 1
-        self.views.add(views)
-        self.visit_seconds.add(events[-1][0] - events[0][0] + (events[-1][4] or 0.0))
+        self.views.add(s.views)
+        self.visit_seconds.add((s.last_end or s.last_t) - s.start)
+
+
+class _Distinct:
+    """How many distinct keys: exact up to 65,536, then a K-minimum-values estimate (constant memory)."""
+
+    K = 1024
+
+    def __init__(self) -> None:
+        self.exact: set[str] | None = set()
+        self.mins: list[int] = []  # max-heap (negated) of the K smallest hashes
+
+    def add(self, key: str) -> None:
+        if self.exact is not None:
+            self.exact.add(key)
+            if len(self.exact) <= 65_536:
+                return
+            keys, self.exact = self.exact, None
+            for k in keys:
+                self._hash(k)
+            return
+        self._hash(key)
+
+    def _hash(self, key: str) -> None:
+        h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+        mins = self.mins
+        if len(mins) < self.K:
+            heapq.heappush(mins, -h)
+        elif h < -mins[0] and -h not in mins:
+            heapq.heapreplace(mins, -h)
+
+    def __len__(self) -> int:
+        if self.exact is not None:
+            return len(self.exact)
+        kth = -self.mins[0]
+        return int((self.K - 1) / (kth / 2**64))
 
 
 # ---------------------------------------------------------------- flash-sale bursts
@@ -498,6 +550,17 @@ def _zipf_ks(counts: list[int], catalogue: int, s: float) -> float:
     return worst
 
 
+def _zipf_sample(rng: random.Random, population: range, cdf: tuple[float, ...], draws: int) -> list[int]:
+    """Counts (high to low) of ``draws`` Zipf ranks, drawn 65,536 at a time (memory stays flat for millions)."""
+    counts: collections.Counter[int] = collections.Counter()
+    left = draws
+    while left > 0:
+        k = min(left, 65_536)
+        counts.update(rng.choices(population, cum_weights=cdf, k=k))
+        left -= k
+    return sorted(counts.values(), reverse=True)
+
+
 def fit_zipf(item_counts: Mapping[str, int], *, catalogue: int | None = None, seed: int = 42, reps: int = 6) -> dict[str, Any]:
     """Zipf exponent of product-view counts, bias-corrected, with its goodness of fit.
 
@@ -518,14 +581,18 @@ def fit_zipf(item_counts: Mapping[str, int], *, catalogue: int | None = None, se
     rng = random.Random(seed)
     draws = min(n, 2_000_000)
     reps = reps if n <= 200_000 else 2
-    sims: list[list[int]] = []
-    for _ in range(2):
-        sims = []
-        for _r in range(reps):
-            sampler = ZipfSampler(size, s, rng=random.Random(rng.random()))
-            sims.append(sorted(collections.Counter(sampler.rank() for _ in range(draws)).values(), reverse=True))
+    population = range(1, size + 1)
+    s, sims, bias = raw, [], 0.0
+    # bootstrap at the current estimate until the correction settles: s = raw - bias(s), 1 to 4 rounds
+    for _ in range(4):
+        cdf = zipf_cdf(size, s)
+        sims = [_zipf_sample(rng, population, cdf, draws) for _ in range(reps)]
         bias = sum(_zipf_mle(sim, size) for sim in sims) / reps - s
-        s = min(max(raw - bias, 0.01), 10.0)
+        s_new = min(max(raw - bias, 0.01), 10.0)
+        settled = abs(s_new - s) < 0.005
+        s = s_new
+        if settled:
+            break
     ks = _zipf_ks(counts, size, s)
     sim_ks = [_zipf_ks(sim, size, s) for sim in sims]
     bar = 1.25 * max(sim_ks) + 0.01
@@ -611,6 +678,8 @@ def fit_logs(
     match = routes.match
     steps = acc.steps
     close = acc.close
+    think = acc.think
+    items = acc.items
     burst_w = _Bursts.WINDOW
     window: dict[str, int] = {}
     window_end = -math.inf
@@ -631,16 +700,15 @@ def fit_logs(
             close(open_sessions.pop(key))
             s = None
         if s is None:
-            s = open_sessions[key] = _Session(key)
+            s = open_sessions[key] = acc.open(key, t)
             if len(open_sessions) > MAX_OPEN:
                 stalest = min(open_sessions.values(), key=lambda x: x.last_t)
                 close(open_sessions.pop(stalest.key))
                 early_closed += 1
-        s.last_t = t
-        s.events.append((t, step, item, status, duration, coupon))
+        s.feed(t, step, item, status, duration, coupon, think)
         if step in BROWSE:
-            s.browsing = True
             if step == "product":
+                items[item] += 1
                 if t >= window_end:
                     if window_end > -math.inf:
                         bursts.roll(window, window_end - burst_w)
@@ -737,8 +805,9 @@ def fit_logs(
             "dropped": dict(acc.dropped.most_common()),
             "cut_off_by_the_end_of_the_log": acc.cut,
             "closed_early_at_memory_bound": early_closed,
+            "carts_forgotten_at_memory_bound": acc.carts_forgotten,
             "mean_visit_s": round(visit, 3),
-            "users_seen": len(acc.carts),
+            "users_seen": len(acc.visitors),
         },
         "arrivals": arrival_report,
         "ratios": {name: r.as_dict() for name, r in ratios.items()},
