@@ -50,7 +50,7 @@ from typing import Any
 from peakload.core import MAX_RATE, ConfigError, TargetSpec
 from peakload.core.accesslog import AccessLog, LogStats
 from peakload.core.steps import STEPS
-from scenarios.shop import BaseShop
+from scenarios.shop import BaseShop, fold_path, route_pattern
 from scenarios.zipf import zipf_cdf
 
 __all__ = ["FitOptions", "Fit", "RouteTable", "fit_logs", "fit_zipf", "segment_rate", "QUANTILES"]
@@ -61,7 +61,6 @@ CART_OPS = frozenset({"cart_add", "cart_update", "cart_remove"})
 MAX_UNKNOWN = 20  # unknown routes listed in the report
 MAX_OPEN = 2_000_000  # open sessions kept; beyond, the stalest are closed early (counted)
 MAX_CARTS = 50_000  # non-empty carts remembered across visits (the least recently seen forgotten first: ~25 MB at most)
-_ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[A-Za-z]+-\d+|[^/]*\d[^/]*\d[^/]*)$")
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,8 @@ class RouteTable:
             if "{" not in template:
                 self.static[(method, template)] = (step, template)
                 continue
-            rx, first = "", None
-            for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template):
-                if part.startswith("{") and part.endswith("}"):
-                    name = part[1:-1]
-                    rx += f"(?P<{name}>[^/]+)"
-                    first = first or name
-                else:
-                    rx += re.escape(part)
-            self.patterns[method].append((re.compile(rx + r"\Z"), step, first or ""))
+            rx, first = route_pattern(template)
+            self.patterns[method].append((rx, step, first))
         self._cache: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     def match(self, method: str, path: str) -> tuple[str, str] | None:
@@ -140,9 +132,7 @@ class RouteTable:
 
 def _route_shape(method: str, path: str) -> str:
     """``GET /api/things/{id}``: an unknown route with its id-like segments folded, so the list stays short."""
-    parts = ["{id}" if seg and _ID_SEGMENT.match(seg) else seg for seg in path.split("/")]
-    shaped = "/".join(parts)
-    return f"{method} {shaped[:120]}"
+    return f"{method} {fold_path(path)[:120]}"
 
 
 # ---------------------------------------------------------------- small statistics

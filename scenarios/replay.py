@@ -46,6 +46,7 @@ from urllib.parse import quote
 from peakload.core import ConfigError, Profile
 from peakload.core.profile import REPLAY_TAIL_S
 from peakload.core.steps import NO_STEP, STEPS
+from scenarios.shop import fold_path, route_pattern
 
 __all__ = ["ReplayRecord", "Replayed", "RouteNames", "ReplaySchedule", "ReplayCursor", "MAX_NAMES", "OTHER_NAME"]
 
@@ -53,7 +54,6 @@ MAX_NAMES = 100  # request names for paths no route template matches; the rest a
 OTHER_NAME = "(other)"
 POOL_WINDOW_S = 0.5  # the default pool holds every request due within this long (2 × the 0.25 s one request is assumed to take)
 _SAFE_CHARS = string.punctuation  # kept as they are when a non-ASCII target is percent-encoded
-_ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[A-Za-z]+-\d+|[^/]*\d[^/]*\d[^/]*)$")
 _BAD_TARGET = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -94,11 +94,7 @@ class RouteNames:
             if "{" not in template:
                 self._static.setdefault(template, key)
                 continue
-            rx = "".join(
-                "[^/]+" if part.startswith("{") and part.endswith("}") else re.escape(part)
-                for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template)
-            )
-            self._patterns.append((re.compile(rx + r"\Z"), key))
+            self._patterns.append((route_pattern(template)[0], key))
         self._templates = dict(templates)
         self._folded: set[str] = set()
 
@@ -131,7 +127,7 @@ class RouteNames:
             else:
                 step = key if key in STEPS else NO_STEP
             return self._templates[key].split("?", 1)[0], step
-        folded = "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+        folded = fold_path(path)
         if folded in self._folded:
             return folded, NO_STEP
         if len(self._folded) < MAX_NAMES:

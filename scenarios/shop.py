@@ -33,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import json as jsonlib
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -293,3 +294,25 @@ class BaseShop:
     def books_before(cls, *, target: TargetSpec, base_url: str) -> dict[str, Any] | None:
         """A snapshot of the books taken before the load (to count what the run added); None = not needed."""
         return None
+
+
+# ---------------------------------------------------------------- route templates against logged paths
+
+ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{16,}|[A-Za-z]+-\d+|[^/]*\d[^/]*\d[^/]*)$")  # an id-like path segment
+
+
+def route_pattern(template: str) -> tuple[re.Pattern[str], str]:
+    """The regex a logged path matches for ``template`` (``/api/products/{sku}``; the query ignored) and its first placeholder."""
+    rx, first = "", ""
+    for part in re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template.split("?", 1)[0]):
+        if part.startswith("{") and part.endswith("}"):
+            rx += f"(?P<{part[1:-1]}>[^/]+)"
+            first = first or part[1:-1]
+        else:
+            rx += re.escape(part)
+    return re.compile(rx + r"\Z"), first
+
+
+def fold_path(path: str) -> str:
+    """``/api/things/123/parts`` → ``/api/things/{id}/parts``: a path with its id-like segments folded (bounded names)."""
+    return "/".join("{id}" if seg and ID_SEGMENT.match(seg) else seg for seg in path.split("/"))

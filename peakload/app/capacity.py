@@ -112,6 +112,11 @@ def capacity_profile(profile: Profile, data: dict[str, Any]) -> dict[str, Any]:
     if abs(cap.step - round(cap.step)) > 1e-9:
         raise ConfigError(f"{profile.source}: capacity.step: expected whole seconds (e.g. 5s), got {cap.step:g}s")
     base = profile.arrivals
+    if base is not None and base.journey == "replay" and cap.journey is None:
+        raise UsageError(
+            f"--profile: {profile.source}: arrivals.journey is replay, whose schedule is the log; capacity steps rates: "
+            "set capacity.journey (shopper or single_request)"
+        )
     out = {k: v for k, v in data.items() if k not in ("shape", "arrivals")}
     out["name"] = f"{profile.name}-capacity"
     arrivals: dict[str, Any] = {
