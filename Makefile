@@ -55,6 +55,7 @@ bench: venv
 	$(BIN)/python bench/storefront.py
 	$(BIN)/python bench/exporter.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/fit.py
 
 clean:
 	rm -rf $(VENV) .peakload results .pytest_cache

@@ -10,7 +10,7 @@ pinned core, side by side in one run:
 
 Prints the fit's share of the reader's speed and the RSS ratio 4M / 1M
 lines (≈ 1.0: memory does not grow with the log). The fit holds the visits
-open within the idle gap (about 0.3 KB each) and at most 50,000 carts of visitors who may come back, so the logs here (27 to 108
+open within the idle gap (about 0.5 KB each) and at most 50,000 carts of visitors who may come back, so the logs here (27 to 108
 minutes of a shop at 40 visits/s) run with ``--idle-gap 2m``: with the 30 min
 default, memory grows until the log is longer than the gap, then stays.
 Goal: ≥ 200,000 lines/s for the fit on one core.

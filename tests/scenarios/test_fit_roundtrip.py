@@ -24,31 +24,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
-KNOWN = """
-version: peakload/v1
-name: fit-roundtrip
-seed: 2024
-slo: null
-target: {users: 3000}
-embedded: {skus: 3000, access_log: true, gateway_latency_ms: 5, gateway_failure_rate: 0}
-arrivals:
-  kind: constant
-  stages:
-    - {duration: 20s, rate: 12}
-    - {duration: 20s, rate: 36}
-    - {duration: 15s, rate: 16}
-  journey: shopper
-  pool: 400
-  max_pool: 3000
-users: {shopper: 1}
-journey:
-  think_time: {min: 0.05, max: 0.2}
-  session_actions: {min: 2, max: 5}
-  zipf_exponent: 0.85
-  ratios: {search: 0.35, view_to_cart: 0.28, cart_edit: 0.15, cart_to_checkout: 0.55, checkout_to_pay: 0.8, coupon: 0.3}
-thresholds:
-  all: [error_ratio < 5%]
-"""
+KNOWN_PROFILE = REPO / "profiles" / "fit-demo.yaml"  # the worked example of docs/traffic-models.md
+KNOWN = KNOWN_PROFILE.read_text()
 RATIOS = ("search", "view_to_cart", "cart_edit", "cart_to_checkout", "checkout_to_pay")
 
 
