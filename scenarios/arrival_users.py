@@ -16,11 +16,9 @@ Usage (``locustfile.py``)::
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from locust import User
-from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, LocustBadStatusCode, LocustUserAgent
 from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 from locust.user.users import (
     LOCUST_STATE_RUNNING,
@@ -172,7 +170,6 @@ class ArrivalRequester(_ArrivalUser, User):
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_VALID_CODES = LocustUserAgent.valid_response_codes
 
 
 class ReplayProbe(Probe):
@@ -194,35 +191,14 @@ class ReplayProbe(Probe):
 
     def send(self, record: ReplayRecord) -> int | None:
         """Send ``record.method record.target``; fires the request event as ``Probe.get`` does; returns the status."""
-        uri = self._prefix + record.target
-        body = b"" if record.method in _BODY_METHODS else None
-        start_time = time.time()
-        t = time.perf_counter()
-        response = None
-        exception: BaseException | None = None
-        length = 0
-        status = None
-        try:
-            response = self._http.request(record.method, uri, body=body, headers=self._headers)
-            status = response.status_code
-            length = len(response.read())
-        except FAILURE_EXCEPTIONS as exc:
-            exception = exc
-        response_time = (time.perf_counter() - t) * 1000
-        if exception is None and status not in _VALID_CODES:
-            exception = LocustBadStatusCode(record.name, code=status)  # the route, not the URL: bounded failure messages
-        self._fire(
-            request_type=record.method,
+        return self.request(
+            record.method,
+            record.target,
             name=record.name,
-            response_time=response_time,
-            response_length=length,
-            response=response,
+            body=b"" if record.method in _BODY_METHODS else None,
             context={STEP_KEY: record.step} if record.step else {},
-            exception=exception,
-            start_time=start_time,
-            url=self.base_url + record.target,
+            failure_name=record.name,
         )
-        return status
 
 
 class ArrivalReplayer(_ArrivalUser, User):

@@ -67,6 +67,22 @@ class Probe:
 
     def get(self, path: str, *, name: str | None = None) -> int | None:
         """GET ``path``; fires the request event; returns the status (None without a response)."""
+        return self.request("GET", path, name=name)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str | None = None,
+        body: bytes | None = None,
+        context: dict[str, Any] | None = None,
+        failure_name: str | None = None,
+    ) -> int | None:
+        """``method path`` (``body`` for methods that take one); fires the request event as FastHttpUser does; the status.
+
+        A bad status fails under ``failure_name`` (a route template keeps failure messages bounded), else under the URL.
+        """
         uri = self._prefix + path
         start_time = time.time()
         t = time.perf_counter()
@@ -75,21 +91,21 @@ class Probe:
         length = 0
         status = None
         try:
-            response = self._http.request("GET", uri, headers=self._headers)
+            response = self._http.request(method, uri, body=body, headers=self._headers)
             status = response.status_code
             length = len(response.read())
         except FAILURE_EXCEPTIONS as exc:
             exception = exc
         response_time = (time.perf_counter() - t) * 1000
         if exception is None and status not in _VALID:
-            exception = LocustBadStatusCode(self.base_url + path, code=status)
+            exception = LocustBadStatusCode(failure_name or self.base_url + path, code=status)
         self._fire(
-            request_type="GET",
+            request_type=method,
             name=name or path,
             response_time=response_time,
             response_length=length,
             response=response,
-            context={},
+            context=context if context is not None else {},
             exception=exception,
             start_time=start_time,
             url=self.base_url + path,
