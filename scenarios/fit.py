@@ -246,6 +246,8 @@ class _Session:
         elif step in CART_OPS:
             ok = 200 <= status < 300
             cart = self.cart
+            if not item and step == "cart_add" and last_product is not None:
+                item = last_product  # the item is in the body (Oscar's add-product): the view it follows names it
             if not self.checked_out and last_product is not None and item == last_product and step != "cart_remove":
                 self.adds += 1  # the view led to a cart request: the journey's decision
                 if ok:

@@ -169,12 +169,16 @@ def test_json_lines_with_a_field_map_and_haproxy_logs(tmp_path: Path) -> None:
     from peakload.core.accesslog import AccessLog
 
     records = list(AccessLog([tmp_path / "access.log"]).records())
+    checkouts = 0
     with open(tmp_path / "access.jsonl", "w") as fh:
         for r in records:
             uri = r.path + ("?" + r.query if r.query else "")
-            fh.write(
-                json.dumps({"ts": r.t, "req": {"verb": r.method, "uri": uri}, "code": r.status, "uid": r.user, "took": r.duration}) + "\n"
-            )
+            obj = {"ts": r.t, "req": {"verb": r.method, "uri": uri}, "code": r.status, "uid": r.user, "took": r.duration}
+            if r.method == "POST" and r.path == "/api/orders":
+                checkouts += 1
+                if checkouts % 3 == 0:  # a third of the orders carry a coupon
+                    obj["promo"] = "SAVE10"
+            fh.write(json.dumps(obj) + "\n")
     with open(tmp_path / "haproxy.log", "w") as fh:
         import datetime as dt
 
@@ -187,8 +191,8 @@ def test_json_lines_with_a_field_map_and_haproxy_logs(tmp_path: Path) -> None:
                 f"Dec  3 00:00:00 lb haproxy[123]: 10.0.{int(r.user) % 250}.{int(r.user) // 250 % 250}:4{int(r.user) % 9}000 [{stamp}] "
                 f'shop shop/s1 0/0/0/{ms}/{ms} {r.status} 321 - - ---- 1/1/0/0/0 0/0 "{r.method} {uri} HTTP/1.1"\n'
             )
-    base, _ = fit(tmp_path / "access.log", tmp_path / "a.yaml", "--entry", "home")
-    js, _ = fit(
+    base, brep = fit(tmp_path / "access.log", tmp_path / "a.yaml", "--entry", "home")
+    js, jrep = fit(
         tmp_path / "access.jsonl",
         tmp_path / "b.yaml",
         "--entry",
@@ -196,11 +200,13 @@ def test_json_lines_with_a_field_map_and_haproxy_logs(tmp_path: Path) -> None:
         "--format",
         "jsonl",
         "--field-map",
-        "time=ts,method=req.verb,path=req.uri,status=code,user=uid,duration=took",
+        "time=ts,method=req.verb,path=req.uri,status=code,user=uid,duration=took,coupon=promo",
     )
     hp, hrep = fit(tmp_path / "haproxy.log", tmp_path / "c.yaml", "--entry", "home", "--format", "haproxy")
     assert js["arrivals"]["stages"] == base["arrivals"]["stages"]
-    assert js["journey"]["ratios"] == base["journey"]["ratios"]
+    assert js["journey"]["ratios"] == {**base["journey"]["ratios"], "coupon": js["journey"]["ratios"]["coupon"]}
+    assert jrep["ratios"]["coupon"]["value"] == round((checkouts // 3) / checkouts, 4)  # the log's coupon field, exactly
+    assert "coupon" in brep["not_fitted"] and "coupon" not in jrep["not_fitted"]  # a combined log has none: the default stays
     assert hrep["sessions"]["fitted"] == truth.sessions  # keyed by client address: one address per user here
     assert hp["journey"]["ratios"] == base["journey"]["ratios"]
 
@@ -255,3 +261,51 @@ def test_an_existing_profile_is_replaced_whole_or_not_at_all(tmp_path: Path) -> 
     res = peakload("profile", "fit", str(tmp_path / "missing.log"), "--out", str(out))
     assert res.returncode == 2 and out.read_text() == "keep me\n"
     assert [p.name for p in tmp_path.iterdir()] == ["fitted.yaml"]  # no temp file left behind
+
+
+def test_oscar_routes_map_to_steps_and_a_missing_payment_step_is_not_fitted(tmp_path: Path) -> None:
+    """django-oscar's routes (LOG_STEPS of scenarios/oscar.py): the price request is part of the product view,
+    the added item is in the body (the view before it names it), and Oscar has no payment step."""
+    lines, t = [], 1_796_256_000.0
+    adds = views = carted = checked_out = 0
+    for k in range(200):
+        user = k + 1
+
+        def req(method: str, path: str, status: int = 200) -> None:
+            nonlocal t
+            lines.append(f'10.0.0.1 - {user} [{_clock(t)}] "{method} {path} HTTP/1.1" {status} 99 "-" "ua" 0.010\n')
+            t += 0.3
+
+        req("GET", "/api/categories/")
+        in_cart = False
+        for j in range(3):
+            req("GET", f"/api/products/{(k * 7 + j) % 50 + 1}/")
+            req("GET", f"/api/products/{(k * 7 + j) % 50 + 1}/price/")
+            views += 1
+            if j == 0 and k % 2 == 0:
+                req("POST", "/api/basket/add-product/")
+                adds += 1
+                in_cart = True
+        if in_cart:
+            carted += 1
+            if k % 4 == 0:
+                req("GET", "/api/basket/")
+                req("POST", "/api/checkout/")
+                checked_out += 1
+    (tmp_path / "oscar.log").write_text("".join(lines))
+    prof, report = fit(tmp_path / "oscar.log", tmp_path / "fitted.yaml", "--dialect", "oscar", "--entry", "home")
+    assert prof["target"]["dialect"] == "oscar"
+    assert report["counts"]["product_views"] == views  # the price requests are not views of their own
+    ratios = report["ratios"]
+    assert ratios["view_to_cart"]["count"] == adds and ratios["view_to_cart"]["of"] == views
+    assert ratios["cart_to_checkout"]["count"] == checked_out and ratios["cart_to_checkout"]["of"] == carted
+    assert "no payment step" in report["not_fitted"]["checkout_to_pay"]
+    assert "    checkout_to_pay:" not in (tmp_path / "fitted.yaml").read_text()  # not written: the default stays
+    assert report["routes"]["unknown_requests"] == 0
+
+
+def _clock(t: float) -> str:
+    import datetime as dt
+
+    d = dt.datetime.fromtimestamp(t, dt.UTC)
+    return d.strftime("%d/%b/%Y:%H:%M:%S.") + f"{d.microsecond // 1000:03d} +0000"
