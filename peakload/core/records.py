@@ -370,6 +370,7 @@ RUN_FIELDS: dict[str, Any] = {
     "locustfile": _OPT_STR,
     "user_classes": (list,),
     "launched_by": _OPT_STR,
+    "shards": (list,),
 }
 OUTCOME_FIELDS: dict[str, Any] = {
     "aborted": _OPT_STR,
@@ -550,6 +551,8 @@ class RunMeta:
     locustfile: str | None = None  # the user's own locustfile (its copy in the folder), None = the built-in journeys
     user_classes: tuple[str, ...] = ()  # the Locust user classes that ran, when picked by name
     launched_by: str | None = None  # "peakload run", or "locust" (a plain Locust run wrote this folder itself)
+    # a merged run (``peakload merge``): one entry per shard folder merged, {"folder", "run_id", "index", "of", "problems"}
+    shards: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -557,6 +560,7 @@ class RunMeta:
             "thresholds": list(self.thresholds),
             "not_offered": list(self.not_offered),
             "user_classes": list(self.user_classes),
+            "shards": [dict(s) for s in self.shards],
         }
 
     @classmethod
@@ -570,6 +574,8 @@ class RunMeta:
         for key in ("thresholds", "not_offered", "user_classes"):
             if key in values:
                 values[key] = tuple(str(t) for t in values[key])
+        if "shards" in values:
+            values["shards"] = tuple(dict(s) for s in values["shards"] if isinstance(s, dict))
         if "preflight_requests" in values:
             values["preflight_requests"] = {
                 str(k): v for k, v in values["preflight_requests"].items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0
