@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("gate", help="evaluate the thresholds of a results folder; exit 0/1/3")
     gate.add_argument("results_dir", type=_path)
 
+    merge = sub.add_parser("merge", help="merge shard results folders into one run, then gate and report it; exit 0/1/3")
+    merge.add_argument("results_dirs", type=_path, nargs="*", metavar="RESULTS", help="one results folder per shard")
+    merge.add_argument("--out", type=_out, required=True, help="the merged results folder (new, or an empty folder)")
+
     slo = sub.add_parser("slo", help="Prometheus rules from the SLO spec")
     slo_sub = slo.add_subparsers(dest="slo_command", required=True, parser_class=_Parser)
     rules = slo_sub.add_parser("rules", help="write recording rules and burn-rate alerts")
@@ -446,6 +450,24 @@ def _cmd_report(a: argparse.Namespace, *, gate: bool) -> int:
     return report.exit_code if gate else 0
 
 
+def _cmd_merge(a: argparse.Namespace) -> int:
+    from peakload.app.runner import thresholds_from_results
+    from reports.build import write_reports
+    from reports.merge import merge_results
+
+    result = merge_results(list(a.results_dirs), out=a.out)
+    thresholds, profile = thresholds_from_results(result.out)
+    report = write_reports(result.out, thresholds, tolerances=profile.compare if profile else CompareSpec())
+    print(
+        f"merged {len(result.shards)} shard(s) into {result.out}: {result.intervals} intervals"
+        + ("" if result.complete else ", INCOMPLETE")
+    )
+    for problem in result.problems:
+        print(f"  problem: {problem}")
+    _print_verdict(report.summary, result.out)
+    return report.exit_code
+
+
 def _cmd_compare(a: argparse.Namespace) -> int:
     from peakload.app.runner import _load_baseline, thresholds_from_results
     from reports.compare import compare, verdict_of
@@ -556,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_report(args, gate=False)
         if args.command == "gate":
             return _cmd_report(args, gate=True)
+        if args.command == "merge":
+            return _cmd_merge(args)
         if args.command == "compare":
             return _cmd_compare(args)
         if args.command == "slo":

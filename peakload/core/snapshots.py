@@ -108,6 +108,12 @@ class SnapshotWriter:
         self._file.close()
         self.closed = True
 
+    def abandon(self) -> None:
+        """Close without an end line: the stream stays "cut short" (a merge whose shards did not all end)."""
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+
     def _write(self, obj: Mapping[str, Any]) -> None:
         if self.closed:
             raise ValueError(f"{self.path}: snapshot writer is closed")
