@@ -767,9 +767,7 @@ def fit_logs(
         fitted_ratios[name] = round(v, 4)
     homes = acc.steps.get("home", 0) / acc.sessions
     if not options.entry and homes > 1.5:
-        not_fitted["sessions"] = (
-            f"sessions hold {homes:.1f} home requests each: back-to-back visits without an idle gap? try --entry home"
-        )
+        not_fitted["sessions"] = f"sessions hold {homes:.1f} home requests each: back-to-back visits without an idle gap? try --entry home"
     not_fitted["login_ratio"] = "not fitted: a session that signed in but never used the cart looks the same as one that did not sign in"
     journey["ratios"] = fitted_ratios
     visit = acc.visit_seconds.mean() or 1.0
