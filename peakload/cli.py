@@ -125,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow cart, checkout and pay against a non-loopback shop that does not isolate test traffic",
     )
+    r.add_argument(
+        "--shard",
+        type=_arg(_shard, "shard"),
+        metavar="I/N",
+        help="run shard I of N (0-based: 0/3 1/3 2/3) of the open-model schedule; needs --start-at (docs/open-model.md#shards)",
+    )
+    r.add_argument(
+        "--start-at",
+        type=_arg(_start_at, "instant"),
+        metavar="WHEN",
+        help="start the arrival schedule at this instant (ISO-8601 UTC like 2026-12-03T10:50:00Z, or epoch seconds); within 24 h",
+    )
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
     c.add_argument(
@@ -252,6 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _shard(text: str) -> Any:
+    from peakload.core.shard import parse_shard
+
+    return parse_shard(text)
+
+
+def _start_at(text: str) -> float:
+    from peakload.core.shard import check_start_at, parse_start_at
+
+    return check_start_at(parse_start_at(text))
+
+
 def _field_map(text: str) -> dict[str, str]:
     from peakload.core.accesslog import parse_field_map
 
@@ -345,6 +369,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
             with_prometheus=a.with_prometheus,
             accept_real_orders=a.accept_real_orders,
             locustfile=a.locustfile,
+            shard=a.shard,
+            start_at=a.start_at,
         )
     )
     _print_verdict(report.summary, report.data.path)

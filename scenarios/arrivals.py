@@ -22,6 +22,12 @@ schedule start ``t0`` (a wall-clock multiple of the snapshot interval, so
 snapshot lines and capacity steps line up); worker ``i`` runs its share of the
 schedule (see :mod:`scenarios.schedule` for why the shares add up exactly).
 
+Shards (``PEAKLOAD_SHARD=I/N``, several masters sharing one schedule): shard
+``I`` gives its worker ``w`` of ``W`` the global slot ``I + N·w`` of ``N·W``
+(:meth:`peakload.core.shard.Shard.slot`), and ``t0`` is ``PEAKLOAD_START_AT``,
+the one instant every shard starts at. The pool is the shard's share of the
+profile's (the profile describes the whole fleet).
+
 The pool users (what one arrival does) are in :mod:`scenarios.arrival_users`.
 
 ``journey: replay`` swaps the rate curve for an access log's requests
@@ -57,9 +63,10 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from peakload.core.shard import Shard
 from scenarios.instrumentation import record_arrivals, set_target_rate
 from scenarios.replay import ReplayCursor, Replayed, ReplaySchedule
-from scenarios.schedule import ArrivalCursor, RateCurve
+from scenarios.schedule import ArrivalCursor, RateCurve, arrivals_plan
 from scenarios.settings import RunSettings, get_settings
 
 __all__ = ["ArrivalPool", "ArrivalState", "arrival_state", "install", "ARRIVALS_MESSAGE"]
@@ -131,6 +138,7 @@ class ArrivalState:
     gauge: gevent.Greenlet | None = None
     started_message_sent: bool = False
     log_sha256: str = ""  # journey: replay, where the run's description is written
+    shard: Shard = Shard(index=0, of=1)  # this master's share of the global schedule (0/1: all of it)
 
     def cursor(self) -> ArrivalCursor | ReplayCursor:
         """This process's share of the schedule (``slot`` of ``of``)."""
@@ -222,9 +230,22 @@ def _write_event(state: ArrivalState, *, t: float, name: str, detail: str) -> No
         os.fsync(fh.fileno())
 
 
-def _describe(state: ArrivalState, workers: int) -> str:
+def _describe(state: ArrivalState, workers: int, *, late: float = 0.0) -> str:
     spec = state.settings.profile.arrivals
     assert spec is not None
+    shard, prefix, suffix = state.shard, "", ""
+    if shard.of > 1:
+        plan = arrivals_plan(state.curve, kind=state.kind, slot=shard.index, of=shard.of)  # type: ignore[arg-type]
+        share = f"{plan.share:.0f}" if plan.exact else f"~{plan.share:.1f} expected"
+        prefix = (
+            f"shard {shard.index} of {shard.of} (global slots {shard.index} + {shard.of}·w of {shard.of}·{workers}; {share} arrivals): "
+        )
+    if late > 0:
+        suffix = f"; started {late:.2f}s after the schedule start"
+    return prefix + _plan_text(state, spec, workers) + suffix
+
+
+def _plan_text(state: ArrivalState, spec: Any, workers: int) -> str:
     if isinstance(state.curve, ReplaySchedule):
         replay = state.curve
         return (
@@ -246,17 +267,24 @@ def _on_spawning_complete(environment: Environment, state: ArrivalState) -> None
         return
     state.started_message_sent = True
     runner = environment.runner
-    t0 = _first_boundary(state.settings.snapshot_interval)
+    start_at = state.settings.start_at
+    t0 = _first_boundary(state.settings.snapshot_interval) if start_at is None else start_at
     state.t0 = t0
+    late = time.time() - t0 if start_at is not None else 0.0
+    if late > 0:  # spawning ended after the shared start: the arrivals due meanwhile go out at once (their latency shows it)
+        log.warning("peakload arrivals: the pool was ready %.2fs after the schedule start (PEAKLOAD_START_AT)", late)
+    shard = state.shard
     if isinstance(runner, MasterRunner):
         loaded = sorted(cid for cid, node in runner.clients.items() if sum(node.user_classes_count.values()) > 0)
         workers = loaded or sorted(node.id for node in runner.clients.all)
-        for slot, cid in enumerate(workers):
-            runner.send_message(ARRIVALS_MESSAGE, {"slot": slot, "of": len(workers), "t0": t0}, client_id=cid)
-        _write_event(state, t=t0, name="arrivals start", detail=_describe(state, len(workers)))
+        for w, cid in enumerate(workers):
+            slot, of = shard.slot(worker=w, workers=len(workers))
+            runner.send_message(ARRIVALS_MESSAGE, {"slot": slot, "of": of, "t0": t0}, client_id=cid)
+        _write_event(state, t=t0, name="arrivals start", detail=_describe(state, len(workers), late=late))
     else:
-        _start_scheduler(environment, state, slot=0, of=1, t0=t0)
-        _write_event(state, t=t0, name="arrivals start", detail=_describe(state, 1))
+        slot, of = shard.slot(worker=0, workers=1)
+        _start_scheduler(environment, state, slot=slot, of=of, t0=t0)
+        _write_event(state, t=t0, name="arrivals start", detail=_describe(state, 1, late=late))
 
 
 def _stop_scheduler(state: ArrivalState) -> None:
@@ -291,6 +319,9 @@ def install(environment: Environment, settings: RunSettings | None = None) -> Ar
             kind=spec.kind,
             pool_size=spec.pool_size(settings.profile.journey, scale=settings.scale),
         )
+    if settings.shard is not None:
+        state.shard = settings.shard
+        state.pool_size = max(1, math.ceil(state.pool_size / settings.shard.of))
     setattr(environment, _ATTR, state)
     ev = environment.events
     if isinstance(runner, WorkerRunner):

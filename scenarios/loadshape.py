@@ -63,7 +63,7 @@ class ProfileShape(LoadTestShape):
             return None
         if state.end is not None and time.time() >= state.end:
             return None
-        if t > state.curve.duration + 120:  # the pool never finished spawning: give up rather than hang
+        if state.t0 is None and t > state.curve.duration + 120:  # the pool never finished spawning: give up rather than hang
             return None
         workers = getattr(self.runner, "worker_count", 1) or 1
         pool = max(state.pool_size, workers)

@@ -23,6 +23,12 @@ Distributed split (worker ``slot`` of ``of``):
   need every worker to draw all N streams' gaps, and its per-worker gaps would
   be Gamma(N), not exponential.)
 
+Shards (several masters, ``--shard I/N``, :class:`peakload.core.shard.Shard`) are
+the same split one level up: local worker ``w`` of ``W`` on shard ``I`` of ``N``
+is slot ``I + N·w`` of ``N·W`` — the shard takes ``k ≡ I (mod N)``, its workers
+every ``W``-th of those, whatever ``W`` each shard has; for Poisson every
+(shard, worker) pair has its own slot and so its own seeded stream.
+
 Usage::
 
     curve = RateCurve.from_spec(profile.arrivals, scale=1.0)
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 
 from peakload.core import ArrivalsSpec
 
-__all__ = ["Segment", "RateCurve", "ArrivalCursor", "arrival_times", "count_until"]
+__all__ = ["Segment", "RateCurve", "ArrivalCursor", "arrival_times", "count_until", "ArrivalsPlan", "arrivals_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,3 +248,34 @@ def count_until(curve: RateCurve, t: float, *, slot: int = 0, of: int = 1) -> in
     if u <= slot + 0.5:
         return 0
     return int(math.floor((u - 0.5 - slot) / of - 1e-12)) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalsPlan:
+    """The global schedule's arrivals and one slot's share of them (exact counts, or expectations for Poisson)."""
+
+    global_arrivals: float
+    share: float
+    exact: bool  # evenly spaced and replay: counts; poisson: expected values
+
+    def to_json(self) -> dict[str, float | int | bool]:
+        as_number = int if self.exact else float
+        return {"global_arrivals": as_number(self.global_arrivals), "shard_arrivals": as_number(self.share), "exact": self.exact}
+
+
+def arrivals_plan(curve: RateCurve, *, kind: str, slot: int = 0, of: int = 1) -> ArrivalsPlan:
+    """How many arrivals the whole schedule has and how many of them are slot ``slot`` of ``of``'s.
+
+    ``kind``: ``constant``/``ramping`` (exact counts), ``poisson`` (expected: Λ and Λ/of) or ``replay``
+    (``curve`` is then a :class:`scenarios.replay.ReplaySchedule`: records ``k ≡ slot mod of``).
+
+    Usage: ``arrivals_plan(RateCurve([(10.0, 30, 30)]), kind="constant", slot=1, of=3)`` -> 300 global, 100 share
+    """
+    if kind == "poisson":
+        return ArrivalsPlan(global_arrivals=curve.total, share=curve.total / of, exact=False)
+    if kind == "replay":
+        total = int(curve.total)
+        return ArrivalsPlan(global_arrivals=total, share=len(range(slot, total, of)), exact=True)
+    return ArrivalsPlan(
+        global_arrivals=count_until(curve, curve.duration), share=count_until(curve, curve.duration, slot=slot, of=of), exact=True
+    )

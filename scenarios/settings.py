@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from peakload.core import Profile, load_profile
+from peakload.core import ConfigError, Profile, load_profile
 from peakload.core.runenv import RunEnv, ensure_run_id, new_run_id
+from peakload.core.shard import Shard
 
 __all__ = ["RunSettings", "get_settings", "read_settings", "user_rng", "DEFAULT_PROFILE"]
 
@@ -46,6 +47,8 @@ class RunSettings:
     metrics_port: int
     snapshot_interval: float
     workers: int = 1  # load-generating processes (PEAKLOAD_WORKERS): user accounts interleave across them
+    shard: Shard | None = None  # PEAKLOAD_SHARD: this master's share of a schedule several masters share
+    start_at: float | None = None  # PEAKLOAD_START_AT: the schedule's start (epoch s), the same on every shard
 
 
 def read_settings(env: Mapping[str, str] | None = None) -> RunSettings:
@@ -68,6 +71,11 @@ def read_settings(env: Mapping[str, str] | None = None) -> RunSettings:
     # A generated id is written back so every other reader in this process (the metrics bridge)
     # and every forked worker uses the same one.
     run_id = run.run_id or (ensure_run_id() if from_process else new_run_id())
+    shard = run.shard or (profile.arrivals.shard_of if profile.arrivals is not None else None)
+    if shard is not None and profile.arrivals is None:
+        raise ConfigError(f"PEAKLOAD_SHARD: {path} is a closed-model profile (shape); shards split an arrival schedule (arrivals)")
+    if shard is not None and run.start_at is None:
+        raise ConfigError(f"PEAKLOAD_SHARD={shard}: set PEAKLOAD_START_AT too (the instant every shard starts the schedule at)")
     return RunSettings(
         profile=profile,
         profile_path=path,
@@ -79,6 +87,8 @@ def read_settings(env: Mapping[str, str] | None = None) -> RunSettings:
         metrics_port=run.metrics_port,
         snapshot_interval=2.0 if run.snapshot_interval is None else run.snapshot_interval,
         workers=1 if run.workers is None else run.workers,
+        shard=shard,
+        start_at=run.start_at,
     )
 
 

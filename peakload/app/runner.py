@@ -52,6 +52,7 @@ from peakload.core.records import (
     SnapshotTail,
 )
 from peakload.core.runenv import RunEnv, new_run_id
+from peakload.core.shard import Shard, check_start_at
 from peakload.core.steps import WRITE_STEPS
 from reports.build import Report, write_atomic, write_reports
 from reports.gate import LiveGate
@@ -60,6 +61,7 @@ from reports.summary import SCHEMA_ID
 from scenarios.dialects import load_dialect, not_offered
 from scenarios.feeders import check_feeders, feeder_rows
 from scenarios.replay import ReplaySchedule
+from scenarios.schedule import ArrivalsPlan, RateCurve, arrivals_plan
 from scenarios.shop import BOOKS_FIELDS, BaseShop
 
 __all__ = ["RunOptions", "RunContext", "plan", "run", "thresholds_for", "thresholds_from_results", "REPO_ROOT"]
@@ -92,6 +94,8 @@ class RunOptions:
     on_interval: Callable[..., str | None] | None = None
     accept_real_orders: bool = False  # writes against a non-isolating, non-loopback shop
     locustfile: Path | None = None  # the user's own Locust code (--locustfile); None = the profile's, else the built-in journeys
+    shard: Shard | None = None  # --shard I/N: this master's share of one schedule (None = the profile's arrivals.shard, if any)
+    start_at: float | None = None  # --start-at: the schedule's start (epoch s), shared by every shard
 
 
 def _die_with_parent(sig: int) -> None:
@@ -225,6 +229,8 @@ class RunContext:
     not_offered: tuple[str, ...]  # journey steps and books fields the platform does not offer
     own: OwnLocustfile | None = None  # the user's own locustfile, checked
     replay: ReplaySchedule | None = None  # journey: replay, its log read (offsets only)
+    shard: Shard | None = None  # --shard, else the profile's arrivals.shard
+    arrivals_plan: ArrivalsPlan | None = None  # open model: the global schedule's arrivals and this shard's share
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +263,7 @@ def plan(opts: RunOptions) -> RunContext:
     check_out_dir(opts.results_root, field="--results")
     replay = _check_replay(opts, profile, scale)
     own = _check_locustfile(opts, profile)
+    shard = _check_shard(opts, profile)
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
         if shutil.which("prometheus") is None:
@@ -280,7 +287,42 @@ def plan(opts: RunOptions) -> RunContext:
         not_offered=(*not_offered(shop), *sorted(BOOKS_FIELDS - shop.BOOKS)),
         own=own,
         replay=replay,
+        shard=shard,
+        arrivals_plan=_arrivals_plan(profile, scale, opts.duration, replay, shard),
     )
+
+
+def _check_shard(opts: RunOptions, profile: Profile) -> Shard | None:
+    """--shard (else the profile's ``arrivals.shard``) and --start-at: open model only, and a shard needs a start instant."""
+    shard = opts.shard or (profile.arrivals.shard_of if profile.arrivals is not None else None)
+    if profile.arrivals is None and (opts.shard is not None or opts.start_at is not None):
+        flag = "--shard" if opts.shard is not None else "--start-at"
+        raise UsageError(
+            f"{flag}: {opts.profile_path} is a closed-model profile (shape); shards split an open-model schedule (arrivals) only"
+        )
+    if shard is not None and opts.start_at is None:
+        raise UsageError(
+            f"--shard {shard}: give --start-at too (one ISO-8601 UTC instant or epoch seconds, the same for every shard), "
+            "so the shards start the schedule together"
+        )
+    if opts.start_at is not None:
+        try:
+            check_start_at(opts.start_at)
+        except ValueError as exc:
+            raise UsageError(f"--start-at: {exc}") from None
+    return shard
+
+
+def _arrivals_plan(
+    profile: Profile, scale: float, duration: float | None, replay: ReplaySchedule | None, shard: Shard | None
+) -> ArrivalsPlan | None:
+    if profile.arrivals is None:
+        return None
+    index, of = (shard.index, shard.of) if shard is not None else (0, 1)
+    if replay is not None:
+        return arrivals_plan(replay, kind="replay", slot=index, of=of)  # type: ignore[arg-type]
+    curve = RateCurve.from_spec(profile.arrivals, scale=scale, duration=duration)
+    return arrivals_plan(curve, kind=profile.arrivals.kind, slot=index, of=of)
 
 
 def _replays_reads_only(profile: Profile) -> bool:
@@ -448,6 +490,9 @@ def run(opts: RunOptions) -> Report:
             locustfile=str(ctx.own.path) if ctx.own is not None else None,
             user_classes=ctx.own.classes if ctx.own is not None else (),
             launched_by="peakload run",
+            shard=ctx.shard.to_json() if ctx.shard is not None else None,
+            start_at=opts.start_at,
+            arrivals_plan=ctx.arrivals_plan.to_json() if ctx.arrivals_plan is not None else None,
         )
         write_atomic(run_dir / RUN_JSON, json.dumps(meta.to_json(), indent=2) + "\n")
         if opts.with_prometheus:
@@ -544,6 +589,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
             metrics_port=ctx.metrics_port,
             snapshot_interval=opts.snapshot_interval,
             workers=max(opts.workers, 1),
+            shard=ctx.shard,
+            start_at=opts.start_at,
         ).to_environ(),
     }
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
@@ -561,7 +608,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
     aborted: str | None = None
     invalid: str | None = None
     t0 = time.monotonic()
-    hard_deadline = t0 + total + 60 + 30 * max(opts.workers, 1)
+    lead = max(0.0, opts.start_at - time.time()) if opts.start_at is not None else 0.0  # waiting for --start-at
+    hard_deadline = t0 + lead + total + 60 + 30 * max(opts.workers, 1)
     last_line = ""
     try:
         while proc.poll() is None:

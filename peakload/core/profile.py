@@ -32,6 +32,7 @@ from peakload.core.fields import (
     Ratio,
 )
 from peakload.core.inputs import check_host, check_url
+from peakload.core.shard import Shard, parse_shard
 from peakload.core.thresholds import Threshold, ThresholdEntry, parse_threshold
 
 __all__ = [
@@ -434,6 +435,18 @@ class ArrivalsSpec(Model):
     pool: int | None = Field(default=None, ge=1, le=1_000_000)
     max_pool: int = Field(default=10_000, ge=1, le=1_000_000)
     expected_journey: Duration | None = Field(default=None, gt=0)
+    # this master's share of a schedule several masters share ("I/N", 0-based; docs/open-model.md#shards); --shard overrides
+    shard: str | None = Field(default=None, max_length=40)
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, v: str | None) -> str | None:
+        return None if v is None else str(parse_shard(v))
+
+    @property
+    def shard_of(self) -> Shard | None:
+        """``shard`` parsed (None = this master runs the whole schedule)."""
+        return None if self.shard is None else parse_shard(self.shard)
 
     @field_validator("path")
     @classmethod

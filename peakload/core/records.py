@@ -371,6 +371,9 @@ RUN_FIELDS: dict[str, Any] = {
     "user_classes": (list,),
     "launched_by": _OPT_STR,
     "shards": (list,),
+    "shard": (dict, type(None)),
+    "start_at": (int, float, type(None)),
+    "arrivals_plan": (dict, type(None)),
 }
 OUTCOME_FIELDS: dict[str, Any] = {
     "aborted": _OPT_STR,
@@ -391,6 +394,18 @@ RECONCILIATION_FIELDS: dict[str, Any] = {
     "payments_succeeded": _CNT,
 }
 EVENT_FIELDS: dict[str, Any] = {"t": _NUM, "kind": _STR, "name": _STR}
+
+
+def _shard_ok(value: dict[str, Any]) -> bool:
+    index, of = value.get("index"), value.get("of")
+    return (
+        isinstance(index, int)
+        and isinstance(of, int)
+        and _is_int(index)
+        and _is_int(of)
+        and 0 <= index < of
+        and set(value) == {"index", "of"}
+    )
 
 
 def _field_ok(value: Any, kind: Any) -> bool:
@@ -553,6 +568,11 @@ class RunMeta:
     launched_by: str | None = None  # "peakload run", or "locust" (a plain Locust run wrote this folder itself)
     # a merged run (``peakload merge``): one entry per shard folder merged, {"folder", "run_id", "index", "of", "problems"}
     shards: tuple[dict[str, Any], ...] = ()
+    # one shard of a fleet (``--shard I/N``, docs/open-model.md#shards): {"index", "of"} (0-based); None = the whole schedule
+    shard: dict[str, int] | None = None
+    start_at: float | None = None  # the schedule start every shard shares (epoch s, ``--start-at``)
+    # the open model's plan: {"global_arrivals", "shard_arrivals", "exact"} (exact false: Poisson expectations)
+    arrivals_plan: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -576,6 +596,9 @@ class RunMeta:
                 values[key] = tuple(str(t) for t in values[key])
         if "shards" in values:
             values["shards"] = tuple(dict(s) for s in values["shards"] if isinstance(s, dict))
+        if values.get("shard") is not None and not _shard_ok(values["shard"]):
+            problems.append(f"{RUN_JSON}: shard: expected {{index, of}} with 0 <= index < of, got {_short(values['shard'])}; ignored")
+            del values["shard"]
         if "preflight_requests" in values:
             values["preflight_requests"] = {
                 str(k): v for k, v in values["preflight_requests"].items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0

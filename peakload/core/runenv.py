@@ -16,14 +16,17 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from peakload.core.errors import ConfigError
+from peakload.core.shard import Shard, parse_shard, parse_start_at
 
 __all__ = ["RunEnv", "new_run_id", "ensure_run_id", "ENV_PREFIX"]
 
 ENV_PREFIX = "PEAKLOAD_"
+T = TypeVar("T")
 
 
 def new_run_id(*, now: float | None = None) -> str:
@@ -77,6 +80,8 @@ class RunEnv:
     metrics_host: str = ""  # "" = 127.0.0.1 (a pod that Prometheus scrapes needs 0.0.0.0)
     snapshot_interval: float | None = None  # seconds; None = 2
     workers: int | None = None  # load-generating processes; None = 1
+    shard: Shard | None = None  # this master's share of a schedule shared by several (I/N, 0-based); None = the whole schedule
+    start_at: float | None = None  # epoch s when the arrival schedule starts (shared by every shard); None = next snapshot boundary
 
     _VARS = {
         "profile_path": "PEAKLOAD_PROFILE",
@@ -89,6 +94,8 @@ class RunEnv:
         "metrics_host": "PEAKLOAD_METRICS_HOST",
         "snapshot_interval": "PEAKLOAD_SNAPSHOT_INTERVAL",
         "workers": "PEAKLOAD_WORKERS",
+        "shard": "PEAKLOAD_SHARD",
+        "start_at": "PEAKLOAD_START_AT",
     }
 
     def to_environ(self) -> dict[str, str]:
@@ -98,7 +105,10 @@ class RunEnv:
             value = getattr(self, field)
             if value is None or value == "" or (field == "metrics_port" and value == 0):
                 continue
-            out[var] = f"{value:g}" if isinstance(value, float) else str(value)
+            if field == "start_at":
+                out[var] = f"{value:.6f}"  # epoch seconds: %g would round to the ten seconds
+            else:
+                out[var] = f"{value:g}" if isinstance(value, float) else str(value)
         return out
 
     @classmethod
@@ -116,4 +126,15 @@ class RunEnv:
             metrics_port=int(_number(env, "PEAKLOAD_METRICS_PORT", int, lo=0, hi=65535) or 0),
             snapshot_interval=_number(env, "PEAKLOAD_SNAPSHOT_INTERVAL", float, lo=0.1, hi=3600),
             workers=_number(env, "PEAKLOAD_WORKERS", int, lo=1, hi=100_000),  # type: ignore[arg-type]
+            shard=_parsed(text["shard"], parse_shard, "PEAKLOAD_SHARD"),
+            start_at=_parsed(text["start_at"], parse_start_at, "PEAKLOAD_START_AT"),
         )
+
+
+def _parsed(raw: str, parse: Callable[[str], T], name: str) -> T | None:
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
