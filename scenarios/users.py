@@ -87,20 +87,25 @@ class _ShopUser(FastHttpUser):
         target = self.profile.target
         runner = environment.runner
         worker = max(getattr(runner, "worker_index", 0), 0) if runner is not None else 0
+        workers = self.settings.workers
+        shard = self.settings.shard
+        if shard is not None and worker < workers:
+            # one fleet, several masters: the worker's global slot keeps RNG streams and accounts distinct across shards
+            worker, workers = shard.slot(worker=worker, workers=workers)
         number = _next_user_number(environment)
         self.rng = user_rng(self.settings.seed, kind=self.kind, worker=worker, number=number)
         # Distinct accounts per user (a shared account would share a cart, and two flash buyers on one
         # account are a real duplicate order to the shop): accounts interleave across workers, so they
         # stay distinct while the run's users do not outnumber target.users.
-        self.account = (number * self.settings.workers + worker) % target.users + 1
+        self.account = (number * workers + worker) % target.users + 1
         self.username, self.password = target.user_format.format(n=self.account), target.password
         # feeders: a disjoint row per user (and per worker); addresses and coupons likewise
-        row = feeder_row("users", number=number, worker=worker, workers=self.settings.workers)
+        row = feeder_row("users", number=number, worker=worker, workers=workers)
         if row is not None:
             self.username, self.password = row["username"], row["password"]
-        address = feeder_row("addresses", number=number, worker=worker, workers=self.settings.workers)
+        address = feeder_row("addresses", number=number, worker=worker, workers=workers)
         self.address = ADDRESS if address is None else {k: address[k] for k in ADDRESS}
-        coupon = feeder_row("coupons", number=number, worker=worker, workers=self.settings.workers)
+        coupon = feeder_row("coupons", number=number, worker=worker, workers=workers)
         self.coupon = COUPON if coupon is None else coupon["code"]
         self.shop = shop_class()(self.client, target=target, run_id=self.settings.run_id)
         self.offers = self.shop.OFFERS

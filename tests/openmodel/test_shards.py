@@ -201,6 +201,35 @@ def test_cli_refuses_a_shard_without_start_at_a_shape_profile_and_a_stale_start(
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+_USERS_SCRIPT = """
+import json
+from locust.env import Environment
+from scenarios.users import Shopper
+
+class S(Shopper):
+    weight = 1
+    host = "http://127.0.0.1:9"
+
+env = Environment(user_classes=[S], host=S.host)
+env.create_local_runner()
+print(json.dumps([[u.account, u.rng.random()] for u in [S(env) for _ in range(4)]]))
+"""
+
+
+def test_shoppers_on_different_shards_get_different_accounts_and_random_streams():
+    """Three shards of one local runner each: 12 shoppers, 12 accounts, 12 streams (not three copies of one shard)."""
+    seen = []
+    for i in range(3):
+        env = {**os.environ, "PEAKLOAD_PROFILE": str(ROOT / "tests" / "openmodel" / "profiles" / "open-shopper.yaml")}
+        env.update(PEAKLOAD_SHARD=f"{i}/3", PEAKLOAD_START_AT="1796295000", PEAKLOAD_RESULTS_DIR="none")
+        res = subprocess.run([PY, "-c", _USERS_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-1500:]
+        seen += json.loads(res.stdout.strip().splitlines()[-1])
+    accounts, draws = [a for a, _ in seen], [r for _, r in seen]
+    assert sorted(accounts) == list(range(1, 13))  # interleaved by global slot: shard i has i+1, i+4, ...
+    assert len(set(draws)) == 12
+
+
 # ---------------------------------------------------------------- live: three shards at once
 
 
