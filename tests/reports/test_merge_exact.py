@@ -74,3 +74,30 @@ def test_a_shard_on_other_boundaries_is_not_aligned(tmp_path: Path) -> None:
     result = merge_results([tmp_path / "a", tmp_path / "b"], out=tmp_path / "merged")
     assert result.problems and all(p.startswith(f"shard {tmp_path / 'b'}: ") and "not aligned" in p for p in result.problems)
     assert write_reports(tmp_path / "merged", []).summary.decided_by == "run-invalid"
+
+
+def _books(folder: Path, *, run_id: str, ended: float, orders: int) -> None:
+    meta = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**meta, "run_id": run_id, "ended_ts": ended, "target": "http://127.0.0.1:1"}))
+    rec = {"run_id": run_id, "orders_created": orders, "orders_paid": orders, "oversold_units": 0, "consistent": True}
+    (folder / "reconciliation.json").write_text(json.dumps(rec))
+
+
+def test_the_books_are_one_read_never_a_sum(tmp_path: Path) -> None:
+    rng, ref = random.Random(7), HdrHistogram(1, 3_600_000_000, 3)
+    t0 = (int(time.time() / INTERVAL) - 20) * INTERVAL + 0.37
+    folders = [tmp_path / f"s{i}" for i in range(3)]
+    for i, f in enumerate(folders):
+        _shard(f, start=t0, rng=rng, ref=ref)
+    # one run id, one shop: the shard that ended last read the books after every shard had stopped
+    for i, f in enumerate(folders):
+        _books(f, run_id="fleet-1", ended=t0 + 20 - i, orders=10 + i)
+    merge_results(folders, out=tmp_path / "one")
+    rec = write_reports(tmp_path / "one", []).summary.reconciliation
+    assert rec is not None and rec["orders_created"] == 10 and rec["read_by"] == f"shard {folders[0]}"
+    # three run ids: each shard's books are its own: n/a for the fleet
+    for i, f in enumerate(folders):
+        _books(f, run_id=f"run-{i}", ended=t0 + 20, orders=10)
+    merge_results(folders, out=tmp_path / "three")
+    rec = write_reports(tmp_path / "three", []).summary.reconciliation
+    assert rec is not None and rec["error"].startswith("n/a for the fleet: the shards ran under 3 run ids")
