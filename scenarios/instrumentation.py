@@ -229,6 +229,9 @@ def _plain_locust_folder(environment: Environment) -> Path | None:
         locustfile=",".join(own) or None,
         user_classes=tuple(getattr(opts, "user_classes", None) or ()),
         launched_by="locust",
+        shard=settings.shard.to_json() if settings.shard is not None else None,
+        start_at=settings.start_at,
+        arrivals_plan=_arrivals_plan(settings),
     )
     _write_json(folder / RUN_JSON, meta.to_json())
 
@@ -239,6 +242,18 @@ def _plain_locust_folder(environment: Environment) -> Path | None:
 
     environment.events.quit.add_listener(on_quit)
     return folder
+
+
+def _arrivals_plan(settings: RunSettings) -> dict[str, Any] | None:
+    """The open model's global arrivals and this shard's share, as ``peakload run`` records them (None: closed model)."""
+    from scenarios.schedule import RateCurve, arrivals_plan
+
+    spec = settings.profile.arrivals
+    if spec is None or spec.replay is not None:  # a replay's count needs its whole log read: the arrivals start event has it
+        return None
+    index, of = (settings.shard.index, settings.shard.of) if settings.shard is not None else (0, 1)
+    curve = RateCurve.from_spec(spec, scale=settings.scale, duration=settings.duration)
+    return arrivals_plan(curve, kind=spec.kind, slot=index, of=of).to_json()
 
 
 def _write_json(path: Path, obj: Any) -> None:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -234,7 +235,18 @@ def test_shoppers_on_different_shards_get_different_accounts_and_random_streams(
 
 
 RATE, SECONDS, LEAD_S = 30.0, 10.0, 10.0
-SHARD_WORKERS = (0, 2, 0)  # shard 1 is a master with two local workers; shards 0 and 2 one local runner each
+
+
+def _shard_command(i: int, *, profile: Path, url: str, start_at: float, out: Path) -> tuple[list[str], dict[str, str]]:
+    """Shard 0: ``peakload run`` (one local runner); shard 1: ``peakload run --workers 2``; shard 2: plain ``locust``."""
+    if i == 2:
+        env = {**os.environ, "PEAKLOAD_PROFILE": str(profile), "PEAKLOAD_RESULTS_DIR": str(out / "plain")}
+        env.update(PEAKLOAD_SHARD=f"{i}/3", PEAKLOAD_START_AT=f"{start_at:.3f}")
+        cmd = [PY, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "--host", url, "--only-summary"]
+        return cmd + ["--loglevel", "WARNING", "--stop-timeout", "10", "--exit-code-on-error", "0"], env
+    cmd = [PY, "-m", "peakload", "run", "--profile", str(profile), "--target", url, "--quiet", "--results", str(out)]
+    cmd += ["--shard", f"{i}/3", "--start-at", f"{start_at:.3f}"] + (["--workers", "2"] if i == 1 else [])
+    return cmd, dict(os.environ)
 
 
 def test_three_live_shards_serve_the_global_schedule_exactly(tmp_path):
@@ -245,21 +257,22 @@ def test_three_live_shards_serve_the_global_schedule_exactly(tmp_path):
     with calibration_target(workdir=tmp_path / "target", scenario=scenario) as target:
         start_at = time.time() + LEAD_S
         procs = []
-        for i, workers in enumerate(SHARD_WORKERS):
-            cmd = [PY, "-m", "peakload", "run", "--profile", str(profile), "--target", target.url, "--quiet"]
-            cmd += ["--results", str(tmp_path / f"shard{i}"), "--shard", f"{i}/3", "--start-at", f"{start_at:.3f}"]
-            if workers:
-                cmd += ["--workers", str(workers)]
-            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)))
+        for i in range(3):
+            cmd, env = _shard_command(i, profile=profile, url=target.url, start_at=start_at, out=tmp_path / f"shard{i}")
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
         results = [p.communicate(timeout=LEAD_S + SECONDS + 40) for p in procs]
         served = target.stats()["requests"]["GET /"]
     folders = []
-    for i, (proc, (out, err)) in enumerate(zip(procs, results)):
+    for i, (proc, (_out, err)) in enumerate(zip(procs, results)):
         assert proc.returncode in (0, 1), f"shard {i}: exit {proc.returncode}: {err[-1500:]}"
         (folder,) = (tmp_path / f"shard{i}").iterdir()
         folders.append(folder)
+    # the plain Locust shard's folder is reported like any other
+    rep = subprocess.run([PY, "-m", "peakload", "report", str(folders[2])], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr[-1500:]
     summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     metas = [json.loads((f / "run.json").read_text()) for f in folders]
+    assert [m["launched_by"] for m in metas] == ["peakload run", "peakload run", "locust"]
     scheduled = [s["arrivals"]["scheduled"] for s in summaries]
     assert [s["arrivals"]["dropped"] for s in summaries] == [0, 0, 0]
     assert scheduled == [100, 100, 100]
