@@ -301,8 +301,9 @@ def _check_shard(opts: RunOptions, profile: Profile) -> Shard | None:
             f"{flag}: {opts.profile_path} is a closed-model profile (shape); shards split an open-model schedule (arrivals) only"
         )
     if shard is not None and opts.start_at is None:
+        source = f"--shard {shard}" if opts.shard is not None else f"arrivals.shard: {shard} ({opts.profile_path})"
         raise UsageError(
-            f"--shard {shard}: give --start-at too (one ISO-8601 UTC instant or epoch seconds, the same for every shard), "
+            f"{source}: give --start-at too (one ISO-8601 UTC instant or epoch seconds, the same for every shard), "
             "so the shards start the schedule together"
         )
     if opts.start_at is not None:

@@ -202,6 +202,26 @@ def test_cli_refuses_a_shard_without_start_at_a_shape_profile_and_a_stale_start(
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+def test_a_profiles_shard_also_needs_start_at_and_the_flag_overrides_it(tmp_path):
+    profile = write_profile(tmp_path / "p.yaml", rate=30, seconds=10, pool=20, extra="  shard: 1/3\n")
+    res = _cli("--profile", str(profile), "--target", "http://127.0.0.1:9", "--results", str(tmp_path / "results"))
+    assert res.returncode == 2 and "arrivals.shard: 1/3" in res.stderr and "--start-at" in res.stderr, res.stderr
+    from peakload.app.runner import RunOptions, plan
+
+    ctx = plan(RunOptions(profile_path=profile, target="http://127.0.0.1:9", results_root=tmp_path / "r", start_at=time.time() + 60))
+    assert ctx.shard == Shard(index=1, of=3) and ctx.arrivals_plan is not None and ctx.arrivals_plan.share == 100
+    ctx = plan(
+        RunOptions(
+            profile_path=profile,
+            target="http://127.0.0.1:9",
+            results_root=tmp_path / "r",
+            shard=Shard(index=0, of=2),
+            start_at=time.time() + 60,
+        )
+    )
+    assert ctx.shard == Shard(index=0, of=2) and ctx.arrivals_plan is not None and ctx.arrivals_plan.share == 150
+
+
 _USERS_SCRIPT = """
 import json
 from locust.env import Environment
