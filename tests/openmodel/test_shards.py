@@ -270,7 +270,8 @@ def _shard_command(i: int, *, profile: Path, url: str, start_at: float, out: Pat
 
 
 def test_three_live_shards_serve_the_global_schedule_exactly(tmp_path):
-    profile = write_profile(tmp_path / "shards.yaml", rate=RATE, seconds=SECONDS, pool=30)
+    gate = "thresholds:\n  business: [dropped_ratio < 1%]\n"  # judged: every shard passes only if it dropped nothing
+    profile = write_profile(tmp_path / "shards.yaml", rate=RATE, seconds=SECONDS, pool=30, extra=gate)
     global_count = len(list(arrival_times(RateCurve([(SECONDS, RATE, RATE)]), kind="constant")))
     assert global_count == 300
     scenario = Scenario(service_ms=(2.0, 5.0), stall=0.0, period=10.0)
@@ -284,12 +285,12 @@ def test_three_live_shards_serve_the_global_schedule_exactly(tmp_path):
         served = target.stats()["requests"]["GET /"]
     folders = []
     for i, (proc, (_out, err)) in enumerate(zip(procs, results)):
-        assert proc.returncode in (0, 1), f"shard {i}: exit {proc.returncode}: {err[-1500:]}"
+        assert proc.returncode == 0, f"shard {i}: exit {proc.returncode}: {err[-1500:]}"
         (folder,) = (tmp_path / f"shard{i}").iterdir()
         folders.append(folder)
-    # the plain Locust shard's folder is reported like any other
-    rep = subprocess.run([PY, "-m", "peakload", "report", str(folders[2])], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert rep.returncode == 0, rep.stderr[-1500:]
+    # the plain Locust shard's folder is gated like any other
+    gated = subprocess.run([PY, "-m", "peakload", "gate", str(folders[2])], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert gated.returncode == 0, gated.stdout[-1500:] + gated.stderr[-1500:]
     summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
     metas = [json.loads((f / "run.json").read_text()) for f in folders]
     assert [m["launched_by"] for m in metas] == ["peakload run", "peakload run", "locust"]
