@@ -214,7 +214,7 @@ def _profile_identity(sh: Shard) -> tuple[str | None, str | None, str | None]:
 
 def check_profiles(shards: list[Shard]) -> Shard | None:
     """The shard whose profile copy the merged run keeps; UsageError when shards ran different profiles."""
-    readable = [s for s in shards if s.path.is_dir()]
+    readable = [s for s in shards if s.raw_meta or s.header is not None]  # results folders; the others are problems
     if not readable:
         return None
     first, ident = readable[0], _profile_identity(readable[0])
@@ -262,7 +262,7 @@ def reconciliation_of(shards: list[Shard]) -> dict[str, Any] | None:
     with_rec = [s for s in shards if s.reconciliation is not None]
     if not with_rec:
         return None
-    run_ids = sorted({str(s.meta.run_id) for s in shards if s.path.is_dir()})
+    run_ids = sorted({s.meta.run_id for s in shards if s.meta.run_id})
     if len(run_ids) > 1:
         return {
             "error": f"n/a for the fleet: the shards ran under {len(run_ids)} run ids ({', '.join(run_ids[:4])}"
