@@ -25,7 +25,9 @@ from reports.merge import merge_results
 INTERVAL = 2.0
 
 
-def _shard(folder: Path, *, start: float, rng: random.Random, ref: HdrHistogram, phase: float = 0.0) -> int:
+def _shard(
+    folder: Path, *, start: float, rng: random.Random, ref: HdrHistogram, phase: float = 0.0, stop: tuple[float, ...] = (0.4,)
+) -> int:
     """Write one shard; returns how many of its requests failed."""
     folder.mkdir(parents=True)
     store = StatsStore(edges=DEFAULT_BUCKETS)
@@ -33,7 +35,7 @@ def _shard(folder: Path, *, start: float, rng: random.Random, ref: HdrHistogram,
     writer = SnapshotWriter(folder / "snapshots.jsonl", header=header)
     first = int(start / INTERVAL) * INTERVAL + phase
     failed = 0
-    bounds = [start] + [first + k * INTERVAL for k in range(1, 6)] + [first + 5 * INTERVAL + 0.4]
+    bounds = [start] + [first + k * INTERVAL for k in range(1, 6)] + [first + 5 * INTERVAL + t for t in stop]
     for a, b in zip(bounds, bounds[1:], strict=False):
         for _ in range(50):
             v = rng.expovariate(20)
@@ -101,3 +103,14 @@ def test_the_books_are_one_read_never_a_sum(tmp_path: Path) -> None:
     merge_results(folders, out=tmp_path / "three")
     rec = write_reports(tmp_path / "three", []).summary.reconciliation
     assert rec is not None and rec["error"].startswith("n/a for the fleet: the shards ran under 3 run ids")
+
+
+def test_the_lines_written_as_a_shard_stops_may_cross_a_boundary(tmp_path: Path) -> None:
+    """A master writes its last lines at test_stop and after its workers' last reports: the final one can end past a boundary."""
+    rng, ref = random.Random(7), HdrHistogram(1, 3_600_000_000, 3)
+    t0 = (int(time.time() / INTERVAL) - 20) * INTERVAL + 0.37
+    _shard(tmp_path / "a", start=t0, rng=rng, ref=ref)
+    _shard(tmp_path / "b", start=t0, rng=rng, ref=ref, stop=(0.3, INTERVAL + 0.2))  # [5I+0.3, 6I+0.2] crosses 6I
+    result = merge_results([tmp_path / "a", tmp_path / "b"], out=tmp_path / "merged")
+    assert result.problems == ()
+    assert write_reports(tmp_path / "merged", []).summary.total.requests == ref.get_total_count() == 650
