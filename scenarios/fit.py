@@ -712,11 +712,13 @@ def fit_logs(
             for k in [k for k, v in open_sessions.items() if t - v.last_t > idle]:
                 close(open_sessions.pop(k))
             next_sweep = t + max(idle / 4, 1.0)
-    # a visit still going when the log ends was cut off: it arrived, but its length and funnel are unknown
+    # a visit still going when the log ends was cut off: it arrived, but its length and funnel are unknown.
+    # "Still going": its last request ended (not began: under load a request can take seconds) within a few
+    # think times of the last request the log holds.
     end_t = log.stats.last_t or 0.0
     margin = max(2.0, 3 * acc.think.quantile(0.99)) if acc.think.n else 2.0
     for s in open_sessions.values():
-        acc.close(s, cut=s.last_t > end_t - margin)
+        acc.close(s, cut=(s.last_t if s.last_end is None else max(s.last_t, s.last_end)) > end_t - margin)
     open_sessions.clear()
     bursts.roll(window, window_end - burst_w)
     elapsed = time.perf_counter() - began

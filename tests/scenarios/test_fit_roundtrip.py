@@ -114,9 +114,17 @@ def test_the_fitted_profile_runs_as_written_and_fits_the_same_again(first: dict)
     assert second["status"] == "passed" and second["arrivals"]["dropped"] == 0, second["arrivals"]
     prof2, rep2 = fit(run / "access.log", folder / "fitted-2.yaml")
     prof1, rep1 = first["profile"], first["report"]
+    # the log shows when visits reached the shop: a generator sending late smears the curve (say how late)
+    late = {k: second["requests"]["GET /api/home"][k] for k in ("p99_ms", "max_ms")}
     for t in (10.0, 30.0, 47.0):
         a, b = rate_at(prof1["arrivals"]["stages"], t), rate_at(prof2["arrivals"]["stages"], t)
-        assert abs(a - b) <= 0.05 * a, (t, prof1["arrivals"]["stages"], prof2["arrivals"]["stages"])
+        assert abs(a - b) <= 0.05 * a, (
+            t,
+            prof1["arrivals"]["stages"],
+            prof2["arrivals"]["stages"],
+            "first request from its scheduled instant",
+            late,
+        )
     for name in RATIOS:
         close_ratio(rep2["ratios"][name], rep1["ratios"][name]["value"], name, other_se=rep1["ratios"][name]["stderr"])
     assert abs(prof2["journey"]["zipf_exponent"] - prof1["journey"]["zipf_exponent"]) <= 0.05

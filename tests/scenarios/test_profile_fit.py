@@ -304,6 +304,37 @@ def test_oscar_routes_map_to_steps_and_a_missing_payment_step_is_not_fitted(tmp_
     assert report["routes"]["unknown_requests"] == 0
 
 
+def test_a_visit_whose_slow_last_request_ends_at_the_end_of_the_log_is_cut_off(tmp_path: Path) -> None:
+    """Under load a checkout can take seconds: a visit whose last request *ended* near the end of the log was
+    still going (its pay decision not reached), even when that request *began* long before the end."""
+    lines, t0 = [], 1_796_256_000.0
+
+    def req(user: int, t: float, method: str, path: str, status: int = 200, duration: float = 0.01) -> float:
+        lines.append((t, f'127.0.0.1 - {user} [{_clock(t)}] "{method} {path} HTTP/1.1" {status} 99 "-" "ua" {duration:.4f}\n'))
+        return t + duration + 0.1
+
+    for k in range(60):  # every finished visit that ordered also paid
+        t = req(k + 1, t0 + k * 0.5, "GET", "/api/home")
+        t = req(k + 1, t, "GET", f"/api/products/SKU-{k % 9 + 1:06d}")
+        t = req(k + 1, t, "PUT", f"/api/cart/items/SKU-{k % 9 + 1:06d}")
+        t = req(k + 1, t, "GET", "/api/cart")
+        t = req(k + 1, t, "POST", "/api/orders", 201)
+        req(k + 1, t, "POST", f"/api/orders/{k + 1}/payment")
+    end = t0 + 60 * 0.5 + 10.0
+    for k in range(60, 70):  # these ordered; their checkout took 6 s and ended just before the log did
+        t = req(k + 1, end - 9.0, "GET", "/api/home")
+        t = req(k + 1, t, "GET", "/api/products/SKU-000001")
+        t = req(k + 1, t, "PUT", "/api/cart/items/SKU-000001")
+        t = req(k + 1, t, "GET", "/api/cart")
+        req(k + 1, end - 6.5, "POST", "/api/orders", 201, duration=6.0)
+    req(999, end, "GET", "/api/home")  # the last request the log holds
+    (tmp_path / "slow.log").write_text("".join(line for _, line in sorted(lines)))
+    _prof, report = fit(tmp_path / "slow.log", tmp_path / "fitted.yaml", "--entry", "home")
+    assert report["sessions"]["cut_off_by_the_end_of_the_log"] >= 10
+    pay = report["ratios"]["checkout_to_pay"]
+    assert pay["of"] == 60 and pay["count"] == 60, pay  # the ten slow ones did not decide: not ten "no"s
+
+
 def _clock(t: float) -> str:
     import datetime as dt
 
