@@ -11,11 +11,11 @@ half-written report.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from peakload.core import CompareSpec, Threshold
+from peakload.core.inputs import write_atomic
 from peakload.core.summary import Summary
 from reports.compare import CompareRow, compare, verdict_of
 from reports.gate import evaluate
@@ -25,16 +25,7 @@ from reports.markdown import render_markdown
 from reports.results import RunData, load_results
 from reports.summary import build_summary
 
-__all__ = ["write_reports", "write_atomic", "Report"]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+__all__ = ["write_reports", "Report"]
 
 
 class Report:

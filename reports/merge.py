@@ -36,7 +36,7 @@ from typing import Any
 
 from exporters.stats import DELTA_VERSION, MAX_REASONS, StatsStore
 from peakload.core import UsageError
-from peakload.core.inputs import make_dirs
+from peakload.core.inputs import make_dirs, write_atomic
 from peakload.core.records import (
     EVENTS,
     OUTCOME_JSON,
@@ -50,7 +50,6 @@ from peakload.core.records import (
     add_reason,
 )
 from peakload.core.snapshots import SnapshotWriter
-from reports.build import write_atomic
 from reports.shards import Shard, check_merge_inputs, check_profiles, read_shard, reconciliation_of, set_problems, shard_of
 
 __all__ = ["MergeResult", "Shard", "check_merge_inputs", "merge_results", "shard_of"]

@@ -133,26 +133,20 @@ class ArrivalShopper(_ArrivalUser, Shopper):
 ArrivalShopper.tasks = [_serve]
 
 
-class ArrivalRequester(_ArrivalUser, User):
-    """One arrival = one ``GET arrivals.path`` (calibration, capacity probes, generator benchmarks).
+class _ArrivalProber(_ArrivalUser, User):
+    """A pool user whose arrivals go through one :class:`scenarios.probe.Probe` (``probe_class``)."""
 
-    Requests go through :class:`scenarios.probe.Probe` (one keep-alive
-    connection, the same request events as ``FastHttpUser``, no cookies: each
-    arrival is a new visitor).
-    """
-
-    weight = _weight("single_request")
+    abstract = True
     tasks = [_serve]
     network_timeout = 30.0
     connection_timeout = 5.0
+    probe_class: type[Probe] = Probe
 
     def on_start(self) -> None:
         settings = get_settings()
-        arrivals = settings.profile.arrivals
-        self._path = arrivals.path if arrivals is not None else "/"
         if not self.host:
-            raise RuntimeError("ArrivalRequester needs a host (--host or the web UI's host field)")
-        self.probe = Probe(
+            raise RuntimeError(f"{type(self).__name__} needs a host (--host or the web UI's host field)")
+        self.probe = self.probe_class(
             self.host,
             request_event=self._setup_arrivals(self.environment.events.request),
             headers={settings.profile.target.run_header: settings.run_id},
@@ -164,6 +158,22 @@ class ArrivalRequester(_ArrivalUser, User):
         probe = getattr(self, "probe", None)
         if probe is not None:
             probe.close()
+
+
+class ArrivalRequester(_ArrivalProber):
+    """One arrival = one ``GET arrivals.path`` (calibration, capacity probes, generator benchmarks).
+
+    Requests go through :class:`scenarios.probe.Probe` (one keep-alive
+    connection, the same request events as ``FastHttpUser``, no cookies: each
+    arrival is a new visitor).
+    """
+
+    weight = _weight("single_request")
+
+    def on_start(self) -> None:
+        arrivals = get_settings().profile.arrivals
+        self._path = arrivals.path if arrivals is not None else "/"
+        super().on_start()
 
     def journey(self) -> None:
         self.probe.get(self._path)
@@ -201,7 +211,7 @@ class ReplayProbe(Probe):
         )
 
 
-class ArrivalReplayer(_ArrivalUser, User):
+class ArrivalReplayer(_ArrivalProber):
     """One arrival = one logged request again (``journey: replay``), sent at its intended start.
 
     One keep-alive connection, no cookies (:class:`ReplayProbe`), the run
@@ -210,28 +220,13 @@ class ArrivalReplayer(_ArrivalUser, User):
     """
 
     weight = _weight("replay")
-    tasks = [_serve]
-    network_timeout = 30.0
-    connection_timeout = 5.0
+    probe_class = ReplayProbe
+    probe: ReplayProbe
     arrival: Replayed
 
     def on_start(self) -> None:
-        settings = get_settings()
-        if not self.host:
-            raise RuntimeError("ArrivalReplayer needs a host (--host or the web UI's host field)")
-        self.probe = ReplayProbe(
-            self.host,
-            request_event=self._setup_arrivals(self.environment.events.request),
-            headers={settings.profile.target.run_header: settings.run_id},
-            connection_timeout=self.connection_timeout,
-            network_timeout=self.network_timeout,
-        )
+        super().on_start()
         self.probe.warm()
-
-    def on_stop(self) -> None:
-        probe = getattr(self, "probe", None)
-        if probe is not None:
-            probe.close()
 
     def journey(self) -> None:
         self.probe.send(self.arrival.record)

@@ -38,9 +38,9 @@ from peakload.core import (
     format_value,
     load_profile,
 )
-from peakload.core.inputs import read_yaml
+from peakload.core.inputs import read_yaml, write_atomic
 from peakload.core.records import EVENTS, read_json_lines
-from reports.build import Report, write_atomic, write_reports
+from reports.build import Report, write_reports
 from reports.gate import evaluate
 from reports.results import Interval, RunData, load_results
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from peakload.core import ConfigError, TargetSpec, UsageError, load_profile
 from peakload.core.accesslog import LogStats
-from peakload.core.inputs import check_out_dir
+from peakload.core.inputs import check_out_dir, write_atomic
 from scenarios.dialects import load_dialect
 from scenarios.fit import Fit, FitOptions, fit_logs
 
@@ -68,19 +68,6 @@ class Progress:
         self.stream.flush()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def fit_command(req: FitRequest) -> int:
     out = req.out
     if out.suffix not in (".yaml", ".yml"):
@@ -111,7 +98,7 @@ def fit_command(req: FitRequest) -> int:
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _write_atomic(report_path, json.dumps(fit.report, indent=2, default=str) + "\n")
+    write_atomic(report_path, json.dumps(fit.report, indent=2, default=str) + "\n")
     if not req.quiet:
         print(_summary(fit, out, report_path))
     return 0

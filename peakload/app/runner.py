@@ -38,7 +38,7 @@ from peakload.core import (
     load_profile,
     load_slo_spec,
 )
-from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json
+from peakload.core.inputs import MAX_RESULTS_BYTES, check_out_dir, make_dirs, read_json, write_atomic
 from peakload.core.net import free_port, is_loopback
 from peakload.core.records import (
     OUTCOME_JSON,
@@ -54,7 +54,7 @@ from peakload.core.records import (
 from peakload.core.runenv import RunEnv, new_run_id
 from peakload.core.shard import Shard, check_start_at
 from peakload.core.steps import WRITE_STEPS
-from reports.build import Report, write_atomic, write_reports
+from reports.build import Report, write_reports
 from reports.gate import LiveGate
 from reports.results import _interval
 from reports.summary import SCHEMA_ID

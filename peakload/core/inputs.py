@@ -21,6 +21,7 @@ import math
 import os
 import re
 import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ __all__ = [
     "check_port",
     "check_out_dir",
     "make_dirs",
+    "write_atomic",
     "check_finite",
 ]
 
@@ -313,6 +315,21 @@ def make_dirs(path: Path, *, field: str, exist_ok: bool = True) -> Path:
             raise UsageError(f"{field}: {path}: no space left on the device") from None
         raise UsageError(f"{field}: {path}: cannot create: {exc.strerror or exc}") from None
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) through a temporary file in the same folder and a rename: a reader sees the old file
+    or the whole new one, never half of it, and a failed write leaves nothing behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_finite(value: float, *, field: str, lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> float:

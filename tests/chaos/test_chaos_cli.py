@@ -6,21 +6,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from chaos.platform.procs import processes_under
+from tests.command import peakload
 
 pytestmark = pytest.mark.platform
 REPO = Path(__file__).resolve().parents[2]
-
-
-def peakload(*args: str, timeout: float = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "peakload", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def test_chaos_validate_every_bundled_experiment() -> None:

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.command import peakload
 from tests.oscar.shop import OscarShop
 
 REPO = Path(__file__).resolve().parents[2]
-PY = sys.executable
-
-
-def peakload(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", "peakload.cli", *args], cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def _results_dir(out: str) -> Path:

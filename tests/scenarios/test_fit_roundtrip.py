@@ -14,25 +14,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.command import peakload
 
 REPO = Path(__file__).resolve().parents[2]
 
 KNOWN_PROFILE = REPO / "profiles" / "fit-demo.yaml"  # the worked example of docs/traffic-models.md
 KNOWN = KNOWN_PROFILE.read_text()
 RATIOS = ("search", "view_to_cart", "cart_edit", "cart_to_checkout", "checkout_to_pay")
-
-
-def peakload(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peakload", *args], cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ)
-    )
 
 
 def run_profile(profile: Path, results: Path) -> Path:

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.command import only_dir, peakload
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -66,15 +68,6 @@ def _profile(tmp: Path, name: str, thresholds: Any, *, arrivals: bool = True, lo
     return path
 
 
-def _peakload(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peakload", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _only_dir(results: Path) -> Path:
-    (d,) = [p for p in results.iterdir() if p.is_dir()]
-    return d
-
-
 @pytest.fixture
 def own(tmp_path: Path) -> Path:
     (tmp_path / "own_locustfile.py").write_text(OWN_LOCUSTFILE)
@@ -87,9 +80,9 @@ PASSING = {"GET /api/home": ["error_ratio < 1%", "p50 > 250ms"], "business": ["d
 
 def test_own_locustfile_open_model_with_workers_fails_and_passes_and_plain_locust_agrees(own: Path, storefront: Any) -> None:
     failing = _profile(own, "own-failing", FAILING)
-    proc = _peakload("run", "--profile", str(failing), "--workers", "2", "--results", str(own / "run-fail"), "--quiet")
+    proc = peakload("run", "--profile", str(failing), "--workers", "2", "--results", str(own / "run-fail"), "--quiet")
     assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
-    run_dir = _only_dir(own / "run-fail")
+    run_dir = only_dir(own / "run-fail")
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["latency_basis"] == "intended-start"
     assert s["workers"] == 2
@@ -111,9 +104,9 @@ def test_own_locustfile_open_model_with_workers_fails_and_passes_and_plain_locus
     assert (run_dir / "locustfile" / "own_locustfile.py").read_text() == OWN_LOCUSTFILE
 
     passing = _profile(own, "own-passing", PASSING)
-    proc = _peakload("run", "--profile", str(passing), "--workers", "2", "--results", str(own / "run-pass"), "--quiet")
+    proc = peakload("run", "--profile", str(passing), "--workers", "2", "--results", str(own / "run-pass"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    assert json.loads((_only_dir(own / "run-pass") / "summary.json").read_text())["status"] == "passed"
+    assert json.loads((only_dir(own / "run-pass") / "summary.json").read_text())["status"] == "passed"
 
     # plain Locust on the same file and profile writes a folder the gate judges the same way (exit 1)
     cwd = own / "plain"
@@ -133,20 +126,20 @@ def test_own_locustfile_open_model_with_workers_fails_and_passes_and_plain_locus
     assert "peakload: results in results/plain-own-1/" in plain.stderr, plain.stdout[-2000:] + plain.stderr[-2000:]
     assert {"run.json", "profile.yaml", "snapshots.jsonl"} <= {p.name for p in folder.iterdir()}
     assert json.loads((folder / "run.json").read_text())["launched_by"] == "locust"
-    gate = _peakload("gate", str(folder))
+    gate = peakload("gate", str(folder))
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "the product is missing (404)" in (folder / "summary.md").read_text()
 
 
 def test_no_thresholds_by_design_passes_and_all_skipped_is_not_a_pass(own: Path) -> None:
     by_design = _profile(own, "own-by-design", "none", arrivals=False)
-    proc = _peakload("run", "--profile", str(by_design), "--results", str(own / "a"), "--quiet")
+    proc = peakload("run", "--profile", str(by_design), "--results", str(own / "a"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    run_dir = _only_dir(own / "a")
+    run_dir = only_dir(own / "a")
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["status"] == "ungated" and s["thresholds"] == [] and s["total"]["requests"] > 0
     assert "no thresholds by design" in (run_dir / "summary.md").read_text().lower()
-    assert _peakload("gate", str(run_dir)).returncode == 0
+    assert peakload("gate", str(run_dir)).returncode == 0
 
     # a step the platform does not offer (the example app dialect has no search) cannot be judged: every
     # threshold is skipped, so nothing was judged
@@ -155,13 +148,13 @@ def test_no_thresholds_by_design_passes_and_all_skipped_is_not_a_pass(own: Path)
     body = yaml.safe_load(skipped.read_text())
     body["target"] = {"dialect": "app_shop:AppShop"}
     skipped.write_text(yaml.safe_dump(body))
-    proc = _peakload("run", "--profile", str(skipped), "--results", str(own / "b"), "--quiet")
+    proc = peakload("run", "--profile", str(skipped), "--results", str(own / "b"), "--quiet")
     assert proc.returncode == 3, proc.stdout + proc.stderr[-2000:]
-    run_dir = _only_dir(own / "b")
+    run_dir = only_dir(own / "b")
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["status"] == "unjudged" and s["decided_by"] == "nothing-judged"
     assert [t["passed"] for t in s["thresholds"]] == [None, None]
-    gate = _peakload("gate", str(run_dir))
+    gate = peakload("gate", str(run_dir))
     assert gate.returncode == 3 and "PASSED" not in gate.stdout
 
 
@@ -175,9 +168,9 @@ def test_no_thresholds_by_design_passes_and_all_skipped_is_not_a_pass(own: Path)
     ],
 )
 def test_examples_run_under_peakload(profile: str, extra: list[str], tmp_path: Path) -> None:
-    proc = _peakload("run", "--profile", str(EXAMPLES / profile), *extra, "--results", str(tmp_path), "--quiet")
+    proc = peakload("run", "--profile", str(EXAMPLES / profile), *extra, "--results", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    s = json.loads((_only_dir(tmp_path) / "summary.json").read_text())
+    s = json.loads((only_dir(tmp_path) / "summary.json").read_text())
     assert s["status"] == "passed" and s["total"]["requests"] > 0 and s["total"]["failures"] == 0
     assert s["reconciliation"]["orders_created"] > 0  # the run header reached the shop: its orders are this run's
     if "arrivals" in profile:
@@ -211,7 +204,7 @@ def test_bad_locustfile_is_one_line_exit_2_and_nothing_written(name: str, tmp_pa
     body = yaml.safe_load(profile.read_text())
     body["locustfile"] = name  # every class of the file
     profile.write_text(yaml.safe_dump(body))
-    proc = _peakload("run", "--profile", str(profile), "--results", str(tmp_path / "results"), "--quiet", timeout=120)
+    proc = peakload("run", "--profile", str(profile), "--results", str(tmp_path / "results"), "--quiet", timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and name in lines[0], proc.stderr
@@ -229,7 +222,7 @@ def test_bad_locustfile_is_one_line_exit_2_and_nothing_written(name: str, tmp_pa
 def test_bad_locustfile_flag(flag: str, expected: str, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     profile = _profile(tmp_path, "flag", {"all": ["error_ratio < 1%"]}, arrivals=False)
-    proc = _peakload("run", "--profile", str(profile), "--locustfile", str(tmp_path / flag), "--results", str(tmp_path / "r"), "--quiet")
+    proc = peakload("run", "--profile", str(profile), "--locustfile", str(tmp_path / flag), "--results", str(tmp_path / "r"), "--quiet")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "--locustfile" in proc.stderr and expected in proc.stderr
 
@@ -239,7 +232,7 @@ def test_profile_picks_a_class_the_file_lacks(own: Path) -> None:
     body = yaml.safe_load(profile.read_text())
     body["locustfile"]["classes"] = ["Visitor", "Nobody"]
     profile.write_text(yaml.safe_dump(body))
-    proc = _peakload("run", "--profile", str(profile), "--results", str(own / "r"), "--quiet")
+    proc = peakload("run", "--profile", str(profile), "--results", str(own / "r"), "--quiet")
     assert proc.returncode == 2, proc.stderr
     assert "locustfile.classes" in proc.stderr and "'Nobody'" in proc.stderr and "Idle, Visitor" in proc.stderr
 
@@ -258,9 +251,9 @@ def test_capacity_with_own_locustfile(tmp_path: Path) -> None:
     profile = tmp_path / "own-capacity.yaml"
     profile.write_text(yaml.safe_dump(body))
     lf = EXAMPLES / "json_shop_locustfile.py"
-    proc = _peakload("capacity", "--profile", str(profile), "--locustfile", str(lf), "--results", str(tmp_path / "r"), "--quiet")
+    proc = peakload("capacity", "--profile", str(profile), "--locustfile", str(lf), "--results", str(tmp_path / "r"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    run_dir = _only_dir(tmp_path / "r")
+    run_dir = only_dir(tmp_path / "r")
     s = json.loads((run_dir / "summary.json").read_text())
     assert "POST /api/orders" in s["requests"] and s["latency_basis"] == "intended-start"
     assert [st["rate"] for st in s["capacity"]["steps"]] == [4, 8]

@@ -10,25 +10,18 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from peakload.core import load_profile
+from tests.command import peakload
 from tests.scenarios.synthlog import Truth, write_log
 
 REPO = Path(__file__).resolve().parents[2]
 RATE_TOL = 0.05
 RATIO_TOL = 0.03
 ZIPF_TOL = 0.05
-
-
-def peakload(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "peakload", *args], cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
-    )
 
 
 def fit(log: Path, out: Path, *extra: str) -> tuple[dict, dict]:

@@ -13,8 +13,6 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import yaml
 from peakload.core import ConfigError, load_profile
 from peakload.core.accesslog import AccessLog, format_combined_time
 from scenarios.replay import MAX_NAMES, OTHER_NAME, ReplaySchedule, RouteNames
+from tests.command import only_dir, peakload
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_796_083_140.0  # 2026-11-30 23:59:00 UTC: the logged minute ends at midnight
@@ -58,15 +57,6 @@ def _profile(folder: Path, log: str, *, name: str = "replay", speed: float = 1.0
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
-
-
-def _peakload(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "peakload", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _only_dir(results: Path) -> Path:
-    (d,) = [p for p in results.iterdir() if p.is_dir()]
-    return d
 
 
 def _tag(query: str) -> int | None:
@@ -117,9 +107,9 @@ def test_every_logged_get_reaches_the_shop_at_its_offset_over_speed(tmp_path: Pa
     log = _write_log(tmp_path / "peak.log", rows)
     gets = {int(target.rsplit("=", 1)[1]): o for o, m, target in rows if m == "GET"}
     homes = sum(1 for _o, m, target in rows if m == "GET" and target.startswith("/api/home"))
-    proc = _peakload("run", "--profile", str(_profile(tmp_path, log.name, speed=2)), "--results", str(tmp_path / "results"), "--quiet")
+    proc = peakload("run", "--profile", str(_profile(tmp_path, log.name, speed=2)), "--results", str(tmp_path / "results"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = _only_dir(tmp_path / "results")
+    run_dir = only_dir(tmp_path / "results")
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["arrivals"] == {"scheduled": len(gets), "dropped": 0}
     assert s["latency_basis"] == "intended-start"
@@ -158,9 +148,9 @@ def test_a_burst_beyond_the_pool_is_dropped_and_counted(tmp_path: Path) -> None:
     rows += [(2.05, "GET", f"/api/home?i={100 + k}") for k in range(50)]  # fifty in one millisecond
     rows += [(2.5 + 0.1 * k, "GET", f"/api/products/SKU-{k + 1:06d}?i={200 + k}") for k in range(10)]
     log = _write_log(tmp_path / "burst.log", rows)
-    proc = _peakload("run", "--profile", str(_profile(tmp_path, log.name, pool=2)), "--results", str(tmp_path / "results"), "--quiet")
+    proc = peakload("run", "--profile", str(_profile(tmp_path, log.name, pool=2)), "--results", str(tmp_path / "results"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = _only_dir(tmp_path / "results")
+    run_dir = only_dir(tmp_path / "results")
     arrivals = json.loads((run_dir / "summary.json").read_text())["arrivals"]
     assert arrivals["scheduled"] == len(rows)
     # two users: of fifty requests due at once, 48 at least find none free
@@ -175,9 +165,9 @@ def test_two_workers_split_the_log_without_overlap(tmp_path: Path) -> None:
     rows = [(0.05 * k, "GET", f"/api/products/SKU-{k + 1:06d}?i={k}") for k in range(60)]
     log = _write_log(tmp_path / "split.log", rows)
     profile = _profile(tmp_path, log.name, name="split")
-    proc = _peakload("run", "--profile", str(profile), "--workers", "2", "--results", str(tmp_path / "results"), "--quiet")
+    proc = peakload("run", "--profile", str(profile), "--workers", "2", "--results", str(tmp_path / "results"), "--quiet")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = _only_dir(tmp_path / "results")
+    run_dir = only_dir(tmp_path / "results")
     assert json.loads((run_dir / "summary.json").read_text())["arrivals"] == {"scheduled": 60, "dropped": 0}
     served = _served(run_dir)
     assert sorted(served) == list(range(60)) and all(len(v) == 1 for v in served.values())
@@ -220,7 +210,7 @@ def test_bad_replay_input_is_one_line_exit_2(case: str, tmp_path: Path) -> None:
         body = yaml.safe_load(profile.read_text())
         body["locustfile"] = "own.py"
         profile.write_text(yaml.safe_dump(body, sort_keys=False))
-    proc = _peakload("run", "--profile", str(profile), "--results", str(tmp_path / "results"), "--quiet", timeout=120)
+    proc = peakload("run", "--profile", str(profile), "--results", str(tmp_path / "results"), "--quiet", timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
