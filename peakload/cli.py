@@ -496,16 +496,18 @@ def _cmd_merge(a: argparse.Namespace) -> int:
 
 def _cmd_compare(a: argparse.Namespace) -> int:
     from peakload.app.runner import _load_baseline, thresholds_from_results
-    from reports.compare import compare, verdict_of
+    from reports.compare import compare, format_row, samples_of, verdict_of
+    from reports.results import load_results
 
     current = _load_baseline(_results_dir(a.run, field="run") if a.run.is_dir() else a.run, field="run")
     base = _load_baseline(_results_dir(a.baseline, field="baseline") if a.baseline.is_dir() else a.baseline, field="baseline")
     _, profile = thresholds_from_results(a.run) if a.run.is_dir() else ([], None)
     tolerances = profile.compare if profile else CompareSpec()
-    rows = compare(current, base, tolerances)
+    # the percentile tests draw from the folders' histograms; a bare summary.json has none
+    samples = [samples_of(load_results(p)) if p.is_dir() else None for p in (a.run, a.baseline)]
+    rows = compare(current, base, tolerances, current_samples=samples[0], baseline_samples=samples[1])
     for r in rows:
-        ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
-        print(f"{r.verdict:>10}  {r.key:<45} {r.metric:<12} {r.baseline!s:>10} -> {r.current!s:<10} {ch:>8} (tolerance {r.tolerance})")
+        print(format_row(r))
     code, rule, reason = verdict_of(current, base, rows)
     print(f"{sum(r.regression for r in rows)} regression(s) against {a.baseline}: {reason} (exit {code}; decided by: {rule})")
     return code

@@ -17,7 +17,7 @@ from typing import Any
 from peakload.core import CompareSpec, Threshold
 from peakload.core.inputs import write_atomic
 from peakload.core.summary import Summary
-from reports.compare import CompareRow, compare, verdict_of
+from reports.compare import CompareRow, Samples, compare, samples_of, verdict_of
 from reports.gate import evaluate
 from reports.html import render_html
 from reports.junit import render_junit
@@ -46,12 +46,23 @@ def write_reports(
     baseline: dict[str, Any] | None = None,
     baseline_id: str = "",
     tolerances: CompareSpec | None = None,
+    baseline_path: Path | None = None,
 ) -> Report:
+    """``baseline_path``: the baseline's results folder, whose histograms the percentile tests draw from
+    (default: ``baseline_id`` when that names a folder; without one, percentiles are inconclusive)."""
     data = load_results(path)
     results = evaluate(thresholds, data)
     summary = build_summary(data, results)
     current = summary.to_json()
-    rows = compare(current, baseline, tolerances or CompareSpec()) if baseline is not None else None
+    rows = None
+    if baseline is not None:
+        rows = compare(
+            current,
+            baseline,
+            tolerances or CompareSpec(),
+            current_samples=samples_of(data),
+            baseline_samples=_samples_at(baseline_path or (Path(baseline_id) if baseline_id else None)),
+        )
     if rows is not None:
         code, rule, reason = verdict_of(current, baseline, rows)
         summary = summary.model_copy(
@@ -59,6 +70,7 @@ def write_reports(
                 "baseline": {
                     "run_id": baseline_id or baseline.get("run_id"),
                     "regressions": sum(r.regression for r in rows),
+                    "inconclusive": sum(r.verdict == "inconclusive" for r in rows),
                     "exit_code": code,
                     "decided_by": rule,
                     "reason": reason,
@@ -71,3 +83,10 @@ def write_reports(
     write_atomic(path / "summary.md", render_markdown(summary, rows))
     write_atomic(path / "report.html", render_html(summary, data, rows, baseline_id=baseline_id))
     return Report(summary, data, rows)
+
+
+def _samples_at(folder: Path | None) -> Samples | None:
+    """A results folder's per-request histograms (None when it is not a folder with snapshots)."""
+    if folder is None or not (folder / "snapshots.jsonl").is_file():
+        return None
+    return samples_of(load_results(folder))

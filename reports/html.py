@@ -166,17 +166,22 @@ def _compare_table(rows: list[CompareRow]) -> str:
     for r in rows:
         if r.metric == "requests" and r.verdict == "too few samples":
             continue
-        cls = "fail" if r.regression else "pass" if r.verdict in ("ok", "improved") else "skip"
-        ch = "" if r.change is None else (f"{r.change:+.4f}" if r.metric == "error_ratio" else f"{r.change:+.1%}")
+        cls = "fail" if r.regression else "pass" if r.verdict in ("no change", "improvement") else "skip"
+        fmt = "{:+.4f}" if r.metric == "error_ratio" else "{:+.1%}"
+        ch = "" if r.change is None else fmt.format(r.change)
+        ci = "n/a" if r.ci is None else f"{fmt.format(r.ci[0])} .. {fmt.format(r.ci[1])}"
+        pv = "n/a" if r.p_value is None else f"{r.p_value:.3g}"
+        needs = "" if r.verdict != "inconclusive" else ("n/a" if r.needed is None else f"{r.needed:,} per run")
         body.append(
             f"<tr><td><code>{_e(r.key)}</code></td><td>{_e(r.metric)}</td><td>{_e(r.baseline)}</td><td>{_e(r.current)}</td>"
-            f'<td>{ch}</td><td>{_e(r.tolerance)}</td><td class="{cls}">{_e(r.verdict)}</td></tr>'
+            f"<td>{ch}</td><td>{_e(ci)}</td><td>{_e(pv)}</td><td>{_e(r.tolerance)}</td>"
+            f'<td class="{cls}" title="{_e(r.test)}">{_e(r.verdict)}</td><td>{_e(needs)}</td></tr>'
         )
-    return (
-        '<table id="compare"><tr><th>request</th><th>metric</th><th>baseline</th><th>current</th><th>change</th><th>tolerance</th><th>verdict</th></tr>'
-        + "".join(body)
-        + "</table>"
+    head = (
+        '<table id="compare"><tr><th>request</th><th>metric</th><th>baseline</th><th>current</th><th>change</th>'
+        "<th>95 % interval</th><th>p-value</th><th>tolerance</th><th>verdict</th><th>requests needed</th></tr>"
     )
+    return head + "".join(body) + "</table>"
 
 
 def _capacity_table(c: dict[str, Any]) -> str:

@@ -42,6 +42,22 @@ def _reason_lines(rows: list[tuple[str, RequestRow]]) -> list[str]:
     return [f"  {fr.count} × {key}: {fr.message}" for key, r in rows for fr in r.failure_reasons]
 
 
+def _baseline_case(suite: ET.Element, b: dict) -> None:
+    """The comparison with ``--baseline`` as one testcase: a regression fails it, an undecided one is skipped."""
+    case = ET.SubElement(suite, "testcase", {"classname": "baseline", "name": _x(f"no regression against {b.get('run_id')}"), "time": "0"})
+    rows = [r for r in b.get("rows", []) if isinstance(r, dict)]
+    reason = _x(str(b.get("reason") or ""))
+    suite.set("tests", str(int(suite.get("tests", "0")) + 1))
+    if b.get("exit_code") == 1:
+        lines = [f"  {r.get('key')} {r.get('metric')}: {r.get('verdict')} (change {r.get('change')}, 95 % interval {r.get('ci')}, p {r.get('p_value')})" for r in rows if r.get("regression")]  # fmt: skip
+        ET.SubElement(case, "failure", {"message": reason, "type": "regression"}).text = _x("\n".join([reason, *lines]))
+        suite.set("failures", str(int(suite.get("failures", "0")) + 1))
+    elif b.get("exit_code") != 0:
+        lines = [f"  {r.get('key')} {r.get('metric')}: needs {r.get('needed') or 'n/a'} requests per run" for r in rows if r.get("verdict") == "inconclusive"]  # fmt: skip
+        ET.SubElement(case, "skipped", {"message": reason}).text = _x("\n".join([reason, *lines]))
+        suite.set("skipped", str(int(suite.get("skipped", "0")) + 1))
+
+
 def render_junit(summary: Summary) -> str:
     rows = summary.thresholds
     error = summary.status in ("invalid", "unjudged")  # "ungated" (thresholds: none) is no error: it is by design
@@ -85,5 +101,7 @@ def render_junit(summary: Summary) -> str:
             ET.SubElement(case, "failure", {"message": _x(msg), "type": "threshold"}).text = _x(text)
         elif r.passed is None:
             ET.SubElement(case, "skipped", {"message": _x(r.message)})
+    if summary.baseline is not None:
+        _baseline_case(suite, summary.baseline)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

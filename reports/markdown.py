@@ -101,10 +101,20 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
         ]
     if compare_rows:
         bad = [r for r in compare_rows if r.regression]
-        out += ["", f"### Against baseline: {len(bad)} regression(s)", ""]
-        if bad:
-            out += ["| request | metric | baseline | current | change |", "|---|---|---:|---:|---:|"]
-            for r in bad:
-                ch = "" if r.change is None else f"{r.change:+.1%}"
-                out.append(f"| `{r.key}` | {r.metric} | {r.baseline} | {r.current} | {ch} |")
+        unsure = [r for r in compare_rows if r.verdict == "inconclusive"]
+        out += ["", f"### Against baseline: {len(bad)} regression(s), {len(unsure)} inconclusive", ""]
+        if s.baseline and s.baseline.get("reason"):
+            out += [f"{s.baseline['reason']} (exit {s.baseline.get('exit_code')}; decided by `{s.baseline.get('decided_by')}`)", ""]
+        if bad or unsure:
+            out += [
+                "| verdict | request | metric | baseline | current | change | 95 % interval | p | requests needed |",
+                "|---|---|---|---:|---:|---:|---|---:|---:|",
+            ]
+            for r in bad + unsure:
+                fmt = "{:+.4f}" if r.metric == "error_ratio" else "{:+.1%}"
+                ch = "" if r.change is None else fmt.format(r.change)
+                ci = "n/a" if r.ci is None else f"{fmt.format(r.ci[0])} .. {fmt.format(r.ci[1])}"
+                pv = "n/a" if r.p_value is None else f"{r.p_value:.3g}"
+                need = "" if r.verdict != "inconclusive" else "n/a" if r.needed is None else f"{r.needed:,} per run"
+                out.append(f"| {r.verdict} | `{r.key}` | {r.metric} | {r.baseline} | {r.current} | {ch} | {ci} | {pv} | {need} |")
     return "\n".join(out) + "\n"
