@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare a run with a baseline run; exit 1 on regression")
     cmp_.add_argument("run", type=_path)
     cmp_.add_argument("baseline", type=_path)
+    hist = sub.add_parser("history", help="every run under a results root in time order: a table, JSON, or an HTML trend")
+    hist.add_argument("results_root", type=_path, metavar="RESULTS_ROOT", help="the folder holding the run folders (results/)")
+    hist.add_argument("--profile", help="only the runs of this profile (its name)")
+    hist.add_argument("--out", type=_path, help="also write a self-contained HTML trend to this file (.html)")
+    hist.add_argument("--format", choices=["table", "json"], default="table", help="what to print (default: %(default)s)")
 
     prof = sub.add_parser("profile", help="profiles from production: fit one from access logs")
     prof_sub = prof.add_subparsers(dest="profile_command", required=True)
@@ -513,6 +518,33 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_history(a: argparse.Namespace) -> int:
+    import json
+
+    from peakload.core.inputs import write_atomic
+    from reports.history import render_history_html, render_table, scan_history
+
+    root = a.results_root
+    if not root.is_dir():
+        raise UsageError(f"RESULTS_ROOT: {root}: {'is a file' if root.exists() else 'does not exist'}; expected the folder of run folders")
+    if a.out is not None and (a.out.suffix.lower() not in (".html", ".htm") or a.out.is_dir() or not a.out.parent.is_dir()):
+        raise UsageError(f"--out: {a.out}: expected an .html file in an existing folder")
+    try:
+        h = scan_history(root, profile=a.profile)
+    except OSError as exc:
+        raise UsageError(f"RESULTS_ROOT: {root}: cannot read: {exc.strerror or exc}") from None
+    print(json.dumps(h.to_json(), indent=2) if a.format == "json" else render_table(h))
+    if a.out is not None:
+        write_atomic(a.out, render_history_html(h))
+        if a.format == "table":
+            print(f"wrote {a.out}")
+    if not h.runs:
+        what = f"no run of profile {a.profile!r}" if a.profile else "no readable run"
+        print(f"peakload history: {what} under {root}", file=sys.stderr)
+        return 3
+    return 0
+
+
 def _cmd_slo(a: argparse.Namespace) -> int:
     from dashboards import write_rules
     from peakload.core import load_slo_spec
@@ -610,6 +642,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_merge(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "history":
+            return _cmd_history(args)
         if args.command == "slo":
             return _cmd_slo(args)
         if args.command == "platform":
