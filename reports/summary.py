@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
-from peakload.core.records import PROFILE_COPY
+from peakload.core.records import PROFILE_COPY, lost_worker_lines
 from peakload.core.steps import STEPS
 from peakload.core.summary import SCHEMA_ID, TOP_REASONS, FailureReason, RequestRow, Summary
 from reports.gate import ThresholdResult
@@ -58,7 +58,8 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
     """(status, exit code, reason, rule that decided). The first rule that applies decides:
     invalid (3) beats failed (1) beats ungated (0, thresholds: none by design) beats unjudged (3)
     beats passed (0). See ``VERDICT_RULES``."""
-    invalid = data.outcome.invalid
+    lost = lost_worker_lines(data.end)  # a master that lost a worker mid-run: that worker's share is missing
+    invalid = data.outcome.invalid or (f"a load worker was lost mid-run: {'; '.join(lost)}" if lost else None)
     if invalid:
         return "invalid", EXIT_INVALID, str(invalid), "run-invalid"
     if not data.intervals:
@@ -107,7 +108,9 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
 
 
 VERDICT_RULES: dict[str, str] = {
-    "run-invalid": "the run recorded itself invalid (target unreachable, generator did not stop, Locust crashed)",
+    "run-invalid": (
+        "the run recorded itself invalid (target unreachable, generator did not stop, Locust crashed, the master lost a worker mid-run)"
+    ),
     "no-measurements": "no snapshot interval or no request was recorded",
     "generator-overloaded": "Locust's CPU warning fired: the generator, not the target, was the bottleneck",
     "incomplete": "the snapshot stream has no end line and the run was not aborted",
@@ -167,7 +170,7 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         reconciliation=data.reconciliation,
         thresholds=[r.to_row() for r in results],
         events=data.events,
-        problems=list(data.problems),
+        problems=[*data.problems, *lost_worker_lines(data.end)],
         user_errors=user_errors(data),
         capacity=data.capacity,
     )

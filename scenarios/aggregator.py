@@ -25,10 +25,12 @@ Usage: ``install(environment)`` from :mod:`scenarios.instrumentation` (the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +38,14 @@ import gevent
 from gevent.pywsgi import WSGIServer
 from locust import __version__ as locust_version
 from locust.env import Environment
-from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 from prometheus_client.registry import CollectorRegistry
 
 from exporters.histogram import HDR_HIGHEST_US, HDR_LOWEST_US, HDR_SIGNIFICANT_FIGURES
 from exporters.prometheus import PeakloadCollector, metrics_app
 from exporters.settings import ExporterSettings
 from peakload.core import ConfigError
+from peakload.core.records import EVENTS, LOST_WORKERS, lost_worker_lines
 from peakload.core.runenv import RunEnv
 from peakload.core.snapshots import SNAPSHOT_FILE, SnapshotWriter
 from scenarios.bridge import DELTA_MESSAGE, Instrumentation, logger, next_boundary
@@ -175,7 +178,11 @@ class Aggregator(Instrumentation):
             self._write_interval(t_end=time.time(), only_if_data=True)
             final = reason or self.end_reason or "completed"
             self.writer.close(
-                reason=final, merge_errors=self.merge_errors, cpu_warning=self._cpu_warning(), user_errors=self._user_errors()
+                reason=final,
+                merge_errors=self.merge_errors,
+                cpu_warning=self._cpu_warning(),
+                user_errors=self._user_errors(),
+                **self._end_extra(),
             )
         if self.server is not None:
             self.server.stop(timeout=1)
@@ -219,6 +226,9 @@ class Aggregator(Instrumentation):
     def _worker_count(self) -> int:
         return 1
 
+    def _end_extra(self) -> dict[str, Any]:
+        return {}
+
     def _user_errors(self) -> list[dict[str, Any]]:
         """Exceptions raised in user code (tasks, on_start), as Locust counted them on every node: the top 10.
 
@@ -239,42 +249,145 @@ class Aggregator(Instrumentation):
         return bool(runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))  # type: ignore[union-attr]
 
 
+@dataclass
+class _WorkerBook:
+    """What the master has of one worker: the requests of its merged pushes, the end of its last one, when last heard."""
+
+    requests: int = 0
+    kept_until: float | None = None  # t_end of its last aligned push
+    last_heard: float | None = None  # its last heartbeat (or push)
+    lost: bool = False
+
+
 class MasterAggregator(Aggregator):
     """A master: merges the workers' deltas instead of recording users of its own.
 
     Workers push at ``kI``; the master writes at ``kI + I/2``, so each line holds
     exactly one push per worker unless a push is more than half an interval
     late (then it lands in the next line — sums stay exact).
+
+    A worker that stops sending heartbeats mid-run (killed, its host or network
+    gone) is marked ``missing`` by Locust after ~4 s and is not replaced: its
+    slot of the open-model schedule is not sent from then on, and what it
+    measured since its last push never arrives. The intervals it pushed stay in
+    the snapshots (each push is merged once, as it arrives); the master writes a
+    ``worker lost`` event to ``events.jsonl`` and lists the worker in the end
+    line's ``lost_workers``, which makes the run invalid (reports.summary).
     """
 
     role = "master"
     write_lag = 0.5
+    watch_s = 1.0  # how often the worker list is checked for missing workers (Locust's heartbeat interval)
+
+    def __init__(self, environment: Environment, *, settings: ExporterSettings) -> None:
+        super().__init__(environment, settings=settings)
+        self.books: dict[str, _WorkerBook] = {}
+        self.lost: list[dict[str, Any]] = []  # the end line's lost_workers entries
+        self._t_test: float | None = None  # when the test started (seconds in the lost-worker lines count from here)
+        self._watch: gevent.Greenlet | None = None
 
     def start(self) -> None:
         super().start()
         self.environment.events.worker_report.add_listener(self.on_worker_report)
+        self.environment.events.heartbeat_sent.add_listener(self.on_heartbeat)
         self.environment.runner.register_message(DELTA_MESSAGE, self.on_delta_message)  # type: ignore[union-attr]
+
+    def on_test_start(self, environment: Environment, **_kw: Any) -> None:
+        super().on_test_start(environment)
+        if self._t_test is None:
+            self._t_test = time.time()
+        if self._watch is None or self._watch.dead:
+            self._watch = gevent.spawn(self._watch_loop)
 
     def on_test_stop(self, environment: Environment, **_kw: Any) -> None:
         self._stop_loop()  # the workers' last numbers arrive after test_stop; on_quitting writes them
 
+    def on_quitting(self, environment: Environment, **_kw: Any) -> None:
+        self._check_workers()
+        if self._watch is not None:
+            self._watch.kill(block=True)
+            self._watch = None
+        super().on_quitting(environment)
+
+    def on_heartbeat(self, client_id: str, timestamp: float, **_kw: Any) -> None:
+        self._book(client_id).last_heard = timestamp
+
     def on_delta_message(self, environment: Environment, msg: Any, **_kw: Any) -> None:
         """A worker's aligned push."""
-        self._merge(msg.node_id, (msg.data or {}).get("delta"))
+        data = msg.data or {}
+        if self._merge(msg.node_id, data.get("delta")):
+            book = self._book(msg.node_id)
+            t_end = data.get("t_end")
+            book.kept_until = float(t_end) if isinstance(t_end, (int, float)) else time.time()
+            book.last_heard = max(book.last_heard or 0.0, time.time())
 
     def on_worker_report(self, client_id: str, data: dict[str, Any], **_kw: Any) -> None:
         """A worker's report (its final remainder)."""
         self._merge(client_id, data.get("peakload"))
 
-    def _merge(self, client_id: str, delta: Any) -> None:
+    def _book(self, client_id: str) -> _WorkerBook:
+        book = self.books.get(client_id)
+        if book is None:
+            book = self.books[client_id] = _WorkerBook()
+        return book
+
+    def _merge(self, client_id: str, delta: Any) -> bool:
         if delta is None:
-            return
+            return False
         try:
             self.store.merge_delta(delta)
         except (ValueError, KeyError, TypeError) as exc:
             # a worker with another profile/version: refuse its numbers loudly rather than mix them
             self.merge_errors += 1
             logger.error("peakload: dropped metrics from worker %s: %s", client_id, exc)
+            return False
+        self._book(client_id).requests += sum(int(row.get("count", 0)) for row in delta.get("requests", ()))
+        return True
+
+    # ------------------------------------------------------------ lost workers
+
+    def _watch_loop(self) -> None:
+        while True:
+            gevent.sleep(self.watch_s)
+            self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Record every worker Locust has marked missing (once each)."""
+        runner = self.environment.runner
+        for cid, node in list(getattr(runner, "clients", {}).items()):
+            if node.state == STATE_MISSING and not self._book(cid).lost:
+                self._lost(cid)
+
+    def _lost(self, client_id: str) -> None:
+        book = self._book(client_id)
+        book.lost = True
+        now = time.time()
+        t0 = self._t_test if self._t_test is not None else now
+        heard = book.last_heard if book.last_heard is not None else now
+        index = getattr(self.environment.runner, "worker_indexes", {}).get(client_id)
+        entry = {
+            "worker": client_id,
+            "index": index,
+            "at_s": round(heard - t0, 3),
+            "kept_s": None if book.kept_until is None else round(book.kept_until - t0, 3),
+            "requests_kept": book.requests,
+            "kept_until": book.kept_until,
+            "last_heard": heard,
+            "noticed": now,
+        }
+        self.lost.append(entry)
+        (line,) = lost_worker_lines({LOST_WORKERS: [entry]})
+        logger.error("peakload: %s", line)
+        folder = self.settings.results_dir
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(folder / EVENTS, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"t": round(heard, 3), "kind": "worker", "name": "worker lost", "detail": line}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _end_extra(self) -> dict[str, Any]:
+        return {LOST_WORKERS: self.lost} if self.lost else {}
 
     def _worker_count(self) -> int:
         return self.environment.runner.worker_count  # type: ignore[union-attr]

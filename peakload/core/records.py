@@ -58,6 +58,8 @@ __all__ = [
     "read_json_object",
     "RUN_FIELDS",
     "OUTCOME_FIELDS",
+    "LOST_WORKERS",
+    "lost_worker_lines",
     "RECONCILIATION_FIELDS",
     "EVENT_FIELDS",
     "MAX_LINE_BYTES",
@@ -624,3 +626,33 @@ class Outcome:
         clean = clean_fields(data, OUTCOME_FIELDS, OUTCOME_JSON, problems) or {}
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in clean.items() if k in known})
+
+
+# ---------------------------------------------------------------- workers a master lost
+
+# The end line's optional ``lost_workers``: one entry per worker the master stopped hearing from mid-run
+# (written by scenarios.aggregator.MasterAggregator): {"worker", "index", "at_s", "kept_s", "requests_kept",
+# "kept_until", "last_heard", "noticed"} (the last three in epoch seconds).
+LOST_WORKERS = "lost_workers"
+
+
+def lost_worker_lines(end: dict[str, Any] | None) -> list[str]:
+    """One sentence per worker the end line says was lost (none for a malformed entry); the run is invalid when any.
+
+    ``at_s``/``kept_s`` are seconds since the test started: when the master last heard the worker, and the
+    end of the last interval it pushed (its intervals up to there are in the snapshots; ``None`` = it pushed none).
+    """
+    raw = (end or {}).get(LOST_WORKERS)
+    out = []
+    for row in raw if isinstance(raw, list) else []:
+        if not (isinstance(row, dict) and isinstance(row.get("worker"), str) and _field_ok(row.get("at_s"), _NUM)):
+            continue
+        index = f" (index {row['index']})" if _is_int(row.get("index")) else ""
+        kept_s, kept = row.get("kept_s"), row.get("requests_kept")
+        n = f" ({kept} requests)" if _is_int(kept) else ""
+        kept_text = f"its intervals up to {kept_s:.1f} s are kept{n}" if _field_ok(kept_s, _NUM) else "it had reported nothing"
+        out.append(
+            f"worker {row['worker'][:120]}{index} lost {row['at_s']:.1f} s into the test (no heartbeat after that): {kept_text}; "
+            "its share of the schedule after that was not sent or not counted"
+        )
+    return out[:100]
