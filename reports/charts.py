@@ -1,4 +1,5 @@
-"""Tiny inline-SVG charts, so report.html needs no JavaScript and no network.
+"""Tiny inline-SVG charts, so report.html needs no JavaScript and no network; each point and bar has a
+``<title>`` (the browser shows its value and time on hover).
 
 Usage: ``line_chart("rps", [("rps", [(t, v), ...])], y_unit="/s") -> str``
 """
@@ -75,6 +76,13 @@ def line_chart(
         if s:
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
             out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.8" points="{path}"/>')
+            # one hover target per point: its <title> is the tooltip (value and time), no script needed
+            label = html.escape(name)
+            out.extend(
+                f'<circle class="pt" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{color}" fill-opacity="0">'
+                f"<title>{label}: {_fmt(y)}{html.escape(y_unit)} at T+{x:.1f} s</title></circle>"
+                for x, y in s
+            )
         ly = T + 12 + 16 * i
         out.append(
             f'<rect x="{W - R + 8}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
@@ -103,7 +111,8 @@ def bar_chart(title: str, bars: list[tuple[str, float]], *, y_unit: str = "", ch
         h = ph * v / ymax
         x = L + i * bw
         out.append(
-            f'<rect class="bar" x="{x + bw * 0.1:.1f}" y="{T + ph - h:.1f}" width="{bw * 0.8:.1f}" height="{h:.1f}" fill="{PALETTE[0]}"/>'
+            f'<rect class="bar" x="{x + bw * 0.1:.1f}" y="{T + ph - h:.1f}" width="{bw * 0.8:.1f}" height="{h:.1f}" fill="{PALETTE[0]}">'
+            f"<title>{html.escape(label)}: {html.escape(note[i]) if note else _fmt(v) + html.escape(y_unit)}</title></rect>"
         )
         out.append(f'<text x="{x + bw / 2:.1f}" y="{T + ph + 14}" text-anchor="middle" class="axis">{html.escape(label)}</text>')
         if note:

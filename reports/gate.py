@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peakload.core import BUSINESS_METRICS, METRICS, Threshold, format_value, unit_of
+from peakload.core.records import EVENTS, RUN_JSON, RunMeta, read_json_lines, read_json_object
 from peakload.core.steps import step_scope
 from peakload.core.summary import ThresholdRow
 from reports.results import Interval, RequestTotals, RunData
+from reports.windows import Timeline, inside, timeline_of, window_data
 
 __all__ = ["ThresholdResult", "evaluate", "observe", "not_offered_by", "LiveGate", "NOT_OFFERED"]
 
@@ -45,6 +47,7 @@ class ThresholdResult:
     observed: float | None
     passed: bool | None  # None = skipped (no data for an SLO-derived threshold, or not offered by the platform)
     message: str
+    span: tuple[float, float | None] | None = None  # a scoped threshold's window: offsets (s) from the run's start
 
     def to_row(self) -> ThresholdRow:
         t = self.threshold
@@ -60,6 +63,9 @@ class ThresholdResult:
             abort=t.abort,
             source=t.source,
             message=self.message,
+            window=t.window.text if t.window is not None else None,
+            window_start_s=self.span[0] if self.span is not None else None,
+            window_end_s=self.span[1] if self.span is not None else None,
         )
 
 
@@ -169,11 +175,46 @@ def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:
     return value, "" if value is not None else "no samples"
 
 
+def _windowed(t: Threshold, data: RunData, timeline: Timeline) -> tuple[RunData | None, tuple[float, float | None] | None, str]:
+    """The part of the run a scoped threshold is judged on, its span (offsets), or why there is none."""
+    assert t.window is not None
+    span = timeline.span(t.window)
+    if isinstance(span, str):
+        return None, None, span
+    if timeline.t0 is None:
+        return None, span, "no interval was recorded"
+    if t.metric in BUSINESS_METRICS and (spec := METRICS.get(t.metric)) is not None and spec.reconciled:
+        return None, span, "the books are reconciled once per run, not per window"
+    part = window_data(data, timeline.t0, *span)
+    if part.all_requests().count == 0 and not (t.metric in ("dropped", "dropped_ratio") and part.arrivals.get("scheduled")):
+        return None, span, f"no requests in the window ({_span_text(span)})"
+    return part, span, ""
+
+
+def _span_text(span: tuple[float, float | None]) -> str:
+    start, end = span
+    return f"{start:g}s..{'end' if end is None else f'{end:g}s'}"
+
+
 def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult]:
-    """Evaluate every threshold against the whole run."""
+    """Evaluate every threshold: on the whole run, or a scoped one on exactly its window's intervals
+    (:mod:`reports.windows`). A window without requests is not judged (``passed`` None), never passed."""
     out = []
+    timeline = timeline_of(data) if any(t.window is not None for t in thresholds) else None
     for t in thresholds:
-        value, why = observe(t, data)
+        span: tuple[float, float | None] | None = None
+        judged_on = data
+        if t.window is not None:
+            assert timeline is not None
+            part, span, why = _windowed(t, data, timeline)
+            if part is None:
+                out.append(ThresholdResult(t, None, None, f"not judged: {why}", span))
+                continue
+            judged_on = part
+        value, why = observe(t, judged_on)
+        if value is None and t.window is not None:
+            out.append(ThresholdResult(t, None, None, f"not judged: {why}", span))
+            continue
         if value is None:
             # What the platform does not offer is n/a, whoever asked; an SLO-derived threshold on a
             # request (or step) the profile never sends is skipped; one the profile asked for explicitly
@@ -183,9 +224,14 @@ def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult
             continue
         ok = _OPS[t.op](value, t.value)
         rel = "within" if ok else "breaks"
+        where = f" {t.window.text} ({_span_text(span)}, {len(judged_on.intervals)} intervals)" if t.window is not None and span else ""
         out.append(
             ThresholdResult(
-                t, value, ok, f"observed {format_value(t.metric, value)} {rel} limit {t.metric} {t.op} {format_value(t.metric, t.value)}"
+                t,
+                value,
+                ok,
+                f"observed {format_value(t.metric, value)}{where} {rel} limit {t.metric} {t.op} {format_value(t.metric, t.value)}",
+                span,
             )
         )
     return out
@@ -195,27 +241,65 @@ class LiveGate:
     """Evaluates ``abort`` thresholds as intervals arrive (like k6 ``abortOnFail`` + ``delayAbortEval``).
 
     A threshold must stay breached for its ``grace`` seconds of run time before
-    the gate asks to abort.
+    the gate asks to abort. A scoped threshold (``during:``/``after:``) is judged live on
+    the intervals inside its window only (the same midpoint rule as after the run), so it
+    can abort only while its window runs; that needs ``run_dir`` (the profile copy names the
+    stages, ``events.jsonl``/``run.json`` the schedule start). Without ``run_dir`` scoped
+    thresholds are not live: they are judged after the run only.
     """
 
-    def __init__(self, thresholds: list[Threshold]) -> None:
-        self.thresholds = [t for t in thresholds if t.abort]
+    def __init__(self, thresholds: list[Threshold], *, run_dir: Path | None = None) -> None:
+        aborts = [t for t in thresholds if t.abort]
+        self.thresholds = [t for t in aborts if t.window is None]
+        self.scoped = [t for t in aborts if t.window is not None] if run_dir is not None else []
+        self.run_dir = run_dir
         self.data = RunData(path=Path("."))  # a live window: nothing is read from disk
+        self._parts: dict[str, RunData] = {t.id: RunData(path=Path(".")) for t in self.scoped}
+        self._timeline: Timeline | None = None
         self._breached_since: dict[str, float] = {}
+
+    def _resolve(self, first: Interval) -> Timeline:
+        """The run's timeline, read from ``run_dir`` until the schedule's own start is known."""
+        tl = self._timeline
+        if tl is None or (tl.basis == "the first interval's start" and len(self.data.intervals) <= 5):
+            assert self.run_dir is not None
+            probe = RunData(path=self.run_dir, intervals=[first])
+            probe.meta = RunMeta.from_json(read_json_object(self.run_dir / RUN_JSON, []), []) or RunMeta()
+            probe.events = [ev for ev in read_json_lines(self.run_dir / EVENTS, []) if isinstance(ev, dict)]
+            tl = self._timeline = timeline_of(probe)
+        return tl
+
+    def _check(self, t: Threshold, d: RunData, interval: Interval) -> str | None:
+        value, _ = observe(t, d)
+        if value is None or _OPS[t.op](value, t.value):
+            self._breached_since.pop(t.id, None)
+            return None
+        since = self._breached_since.setdefault(t.id, interval.t_start)
+        now = interval.t_end
+        if now - since >= t.grace:
+            return f"threshold {t.id!r} breached for {now - since:.0f}s (grace {t.grace:g}s): observed {format_value(t.metric, value)}"
+        return None
 
     def feed(self, interval: Interval) -> str | None:
         """Add one interval; return the abort reason once a threshold stayed breached past its grace."""
-        if not self.thresholds:
+        if not self.thresholds and not self.scoped:
             return None
         d = self.data
         d.add_interval(interval)
-        now = interval.t_end
         for t in self.thresholds:
-            value, _ = observe(t, d)
-            if value is None or _OPS[t.op](value, t.value):
-                self._breached_since.pop(t.id, None)
-                continue
-            since = self._breached_since.setdefault(t.id, interval.t_start)
-            if now - since >= t.grace:
-                return f"threshold {t.id!r} breached for {now - since:.0f}s (grace {t.grace:g}s): observed {format_value(t.metric, value)}"
+            reason = self._check(t, d, interval)
+            if reason is not None:
+                return reason
+        if self.scoped:
+            tl = self._resolve(d.intervals[0])
+            for t in self.scoped:
+                assert t.window is not None
+                span = tl.span(t.window)
+                if isinstance(span, str) or tl.t0 is None or not inside(interval, tl.t0, *span):
+                    continue
+                part = self._parts[t.id]
+                part.add_interval(interval)
+                reason = self._check(t, part, interval)
+                if reason is not None:
+                    return reason
         return None

@@ -303,11 +303,8 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         ]
     if s.events:
         parts += [
-            "<h2>Events</h2><table id='events'><tr><th>t</th><th>kind</th><th>name</th><th>detail</th></tr>"
-            + "".join(
-                f"<tr><td>{_e(ev.get('t'))}</td><td>{_e(ev.get('kind'))}</td><td>{_e(ev.get('name'))}</td><td>{_e(ev.get('detail'))}</td></tr>"
-                for ev in s.events
-            )
+            "<h2>Events</h2><table id='events'><tr><th>time from start</th><th>clock (UTC)</th><th>kind</th><th>name</th><th>detail</th></tr>"
+            + _event_rows(s, data)
             + "</table>"
         ]
     parts.append("</body></html>\n")

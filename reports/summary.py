@@ -13,11 +13,12 @@ from typing import Any
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
 from peakload.core.records import PROFILE_COPY, lost_worker_lines
 from peakload.core.steps import STEPS
-from peakload.core.summary import SCHEMA_ID, TOP_REASONS, FailureReason, RequestRow, Summary
+from peakload.core.summary import SCHEMA_ID, TOP_REASONS, FailureReason, RequestRow, StageRow, StageVerdict, Summary
 from reports.gate import ThresholdResult
 from reports.results import RequestTotals, RunData
+from reports.windows import timeline_of, window_data
 
-__all__ = ["SCHEMA_ID", "build_summary", "request_row", "verdict", "VERDICT_RULES"]
+__all__ = ["SCHEMA_ID", "build_summary", "request_row", "stage_rows", "verdict", "VERDICT_RULES"]
 
 PERCENTILES = (50, 90, 95, 99, 99.9)
 
@@ -135,12 +136,55 @@ def user_errors(data: RunData) -> list[FailureReason]:
     return out[:10]
 
 
+def stage_rows(data: RunData, results: list[ThresholdResult]) -> tuple[list[StageRow], str | None]:
+    """Each profile stage's figures on its intervals (midpoint rule, :mod:`reports.windows`) and the verdict
+    of the thresholds scoped ``during:`` it; and what offset 0 is. Empty without a profile copy's stages."""
+    timeline = timeline_of(data)
+    if not timeline.stages or timeline.t0 is None:
+        return [], timeline.basis if timeline.t0 is not None else None
+    rows = []
+    for st in timeline.stages:
+        part = window_data(data, timeline.t0, st.start, st.end)
+        tot = part.all_requests()
+        pct = tot.percentiles([50, 95, 99])
+        during = f"during {st.name}"
+        mine = [r for r in results if st.name and r.threshold.window is not None and r.threshold.window.text == during]
+        if not mine:
+            word: StageVerdict = "no thresholds"
+        elif any(r.passed is False for r in mine):
+            word = "failed"
+        elif any(r.passed is True for r in mine):
+            word = "passed"
+        else:
+            word = "not judged"
+        rows.append(
+            StageRow(
+                index=st.index,
+                name=st.name,
+                start_s=st.start,
+                end_s=st.end,
+                intervals=len(part.intervals),
+                requests=tot.count,
+                failures=tot.failures,
+                rps=round(tot.count / part.duration_s, 3) if part.intervals else None,
+                error_ratio=round(tot.error_ratio, 6) if tot.count else None,
+                p50_ms=_ms(pct[50]),
+                p95_ms=_ms(pct[95]),
+                p99_ms=_ms(pct[99]),
+                verdict=word,
+                thresholds=[r.threshold.id for r in mine],
+            )
+        )
+    return rows, timeline.basis
+
+
 def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
     seconds = data.duration_s
     status, code, reason, rule = verdict(data, results)
     meta = data.meta
     first = data.intervals[0].t_start if data.intervals else meta.started_ts
     last = data.intervals[-1].t_end if data.intervals else meta.ended_ts
+    stages, timeline_start = stage_rows(data, results)
     return Summary(
         run_id=data.run_id,
         profile=meta.profile,
@@ -169,6 +213,8 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         arrivals=dict(sorted(data.arrivals.items())),
         reconciliation=data.reconciliation,
         thresholds=[r.to_row() for r in results],
+        stages=stages,
+        timeline_start=timeline_start,
         events=data.events,
         problems=[*data.problems, *lost_worker_lines(data.end)],
         user_errors=user_errors(data),

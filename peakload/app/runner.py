@@ -119,8 +119,8 @@ def thresholds_for(profile: Profile) -> tuple[list[Threshold], SLOSpec | None]:
         for t in slo.gate_thresholds():
             out[t.id] = t
     for t in profile.profile_thresholds():
-        # A profile threshold on the same scope+metric replaces the SLO's one (per-profile override).
-        for key in [k for k, v in out.items() if v.scope == t.scope and v.metric == t.metric]:
+        # A profile threshold on the same scope+metric (and window: during:/after:) replaces the SLO's one (per-profile override).
+        for key in [k for k, v in out.items() if v.scope == t.scope and v.metric == t.metric and v.window == t.window]:
             del out[key]
         out[t.id] = t
     return list(out.values()), slo
@@ -603,7 +603,7 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
         cwd=REPO_ROOT,
         preexec_fn=lambda: _die_with_parent(signal.SIGKILL),
     )
-    gate = LiveGate(ctx.thresholds)
+    gate = LiveGate(ctx.thresholds, run_dir=run_dir)  # run_dir: scoped (during:/after:) abort thresholds judge their window live
     total = ctx.total
     tail = SnapshotTail(run_dir / SNAPSHOTS)
     aborted: str | None = None

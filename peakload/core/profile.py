@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Generator, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -54,6 +55,7 @@ __all__ = [
     "CapacitySpec",
     "CompareSpec",
     "Profile",
+    "StageSpan",
 ]
 
 # ---------------------------------------------------------------- traffic shape
@@ -580,6 +582,42 @@ class LocustfileSpec(Model):
 
 # ---------------------------------------------------------------- profile
 
+
+@dataclass(frozen=True, slots=True)
+class StageSpan:
+    """One stage on the run's timeline: ``[start, end)`` seconds from the run's start; ``label`` is the
+    name, or ``#N`` (1-based) for an unnamed stage."""
+
+    index: int
+    name: str
+    start: float
+    end: float
+
+    @property
+    def label(self) -> str:
+        return self.name or f"#{self.index + 1}"
+
+
+def _stage_spans(shape: Any, arrivals: Any) -> list[StageSpan]:
+    stages = shape.stages if isinstance(shape, ShapeSpec) else arrivals.stages if isinstance(arrivals, ArrivalsSpec) else []
+    out, t = [], 0.0
+    for i, st in enumerate(stages):
+        out.append(StageSpan(index=i, name=st.name, start=t, end=t + st.duration))
+        t += st.duration
+    return out
+
+
+def _check_stage(kind: str, name: str, spans: list[StageSpan], *, where: str) -> None:
+    """ValueError unless ``name`` names exactly one stage (the message lists the named stages)."""
+    hits = [s for s in spans if s.name == name]
+    if len(hits) == 1:
+        return
+    known = ", ".join(dict.fromkeys(s.name for s in spans if s.name)) or "none (give the stages a name: to refer to them)"
+    if not hits:
+        raise ValueError(f"{where}.{kind}: unknown stage {name!r}; known stages: {known}")
+    raise ValueError(f"{where}.{kind}: stage name {name!r} names {len(hits)} stages; a window needs a unique name")
+
+
 _ThresholdMap = dict[Annotated[str, Field(min_length=1, max_length=500)], list[str | ThresholdEntry]]
 NO_THRESHOLDS = "none"  # ``thresholds: none``: judged by design on nothing (verdict "ungated")
 
@@ -646,13 +684,18 @@ class Profile(Model):
             if slo is not None:
                 raise ValueError(f"none: the profile also names an slo spec (slo: {slo}); drop one")
             return v
+        spans = _stage_spans(info.data.get("shape"), info.data.get("arrivals"))
         for scope, entries in v.items():
             for i, entry in enumerate(entries):
                 expr = entry if isinstance(entry, str) else entry.expr
+                during = None if isinstance(entry, str) else entry.during
+                after = None if isinstance(entry, str) else entry.after
                 try:
-                    parse_threshold(scope, expr)
+                    t = parse_threshold(scope, expr, during=during, after=after)
                 except ValueError as exc:
                     raise ValueError(f"[{scope!r}][{i}]: {exc}") from None
+                if t.window is not None and t.window.stage is not None:
+                    _check_stage(t.window.kind, t.window.stage, spans, where=f"[{scope!r}][{i}]")
         return v
 
     @model_validator(mode="after")
@@ -697,8 +740,15 @@ class Profile(Model):
                 if isinstance(entry, str):
                     out.append(parse_threshold(scope, entry))
                 else:
-                    out.append(parse_threshold(scope, entry.expr, abort=entry.abort, grace=entry.grace))
+                    out.append(
+                        parse_threshold(scope, entry.expr, abort=entry.abort, grace=entry.grace, during=entry.during, after=entry.after)
+                    )
         return out
+
+    def stage_spans(self) -> list[StageSpan]:
+        """The stages of the shape or the arrival schedule as [start, end) offsets (s) from the run's start
+        (none for ``journey: replay``); what ``during: NAME`` and ``after: NAME`` thresholds refer to."""
+        return _stage_spans(self.shape, self.arrivals)
 
     def slo_path(self) -> Path | None:
         if self.slo is None:

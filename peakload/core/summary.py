@@ -22,7 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from peakload.core.steps import check_step
 
-__all__ = ["SCHEMA_ID", "Record", "FailureReason", "RequestRow", "ThresholdRow", "Summary", "Status", "DecidedBy", "TOP_REASONS"]
+__all__ = [
+    "SCHEMA_ID",
+    "Record",
+    "FailureReason",
+    "RequestRow",
+    "ThresholdRow",
+    "StageRow",
+    "StageVerdict",
+    "Summary",
+    "Status",
+    "DecidedBy",
+    "TOP_REASONS",
+]
 
 SCHEMA_ID: Final = "peakload/summary/v1"
 
@@ -96,6 +108,74 @@ class ThresholdRow(Record):
     abort: bool
     source: str
     message: str
+    # a scoped threshold (during: / after:): its window as written, and that window's offsets (s) from the run's start
+    # (end None: the run's end; both None: the window could not be placed, the message says why)
+    window: str | None = None
+    window_start_s: float | None = None
+    window_end_s: float | None = None
+
+
+class LagFigures(Record):
+    """One generator lag over the run (ms; None = no sample)."""
+
+    samples: int = Field(ge=0)
+    p50_ms: float | None = Field(ge=0)
+    p99_ms: float | None = Field(ge=0)
+    max_ms: float | None = Field(ge=0)
+
+
+class LagCheck(Record):
+    """One judged percentile threshold against the generator's lag at ``lag_percentile`` (max(p, 99))."""
+
+    threshold: str  # the threshold's id
+    scope: str
+    metric: str  # p95, p99, ...
+    judged_ms: float = Field(ge=0)  # the figure the threshold judged
+    lag_percentile: float
+    scheduler_lateness_ms: float | None = Field(ge=0)  # None: no sample (a closed-model run)
+    response_handling_lag_ms: float | None = Field(ge=0)
+    lag_ms: float = Field(ge=0)  # their sum
+    allowed_ms: float = Field(ge=0)  # max(tolerance_ratio × judged, tolerance_floor_ms)
+    share: float | None = Field(ge=0)  # lag / judged (None: judged 0)
+    within: bool
+
+
+class GeneratorLag(Record):
+    """The generator's own lag (docs/open-model.md): its figures, the tolerance, and one check per judged percentile."""
+
+    scheduler_lateness: LagFigures | None  # actual send − intended instant of a journey's first request (open model)
+    response_handling_lag: LagFigures | None  # the gevent loop's lag (a 10 ms timer's overshoot), the proxy
+    tolerance_ratio: float = Field(ge=0)
+    tolerance_floor_ms: float = Field(ge=0)
+    checks: list[LagCheck] = Field(default_factory=list)
+
+
+StageVerdict = Literal["passed", "failed", "not judged", "no thresholds"]
+
+
+class StageRow(Record):
+    """One stage of the profile on the run's timeline: its figures (the intervals whose midpoint lies in
+    ``[start_s, end_s)``) and the verdict of the thresholds scoped ``during:`` it. None = no sample."""
+
+    index: int = Field(ge=0)
+    name: str  # "" for an unnamed stage (shown as #N)
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    intervals: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    rps: float | None = Field(ge=0)
+    error_ratio: float | None = Field(ge=0, le=1)
+    p50_ms: float | None = Field(ge=0)
+    p95_ms: float | None = Field(ge=0)
+    p99_ms: float | None = Field(ge=0)
+    # passed/failed as its ``during:`` thresholds; "not judged": they had no data; "no thresholds": none is scoped to it
+    verdict: StageVerdict
+    thresholds: list[str] = Field(default_factory=list)  # ids of the thresholds scoped during this stage
+
+    @property
+    def label(self) -> str:
+        return self.name or f"#{self.index + 1}"
 
 
 class Summary(Record):
@@ -129,6 +209,10 @@ class Summary(Record):
     arrivals: dict[str, int]
     reconciliation: dict[str, Any] | None
     thresholds: list[ThresholdRow]
+    # the profile's stages on the run's timeline (offsets from the schedule's start), with figures and verdicts
+    stages: list[StageRow] = Field(default_factory=list)
+    # what offset 0 of stages and windows is (the arrivals start event, run.json start_at, or the first interval's start)
+    timeline_start: str | None = None
     events: list[dict[str, Any]]
     problems: list[str]
     # exceptions raised in the user code (tasks, on_start) as Locust counted them: top 10, never silent

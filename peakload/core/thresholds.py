@@ -6,6 +6,8 @@ Usage::
     parse_threshold("step:checkout", "error_ratio < 0.1%")  # a journey step's requests, on any platform
     check_scope("step:chekout")                         # ValueError naming the known steps
     unit_of("error_ratio")                              # "ratio"
+    parse_threshold("all", "p95 < 300ms", during="plateau")  # judged on that stage's intervals only
+    parse_window(during="00:30..01:00")                 # Window(kind="during", start=30.0, end=60.0)
     format_value("p95", 0.2512)                         # "251.2ms"
 """
 
@@ -24,6 +26,8 @@ from peakload.core.steps import check_step, step_scope
 __all__ = [
     "Threshold",
     "ThresholdEntry",
+    "Window",
+    "parse_window",
     "MetricSpec",
     "METRICS",
     "metric",
@@ -113,6 +117,72 @@ BUSINESS_METRICS = {m.name for m in METRICS.values() if m.scope == "business"}
 
 Op = Literal["<", "<=", ">", ">=", "=="]
 
+# ---------------------------------------------------------------- windows (during: / after:)
+
+_CLOCK = r"(\d{1,4}):([0-5]\d)"  # MM:SS from the run's start (minutes may exceed 59: 90:00)
+_SPAN_RE = re.compile(rf"^\s*{_CLOCK}\s*\.\.\s*{_CLOCK}\s*$")
+_AT_RE = re.compile(rf"^\s*{_CLOCK}\s*$")
+
+
+def _clock(mm: str, ss: str) -> float:
+    return float(int(mm) * 60 + int(ss))
+
+
+def _mmss(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+class Window(Model):
+    """The part of a run a threshold is judged on: a stage (``during: plateau``), a span of offsets
+    from the run's start (``during: 00:30..01:00``), or from a stage's end (or an offset) to the run's
+    end (``after: warm``, ``after: 01:00``). ``stage`` names a stage; otherwise ``start``/``end`` are
+    seconds from the start (``end`` None: the run's end)."""
+
+    kind: Literal["during", "after"]
+    stage: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+    @property
+    def text(self) -> str:
+        if self.stage is not None:
+            return f"{self.kind} {self.stage}"
+        assert self.start is not None
+        if self.kind == "after":
+            return f"after {_mmss(self.start)}"
+        assert self.end is not None
+        return f"during {_mmss(self.start)}..{_mmss(self.end)}"
+
+
+def parse_window(*, during: str | None = None, after: str | None = None) -> Window | None:
+    """``during`` (a stage name or ``MM:SS..MM:SS``) or ``after`` (a stage name or ``MM:SS``) as a
+    :class:`Window`; None when neither is given; ValueError naming the field otherwise."""
+    if during is not None and after is not None:
+        raise ValueError("give during or after, not both")
+    if during is not None:
+        text = during.strip()
+        m = _SPAN_RE.match(text)
+        if m:
+            start, end = _clock(*m.groups()[:2]), _clock(*m.groups()[2:])
+            if end <= start:
+                raise ValueError(f"during: the window {during!r} ends before it starts (expected MM:SS..MM:SS, start < end)")
+            return Window(kind="during", start=start, end=end)
+        if ".." in text or _AT_RE.match(text):
+            raise ValueError(f"during: expected a stage name or MM:SS..MM:SS (00:30..01:00), got {during!r}")
+        if not text:
+            raise ValueError("during: expected a stage name or MM:SS..MM:SS, got an empty string")
+        return Window(kind="during", stage=text)
+    if after is not None:
+        text = after.strip()
+        m = _AT_RE.match(text)
+        if m:
+            return Window(kind="after", start=_clock(*m.groups()))
+        if ".." in text or not text:
+            raise ValueError(f"after: expected a stage name or one MM:SS offset (01:00), got {after!r}")
+        return Window(kind="after", stage=text)
+    return None
+
 
 class Threshold(Model):
     """``p95 < 300ms`` on one request name (``scope``), a journey step (``step:checkout``), all requests
@@ -125,6 +195,7 @@ class Threshold(Model):
     abort: bool = False
     grace: float = 0.0
     source: str = "profile"  # or "slo:<name>"
+    window: Window | None = None  # judged on that part of the run only (None: the whole run)
 
     @property
     def expr(self) -> str:
@@ -138,7 +209,8 @@ class Threshold(Model):
 
     @property
     def id(self) -> str:
-        return f"{self.scope}: {self.expr}"
+        suffix = f" {self.window.text}" if self.window is not None else ""
+        return f"{self.scope}: {self.expr}{suffix}"
 
 
 def check_scope(scope: str) -> str:
@@ -156,9 +228,20 @@ def check_scope(scope: str) -> str:
     return scope
 
 
-def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float = 0.0, source: str = "profile") -> Threshold:
-    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`; the scope is checked by :func:`check_scope`."""
+def parse_threshold(
+    scope: str,
+    expr: str,
+    *,
+    abort: bool = False,
+    grace: float = 0.0,
+    source: str = "profile",
+    during: str | None = None,
+    after: str | None = None,
+) -> Threshold:
+    """``parse_threshold("GET /api/home", "p95 < 2s")`` → :class:`Threshold`; the scope is checked by :func:`check_scope`,
+    ``during``/``after`` by :func:`parse_window` (a stage name is checked against the profile by the profile)."""
     check_scope(scope)
+    window = parse_window(during=during, after=after)
     m = _THRESHOLD_RE.match(expr)
     if not m:
         raise ValueError(f"expected '<metric> <op> <value>' like 'p95 < 300ms', got {expr!r}")
@@ -188,13 +271,15 @@ def parse_threshold(scope: str, expr: str, *, abort: bool = False, grace: float 
     else:
         known = ["p50", "p95", "p99", "avg", "max", *sorted(RATIO_METRICS | COUNT_METRICS | RATE_METRICS)]
         raise ValueError(f"unknown metric {metric!r} in {expr!r}; expected one of {known}")
-    return Threshold(scope=scope, metric=metric, op=cast(Op, op), value=value, abort=abort, grace=grace, source=source)
+    return Threshold(scope=scope, metric=metric, op=cast(Op, op), value=value, abort=abort, grace=grace, source=source, window=window)
 
 
 class ThresholdEntry(Model):
     expr: str = Field(max_length=200)
     abort: bool = False
     grace: Annotated[Duration, Field(le=86_400)] = 0.0
+    during: str | None = Field(default=None, max_length=200)  # a stage name or MM:SS..MM:SS
+    after: str | None = Field(default=None, max_length=200)  # a stage name or MM:SS
 
 
 def unit_of(name: str) -> str:
