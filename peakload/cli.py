@@ -137,6 +137,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHEN",
         help="start the arrival schedule at this instant (ISO-8601 UTC like 2026-12-03T10:50:00Z, or epoch seconds); within 24 h",
     )
+    r.add_argument(
+        "--control",
+        type=_arg(_listen, "address"),
+        metavar="HOST:PORT",
+        help="serve the control endpoint here (POST /abort, GET /status) so peakload fleet-gate can stop this run; loopback only",
+    )
+    r.add_argument("--control-token-file", type=_path, metavar="FILE", help="the fleet's shared token for --control (16+ characters)")
+    r.add_argument(
+        "--allow-control", type=_host, action="append", default=[], metavar="ADDR", help="let --control listen on this non-loopback address"
+    )
+
+    fg = sub.add_parser(
+        "fleet-gate", help="judge the abort thresholds on the Prometheus that scrapes every shard; stop every shard on a breach"
+    )
+    fg.add_argument("--profile", type=_path, required=True, help="the profile whose abort: true thresholds are judged")
+    fg.add_argument("--prometheus", type=_url, required=True, help="base URL of the Prometheus that scrapes every shard's /metrics")
+    fg.add_argument(
+        "--control", type=_url, action="append", required=True, metavar="URL", help="a shard's control endpoint (repeat for every shard)"
+    )
+    fg.add_argument("--control-token-file", type=_path, required=True, metavar="FILE", help="the fleet's shared token")
+    fg.add_argument("--interval", type=_arg(_gate_interval, "duration"), default=2.0, help="evaluate this often (default 2s)")
+    fg.add_argument("--until", type=_arg(_gate_until, "duration"), default=86_400.0, help="stop watching after this long (default 24h)")
+    fg.add_argument("--rate-window", type=_arg(_gate_window, "duration"), default=30.0, help="window of rps and orders_per_s (default 30s)")
+    fg.add_argument(
+        "--match", type=_arg(_label_match, "matcher"), action="append", default=[], metavar="LABEL=VALUE", help="only these series"
+    )
+    fg.add_argument(
+        "--allow-host", type=_host, action="append", default=[], metavar="HOST", help="allow this non-loopback Prometheus/control host"
+    )
 
     c = sub.add_parser("capacity", help="step the arrival rate up until a threshold breaks or arrivals drop (the knee)")
     c.add_argument(
@@ -281,6 +310,37 @@ def _start_at(text: str) -> float:
     return check_start_at(parse_start_at(text))
 
 
+def _listen(text: str) -> str:
+    from peakload.app.control import parse_listen
+
+    parse_listen(text, field_name="")
+    return text
+
+
+def _bounded_duration(lo: float, hi: float, example: str) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        seconds = parse_duration(text)
+        if not lo <= seconds <= hi:
+            raise ValueError(f"expected a duration {example}, got {text[:40]!r}")
+        return seconds
+
+    return convert
+
+
+_gate_interval = _bounded_duration(0.2, 60.0, "from 200ms to 60s")
+_gate_until = _bounded_duration(1.0, 86_400.0, "from 1s to 24h")
+_gate_window = _bounded_duration(2.0, 3600.0, "from 2s to 1h")
+
+
+def _label_match(text: str) -> tuple[str, str]:
+    import re
+
+    label, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,99}", label) or len(value) > 200 or not value.isprintable():
+        raise ValueError(f"expected LABEL=VALUE like job=peakload, got {text[:40]!r}")
+    return label, value
+
+
 def _field_map(text: str) -> dict[str, str]:
     from peakload.core.accesslog import parse_field_map
 
@@ -376,10 +436,30 @@ def _cmd_run(a: argparse.Namespace) -> int:
             locustfile=a.locustfile,
             shard=a.shard,
             start_at=a.start_at,
+            control=a.control,
+            control_token_file=a.control_token_file,
+            allow_control=a.allow_control,
         )
     )
     _print_verdict(report.summary, report.data.path)
     return report.exit_code
+
+
+def _cmd_fleet_gate(a: argparse.Namespace) -> int:
+    from peakload.app.fleet_gate import FleetGateOptions, fleet_gate
+
+    opts = FleetGateOptions(
+        profile_path=a.profile,
+        prometheus=a.prometheus,
+        controls=list(a.control),
+        token_file=a.control_token_file,
+        interval=a.interval,
+        until=a.until,
+        rate_window=a.rate_window,
+        allow_hosts=a.allow_host,
+        match=dict(a.match),
+    )
+    return fleet_gate(opts, out=lambda line: print(line, flush=True))
 
 
 def _cmd_capacity(a: argparse.Namespace) -> int:
@@ -634,6 +714,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "capacity":
             return _cmd_capacity(args)
+        if args.command == "fleet-gate":
+            return _cmd_fleet_gate(args)
         if args.command == "report":
             return _cmd_report(args, gate=False)
         if args.command == "gate":

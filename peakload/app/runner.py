@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from peakload.app.control import ControlServer, ControlSpec, check_control
 from peakload.app.progress import progress_line, write_progress
 from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
 from peakload.core import (
@@ -96,6 +97,9 @@ class RunOptions:
     locustfile: Path | None = None  # the user's own Locust code (--locustfile); None = the profile's, else the built-in journeys
     shard: Shard | None = None  # --shard I/N: this master's share of one schedule (None = the profile's arrivals.shard, if any)
     start_at: float | None = None  # --start-at: the schedule's start (epoch s), shared by every shard
+    control: str | None = None  # --control HOST:PORT: the endpoint the fleet gate stops this run through
+    control_token_file: Path | None = None  # --control-token-file: the fleet's shared token
+    allow_control: list[str] = field(default_factory=list)  # --allow-control: non-loopback addresses it may listen on
 
 
 def _die_with_parent(sig: int) -> None:
@@ -231,6 +235,7 @@ class RunContext:
     replay: ReplaySchedule | None = None  # journey: replay, its log read (offsets only)
     shard: Shard | None = None  # --shard, else the profile's arrivals.shard
     arrivals_plan: ArrivalsPlan | None = None  # open model: the global schedule's arrivals and this shard's share
+    control: ControlSpec | None = None  # --control: where the fleet gate can stop this run, and its token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -264,6 +269,7 @@ def plan(opts: RunOptions) -> RunContext:
     replay = _check_replay(opts, profile, scale)
     own = _check_locustfile(opts, profile)
     shard = _check_shard(opts, profile)
+    control = check_control(opts.control, opts.control_token_file, allow=opts.allow_control)
     metrics_port = opts.metrics_port
     if opts.with_prometheus:
         if shutil.which("prometheus") is None:
@@ -289,6 +295,7 @@ def plan(opts: RunOptions) -> RunContext:
         replay=replay,
         shard=shard,
         arrivals_plan=_arrivals_plan(profile, scale, opts.duration, replay, shard),
+        control=control,
     )
 
 
@@ -445,6 +452,11 @@ def run(opts: RunOptions) -> Report:
     created: list[Path] = []  # the run folder, once this run made it (the storefront log is copied there)
     with ExitStack() as stack:  # unwinds in reverse: Prometheus, then the storefront, then the work folder
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="peakload-")))
+        control = None
+        if ctx.control is not None:  # bound first: an address in use is refused before anything starts
+            control = ControlServer(ctx.control, run_id=ctx.run_id, shard=str(ctx.shard) if ctx.shard is not None else None)
+            control.start()
+            stack.callback(control.stop)
         target = ctx.target
         embedded = None
         if not target:
@@ -499,7 +511,7 @@ def run(opts: RunOptions) -> Report:
         if opts.with_prometheus:
             prom = _start_prometheus(ctx, target, run_dir)
             stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
-        outcome = replace(_drive(ctx, target, run_dir), reconciliation_url=target)
+        outcome = replace(_drive(ctx, target, run_dir, control), reconciliation_url=target)
         rec = ctx.shop.reconcile(
             target=profile.target,
             base_url=target,
@@ -509,6 +521,8 @@ def run(opts: RunOptions) -> Report:
         write_atomic(run_dir / RECONCILIATION_JSON, json.dumps(rec, indent=2) + "\n")
         write_atomic(run_dir / RUN_JSON, json.dumps(replace(meta, ended_ts=time.time()).to_json(), indent=2) + "\n")
         write_atomic(run_dir / OUTCOME_JSON, json.dumps(outcome.to_json(), indent=2) + "\n")
+        if control is not None:
+            control.finish()
     return write_reports(run_dir, ctx.thresholds, baseline=ctx.baseline, baseline_id=str(opts.baseline or ""), tolerances=profile.compare)
 
 
@@ -576,7 +590,7 @@ def _load_baseline(path: Path, *, field: str = "--baseline") -> dict:
     return data
 
 
-def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
+def _drive(ctx: RunContext, url: str, run_dir: Path, control: ControlServer | None = None) -> Outcome:
     opts = ctx.opts
     env = {
         **os.environ,
@@ -612,6 +626,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
     lead = max(0.0, opts.start_at - time.time()) if opts.start_at is not None else 0.0  # waiting for --start-at
     hard_deadline = t0 + lead + total + 60 + 30 * max(opts.workers, 1)
     last_line = ""
+    if control is not None:
+        control.running()
     try:
         while proc.poll() is None:
             for obj in tail.poll():
@@ -630,6 +646,10 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
                 if reason and not aborted:
                     aborted = f"aborted: {reason}"
                     proc.send_signal(signal.SIGTERM)
+            asked = control.poll(aborted) if control is not None else None  # the fleet gate's abort: the same path
+            if asked and not aborted:
+                aborted = f"aborted: {asked}"
+                proc.send_signal(signal.SIGTERM)
             if time.monotonic() > hard_deadline:
                 invalid = f"the load generator did not stop within {total + 60:.0f}s of the planned end; killed"
                 proc.kill()
@@ -637,6 +657,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path) -> Outcome:
     except KeyboardInterrupt:
         aborted = "aborted: interrupted by the user (Ctrl-C)"
         proc.send_signal(signal.SIGTERM)
+    if control is not None:
+        control.close(aborted)
     try:
         proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
