@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", type=_out, default=Path("results"), help="results root folder (default: %(default)s)")
     r.add_argument("--seed", type=_int_in(0, 2**63 - 1), help="random seed (default: the profile's)")
     r.add_argument("--workers", type=_int_in(0, MAX_WORKERS), default=0, help="local Locust worker processes (0 = one local runner)")
+    r.add_argument(
+        "--expect-workers",
+        type=_int_in(1, MAX_WORKERS),
+        default=0,
+        metavar="N",
+        help="wait for N `locust --worker` processes started elsewhere (other hosts); needs --master-bind (docs/kubernetes.md)",
+    )
+    r.add_argument("--master-bind", metavar="HOST:PORT", help="the address those workers connect to (HOST an IP address of this machine)")
     r.add_argument("--metrics-port", type=_port, default=0, help="serve the load generator's /metrics on this port (0 = off)")
     r.add_argument("--baseline", type=_path, help="compare against this earlier results folder")
     r.add_argument("--quiet", action="store_true", help="no live progress line")
@@ -428,6 +436,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
             results_root=a.results,
             seed=a.seed,
             workers=a.workers,
+            expect_workers=a.expect_workers,
+            master_bind=a.master_bind,
             metrics_port=a.metrics_port,
             baseline=a.baseline,
             quiet=a.quiet,

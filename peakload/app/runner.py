@@ -85,6 +85,8 @@ class RunOptions:
     results_root: Path = Path("results")
     seed: int | None = None
     workers: int = 0
+    expect_workers: int = 0  # --expect-workers N: a master whose N workers run elsewhere (with --master-bind)
+    master_bind: str | None = None  # --master-bind HOST:PORT: where those workers connect
     metrics_port: int = 0
     snapshot_interval: float = 2.0
     baseline: Path | None = None
@@ -164,7 +166,9 @@ def _scale(profile: Profile, opts: RunOptions) -> float:
     return opts.scale or 1.0
 
 
-def _locust_command(url: str, run_dir: Path, workers: int, own: OwnLocustfile | None = None) -> list[str]:
+def _locust_command(
+    url: str, run_dir: Path, workers: int, own: OwnLocustfile | None = None, remote: RemoteWorkers | None = None
+) -> list[str]:
     files = str(LOCUSTFILE) if own is None else f"{PLUGIN},{own.path}"
     cmd = [
         sys.executable,
@@ -189,7 +193,8 @@ def _locust_command(url: str, run_dir: Path, workers: int, own: OwnLocustfile | 
         "10",
     ]
     # user classes picked by name are positional, as in `locust -f FILE ClassA ClassB`
-    return cmd + distributed_args(workers) + (list(own.classes) if own is not None else [])
+    locust_args = remote.locust_args() if remote is not None else distributed_args(workers)
+    return cmd + locust_args + (list(own.classes) if own is not None else [])
 
 
 def distributed_args(workers: int) -> list[str]:
@@ -214,6 +219,62 @@ def distributed_args(workers: int) -> list[str]:
     ]
 
 
+REMOTE_WORKERS_WAIT_S = 120  # a master with --expect-workers gives up when they are not all in by then
+_RUN_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteWorkers:
+    """``--expect-workers N --master-bind HOST:PORT``: the master waits for N ``locust --worker`` processes started
+    elsewhere (other hosts, network namespaces, pods) that connect to HOST:PORT (docs/kubernetes.md, "Real hosts")."""
+
+    count: int
+    host: str
+    port: int
+    run_id: str | None  # PEAKLOAD_RUN_ID of this process: the workers must send under the same run id
+
+    def locust_args(self) -> list[str]:
+        return [
+            "--master",
+            "--expect-workers",
+            str(self.count),
+            "--expect-workers-max-wait",
+            str(REMOTE_WORKERS_WAIT_S),
+            "--master-bind-host",
+            self.host,
+            "--master-bind-port",
+            str(self.port),
+        ]
+
+
+def _check_remote_workers(opts: RunOptions) -> RemoteWorkers | None:
+    """--expect-workers and --master-bind, together and without --workers; HOST an IP address, PORT 1..65535."""
+    if not opts.expect_workers and opts.master_bind is None:
+        return None
+    if opts.expect_workers < 1 or opts.master_bind is None:
+        missing = "--master-bind HOST:PORT" if opts.master_bind is None else "--expect-workers N (N >= 1)"
+        raise UsageError(f"--expect-workers/--master-bind: give both (missing {missing}): the master waits for N workers at HOST:PORT")
+    if opts.workers:
+        raise UsageError("--workers: local worker processes and --expect-workers (workers elsewhere) exclude each other")
+    import ipaddress
+
+    host, sep, port_text = opts.master_bind.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(
+            f"--master-bind: expected HOST:PORT with HOST an IP address of this machine (e.g. 10.0.0.5:5557), got {opts.master_bind[:80]!r}"
+        ) from None
+    if not sep or not 1 <= port <= 65535:
+        raise UsageError(f"--master-bind: expected a port 1..65535 after the address, got {opts.master_bind[:80]!r}")
+    run_id = os.environ.get("PEAKLOAD_RUN_ID", "").strip() or None
+    if run_id is not None and (len(run_id) > 100 or not set(run_id) <= _RUN_ID_CHARS or run_id[0] in ".-"):
+        raise UsageError(f"PEAKLOAD_RUN_ID: expected letters, digits, '.', '_' or '-' (at most 100, a folder name), got {run_id[:80]!r}")
+    return RemoteWorkers(count=opts.expect_workers, host=host, port=port, run_id=run_id)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunContext:
     """Everything one run decided before any side effect: built once by :func:`plan`, never mutated."""
@@ -234,6 +295,7 @@ class RunContext:
     own: OwnLocustfile | None = None  # the user's own locustfile, checked
     replay: ReplaySchedule | None = None  # journey: replay, its log read (offsets only)
     shard: Shard | None = None  # --shard, else the profile's arrivals.shard
+    remote_workers: RemoteWorkers | None = None  # --expect-workers N --master-bind HOST:PORT
     arrivals_plan: ArrivalsPlan | None = None  # open model: the global schedule's arrivals and this shard's share
     control: ControlSpec | None = None  # --control: where the fleet gate can stop this run, and its token
 
@@ -254,6 +316,7 @@ def plan(opts: RunOptions) -> RunContext:
     scale = _scale(profile, opts)
     if opts.duration is not None and opts.duration <= 0:
         raise UsageError(f"--duration: expected a positive duration, got {opts.duration:g}")
+    remote = _check_remote_workers(opts)
     if opts.workers < 0:
         raise UsageError(f"--workers: expected 0 or more, got {opts.workers}")
     target = opts.target or profile.target.url
@@ -283,7 +346,7 @@ def plan(opts: RunOptions) -> RunContext:
         thresholds=thresholds,
         slo=slo,
         target=target,
-        run_id=opts.run_id or new_run_id(),
+        run_id=opts.run_id or (remote.run_id if remote is not None else None) or new_run_id(),
         seed=opts.seed if opts.seed is not None else profile.seed,
         scale=scale,
         total=replay.duration if replay is not None else min(profile.total_seconds, opts.duration or float("inf")),
@@ -294,6 +357,7 @@ def plan(opts: RunOptions) -> RunContext:
         own=own,
         replay=replay,
         shard=shard,
+        remote_workers=remote,
         arrivals_plan=_arrivals_plan(profile, scale, opts.duration, replay, shard),
         control=control,
     )
@@ -491,7 +555,7 @@ def run(opts: RunOptions) -> Report:
             git_revision=_git_revision(),
             seed=ctx.seed,
             scale=ctx.scale,
-            workers=opts.workers,
+            workers=opts.workers or opts.expect_workers,
             planned_duration_s=ctx.total,
             started_ts=time.time(),
             thresholds=tuple(t.id for t in ctx.thresholds),
@@ -603,14 +667,14 @@ def _drive(ctx: RunContext, url: str, run_dir: Path, control: ControlServer | No
             duration=opts.duration,
             metrics_port=ctx.metrics_port,
             snapshot_interval=opts.snapshot_interval,
-            workers=max(opts.workers, 1),
+            workers=max(opts.workers, opts.expect_workers, 1),
             shard=ctx.shard,
             start_at=opts.start_at,
         ).to_environ(),
     }
     out = open(run_dir / "locust.out", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        _locust_command(url, run_dir, opts.workers, ctx.own),
+        _locust_command(url, run_dir, opts.workers, ctx.own, ctx.remote_workers),
         env=env,
         stdout=out,
         stderr=subprocess.STDOUT,
@@ -625,6 +689,8 @@ def _drive(ctx: RunContext, url: str, run_dir: Path, control: ControlServer | No
     t0 = time.monotonic()
     lead = max(0.0, opts.start_at - time.time()) if opts.start_at is not None else 0.0  # waiting for --start-at
     hard_deadline = t0 + lead + total + 60 + 30 * max(opts.workers, 1)
+    if ctx.remote_workers is not None:  # Locust waits up to this long for them before the load starts
+        hard_deadline += REMOTE_WORKERS_WAIT_S + 30 * ctx.remote_workers.count
     last_line = ""
     if control is not None:
         control.running()

@@ -3,15 +3,16 @@
 The master/worker protocol (ZeroMQ over TCP) and the load cross a real network
 stack: the master and the target listen on the hub namespace's veth address,
 each worker runs in a namespace of its own, with its own address and its own
-host name, and reaches them through its veth pair. The run is started the way
-a fleet runs on real hosts (docs/kubernetes.md: ``deploy/k8s/master-entrypoint.sh``):
-plain ``locust --master --expect-workers 2`` with the ``PEAKLOAD_*`` environment,
-``locust --worker --master-host`` on each host, then ``peakload gate`` on the
-master's results folder. The target counts ``GET /`` by the peer address, so
-each worker's requests as the target saw them are known.
+host name, and reaches them through its veth pair. Each worker is
+``locust --worker --master-host`` with the ``PEAKLOAD_*`` environment; the
+master is started both supported ways (docs/kubernetes.md, "Real hosts"):
+``peakload run --expect-workers 2 --master-bind HOST:PORT``, and plain
+``locust --master --expect-workers 2`` (as ``deploy/k8s/master-entrypoint.sh``
+does) followed by ``peakload gate``. The target counts ``GET /`` by the peer
+address, so each worker's requests as the target saw them are known.
 
-- happy path: the merged count equals the target's count exactly, each worker
-  sent its half of the schedule, the gate passes;
+- happy path (``peakload run``): the merged count equals the target's count
+  exactly, each worker sent its half of the schedule, the run passes;
 - a worker SIGKILLed mid-run: the master notices (Locust marks it missing), the
   gate says the run is invalid (exit 3) in one line naming the worker, and the
   numbers are exact where they can be: everything the survivor sent is counted,
@@ -114,8 +115,10 @@ def _first_load_line(snapshots: Path, master: subprocess.Popen, *, after: float,
     raise RuntimeError("the master wrote no interval with requests in time")
 
 
-def _run(fleet: Fleet, tmp: Path, *, kill: str | None = None) -> FleetRun:
-    """Target + master in the hub, one worker per host namespace; SIGKILL worker ``kill`` 4 s into the arrivals."""
+def _run(fleet: Fleet, tmp: Path, *, kill: str | None = None, via_peakload_run: bool = False) -> FleetRun:
+    """Target + master in the hub, one worker per host namespace; SIGKILL worker ``kill`` 4 s into the arrivals.
+
+    The master is plain ``locust --master`` (then ``peakload gate``), or ``peakload run --expect-workers``."""
     profile = write_profile(tmp / "fleet.yaml", rate=RATE, seconds=SECONDS, pool=20, extra=GATE)
     run_dir = tmp / "results" / "fleet-run"
     logs = tmp / "logs"
@@ -135,36 +138,37 @@ def _run(fleet: Fleet, tmp: Path, *, kill: str | None = None) -> FleetRun:
     )
     url = _wait_for(tmp / "target.url", target_proc, what="the target")
     locust = [PY, "-m", "locust", "-f", str(REPO / "locustfile.py")]
-    master = fleet.popen(
-        fleet.hub,
-        [
-            *locust,
-            "--master",
-            "--headless",
-            "--expect-workers",
-            str(len(WORKERS)),
-            "--expect-workers-max-wait",
-            "60",
-            "--master-bind-host",
-            fleet.hub_ip,
-            "--master-bind-port",
-            str(MASTER_PORT),
-            "--host",
-            url,
-            "--only-summary",
-            "--loglevel",
-            "INFO",
-            "--logfile",
-            str(logs / "master-locust.log"),
-            "--stop-timeout",
-            "10",
-            "--exit-code-on-error",
-            "0",
-        ],
-        log=logs / "master.log",
-        cwd=REPO,
-        env={**env, "PEAKLOAD_RESULTS_DIR": str(run_dir)},
-    )
+    master_cmd = [
+        *locust,
+        "--master",
+        "--headless",
+        "--expect-workers",
+        str(len(WORKERS)),
+        "--expect-workers-max-wait",
+        "60",
+        "--master-bind-host",
+        fleet.hub_ip,
+        "--master-bind-port",
+        str(MASTER_PORT),
+        "--host",
+        url,
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+        "--logfile",
+        str(logs / "master-locust.log"),
+        "--stop-timeout",
+        "10",
+        "--exit-code-on-error",
+        "0",
+    ]
+    master_env = {**env, "PEAKLOAD_RESULTS_DIR": str(run_dir)}
+    if via_peakload_run:  # the same master, started by peakload run (pre-flight, reports, verdict as exit status)
+        master_cmd = [PY, "-m", "peakload", "run", "--profile", str(profile), "--target", url, "--allow-target", fleet.hub_ip]
+        master_cmd += ["--expect-workers", str(len(WORKERS)), "--master-bind", f"{fleet.hub_ip}:{MASTER_PORT}"]
+        master_cmd += ["--results", str(run_dir.parent), "--quiet"]
+        master_env = env  # PEAKLOAD_RUN_ID: the run id the master and its workers share
+    master = fleet.popen(fleet.hub, master_cmd, log=logs / "master.log", cwd=REPO, env=master_env)
     workers = {}
     for i, name in enumerate(WORKERS):
         workers[name] = fleet.popen(
@@ -210,8 +214,8 @@ def _run(fleet: Fleet, tmp: Path, *, kill: str | None = None) -> FleetRun:
 
 
 def test_a_fleet_across_namespaces_counts_every_request_once(fleet: Fleet, tmp_path: Path) -> None:
-    run = _run(fleet, tmp_path)
-    assert run.master_rc == 0, (tmp_path / "logs" / "master.log").read_text()[-2000:]
+    run = _run(fleet, tmp_path, via_peakload_run=True)
+    assert run.master_rc == 0, (tmp_path / "logs" / "master.log").read_text()[-2000:]  # peakload run's verdict: passed
     assert run.gate.returncode == 0, run.gate.stdout + run.gate.stderr
     summary = run.summary
     merged = summary["total"]["requests"]
@@ -222,6 +226,7 @@ def test_a_fleet_across_namespaces_counts_every_request_once(fleet: Fleet, tmp_p
     # both halves crossed their own veth pair: each worker's address sent exactly its slot of the schedule
     assert per_worker == {w: RATE * SECONDS / len(WORKERS) for w in WORKERS}
     assert summary["arrivals"]["scheduled"] == RATE * SECONDS and summary["arrivals"]["dropped"] == 0
+    assert json.loads((run.run_dir / "run.json").read_text())["launched_by"] == "peakload run"
     assert "lost_workers" not in run.end_line()
     assert not [e for e in run.events() if e.get("name") == "worker lost"]
 
@@ -270,3 +275,22 @@ def test_a_worker_killed_mid_run_is_reported_its_pushed_intervals_kept_and_the_r
     # SLACK_S before its last push boundary is in the kept count, and nothing it sent after that boundary
     assert boundary <= run.killed_at
     assert sum(t < boundary - SLACK_S for t in from_lost) <= kept <= sum(t < boundary + SLACK_S for t in from_lost)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--expect-workers", "2"], "--master-bind HOST:PORT"),
+        (["--master-bind", "10.0.0.1:5557"], "--expect-workers N"),
+        (["--expect-workers", "2", "--master-bind", "master.example:5557"], "HOST an IP address"),
+        (["--expect-workers", "2", "--master-bind", "10.0.0.1:70000"], "port 1..65535"),
+        (["--expect-workers", "2", "--master-bind", "10.0.0.1:5557", "--workers", "2"], "exclude each other"),
+        (["--expect-workers", "0", "--master-bind", "10.0.0.1:5557"], "--expect-workers"),
+    ],
+)
+def test_remote_worker_flags_are_refused_in_one_line_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    profile = write_profile(tmp_path / "p.yaml", rate=RATE, seconds=SECONDS, pool=20)
+    res = peakload("run", "--profile", str(profile), "--target", "http://127.0.0.1:9", "--results", str(tmp_path / "r"), *args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr, res.stderr
+    assert not (tmp_path / "r").exists()
