@@ -56,6 +56,8 @@ bench: venv
 	$(BIN)/python bench/exporter.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/fit.py
+	@# master capacity (about 2.5 min): its goal is not met yet (docs/capacity.md), so exit 2 only prints; 1 (counts off) fails
+	$(BIN)/python bench/master.py --quick || [ $$? -eq 2 ]
 
 clean:
 	rm -rf $(VENV) .peakload results .pytest_cache
