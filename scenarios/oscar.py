@@ -111,9 +111,14 @@ class OscarShop(BaseShop):
 
     # ------------------------------------------------------------ plumbing
 
+    def _cookies(self) -> Any:
+        """The cookies the shop set: the lean session's (``scenarios.http``), else the handed session's jar."""
+        return self.session.cookiejar if self.session is not None else getattr(self.http, "cookiejar", None) or ()
+
     def _csrf(self) -> str | None:
-        jar = getattr(self.http, "cookiejar", None)
-        for cookie in jar or ():
+        if self.session is not None:
+            return self.session.cookies.get("csrftoken")
+        for cookie in self._cookies():
             if cookie.name == "csrftoken":
                 return str(cookie.value)
         return None
@@ -199,7 +204,7 @@ class OscarShop(BaseShop):
         with self.call("sign_in", "POST", "login", json={"username": username, "password": password}) as resp:
             if resp.status_code not in (200, 204):
                 return False
-            if not any(c.name == "sessionid" for c in getattr(self.http, "cookiejar", ()) or ()):
+            if not any(c.name == "sessionid" for c in self._cookies()):
                 resp.failure("no session cookie after login")
                 return False
         return True

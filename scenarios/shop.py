@@ -7,7 +7,9 @@ How a platform says it over HTTP is a *dialect adapter* behind it:
 default), :class:`scenarios.oscar.OscarShop` (``dialect: oscar``), or a user's
 own ``module:Class`` (docs/adapters.md). This module imports no Locust: the
 adapter is handed an HTTP session (Locust's ``FastHttpSession`` in a run, the
-same class standalone in ``peakload adapter check``).
+same class standalone in ``peakload adapter check``); the requests themselves take
+the lean path of :mod:`scenarios.http` built from it (one keep-alive connection,
+headers encoded once per user, orjson, Locust's request event).
 
 An adapter declares what its platform offers:
 
@@ -19,7 +21,9 @@ An adapter declares what its platform offers:
 
 Every request goes through :meth:`BaseShop.call`, which names it by the
 platform's route template, carries the journey step in Locust's request
-context (``context={STEP_KEY: step}``) and the run header.
+context (``context={STEP_KEY: step}``) and the run header. ``self.session`` is
+the lean session (cookies in ``self.session.cookies`` when the platform sets
+any); ``self.http`` stays the session the adapter was handed.
 
 Usage::
 
@@ -32,13 +36,16 @@ Usage::
 
 from __future__ import annotations
 
+import importlib
 import json as jsonlib
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from peakload.core import TargetSpec
 from peakload.core.steps import STEP_KEY, STEPS
@@ -176,6 +183,18 @@ class Shop(Protocol):
     def order(self, order_id: str, *, expect_status: str | None = None) -> dict[str, Any] | None: ...
 
 
+def _parsed(resp: Any) -> Any:
+    """The response's JSON: the lean response's cached parse, else orjson (stdlib for what orjson refuses)."""
+    js = getattr(resp, "js", None)
+    if callable(js):
+        return js()
+    content = resp.content or b""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return jsonlib.loads(content)
+
+
 class BaseShop:
     """Plumbing for adapters: paths, the run header, the step context, JSON bodies.
 
@@ -202,6 +221,11 @@ class BaseShop:
         self.http = http
         self.target = target
         self.run_id = run_id
+        self.session: Any = None  # the lean path (scenarios.http) for a Locust session, None otherwise
+        if getattr(http, "request_event", None) is not None and "locust" in sys.modules:
+            # Imported by name, and only where Locust already runs: `peakload run` and `profile fit` load
+            # this module in processes Locust must not monkey-patch (the import-linter contract).
+            self.session = importlib.import_module("scenarios.http").LeanSession.of(http)
         unknown = sorted(set(target.paths) - set(self.PATHS))
         if unknown:
             raise ValueError(
@@ -217,7 +241,6 @@ class BaseShop:
         """Headers every request carries (subclasses add auth)."""
         return {self.target.run_header: self.run_id, "Accept": "application/json"}
 
-    @contextmanager
     def call(
         self,
         step: str,
@@ -229,28 +252,33 @@ class BaseShop:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         url: str | None = None,
-    ) -> Iterator[Any]:
-        """One request named by its route template ``PATHS[key]`` under journey ``step``.
+    ) -> Any:
+        """One request named by its route template ``PATHS[key]`` under journey ``step``; use it as ``with self.call(...) as resp:``.
 
         ``url`` (an absolute URL the platform handed out, e.g. a basket line) replaces the
-        formatted template but the request keeps the template's name (bounded).
+        formatted template but the request keeps the template's name (bounded). ``headers``
+        are this request's own (an idempotency key), sent with :meth:`headers`.
         """
         template = self.path(key)
         if url is None:
-            url = template.format(**{k: quote(str(v), safe="") for k, v in (params or {}).items()})
+            url = template.format(**{k: quote(str(v), safe="") for k, v in params.items()}) if params else template
             if query:
                 url = f"{url}?{urlencode(query)}"
+        session = self.session
+        if session is not None and (url[:1] == "/" or session.owns(url)):
+            return session.request(
+                method, url, name=template, headers=self.headers(), extra_headers=headers, json=json, context={STEP_KEY: step}
+            )
         hdrs = self.headers()
         if headers:
             hdrs.update(headers)
-        with self.http.request(method, url, name=template, headers=hdrs, json=json, catch_response=True, context={STEP_KEY: step}) as resp:
-            yield resp
+        return self.http.request(method, url, name=template, headers=hdrs, json=json, catch_response=True, context={STEP_KEY: step})
 
     @staticmethod
     def body(resp: Any, *, kind: type = dict) -> Any:
-        """The JSON body of ``kind`` (dict or list), or None after marking the request failed."""
+        """The JSON body of ``kind`` (dict or list), or None after marking the request failed (parsed once per response)."""
         try:
-            data = jsonlib.loads(resp.content or b"")
+            data = _parsed(resp)
         except (ValueError, TypeError):
             resp.failure("body is not JSON")
             return None
@@ -262,7 +290,7 @@ class BaseShop:
     @staticmethod
     def error_code(resp: Any) -> str | None:
         try:
-            data = jsonlib.loads(resp.content or b"")
+            data = _parsed(resp)
         except (ValueError, TypeError):
             return None
         return data.get("error") if isinstance(data, dict) else None

@@ -1,0 +1,538 @@
+"""The lean HTTP path every dialect's requests take: one keep-alive connection per user, Locust's request event.
+
+Profiling the shopper funnel against canned answers put about half of the
+generator's CPU per request in Locust's ``FastHttpSession`` and
+geventhttpclient's ``UserAgent``/``HTTPClient.request`` layers: the URL parsed
+five times, two case-insensitive header merges with a regex check of every
+field, a compat request object and a cookie-jar pass — per request, for a
+journey whose host, run header and bearer token never change. A
+:class:`LeanSession` does that work once per user:
+
+- the base URL is split once; a request names a path (or an absolute URL of
+  the same host, as Oscar hands out) and its head is one string join;
+- the adapter's own headers (``BaseShop.headers()``: run header, token, CSRF)
+  are checked and encoded once per distinct value, then reused;
+- bodies are encoded and parsed with orjson, once: :meth:`LeanResponse.js`
+  caches the parse, so a status check and a body check do not parse twice;
+- the connection is geventhttpclient's own pool (one socket, kept alive, its
+  liveness check, its C response parser);
+- cookies are kept and sent only when the server sets them (Oscar's session
+  and CSRF cookies), redirects followed only when one arrives.
+
+Every request fires ``request_event`` once with Locust's fields (request_type,
+name, response_time, response_length, response, context, exception,
+start_time, url) and ``FastHttpSession``'s semantics: a status outside
+Locust's valid codes fails with ``LocustBadStatusCode``, a connection error or
+timeout with the exception (status 0), ``resp.success()``/``resp.failure()``
+in a ``with`` block override both. So Locust's stats and web UI, peakload's
+exporter and the client/server count checks see what they see from
+``FastHttpUser``. The event is looked up on the session it was built from at
+each request, so whoever swaps that session's ``request_event`` (the open
+model's intended-start wrapper) is still heard.
+
+Usage::
+
+    session = LeanSession.of(fast_http_session)     # None when it is not one
+    with session.request("GET", "/api/products/SKU-1", name="/api/products/{sku}", context={}) as resp:
+        if resp.js().get("sku") != "SKU-1":
+            resp.failure("sku missing")
+"""
+
+from __future__ import annotations
+
+import json as stdjson
+import re
+import socket
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+from geventhttpclient import HTTPClient
+from geventhttpclient._parser import HTTPParseError
+from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketResponse
+from locust import User
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, LocustBadStatusCode, LocustUserAgent
+from locust.exception import CatchResponseError, LocustError, ResponseError
+
+__all__ = ["LeanSession", "LeanResponse", "Cookie", "dumps", "loads"]
+
+_VALID = LocustUserAgent.valid_response_codes
+_REDIRECTS = LocustUserAgent.redirect_response_codes
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
+_MAX_HEADER_BLOCKS = 16  # distinct header sets cached per user (a token or CSRF rotation adds one)
+_MAX_REDIRECTS = 5
+_BLOCK = 65536
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes (orjson; falls back to the standard library for what orjson refuses, e.g. ints over 64 bits)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return stdjson.dumps(value).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON (orjson; the standard library for what orjson refuses, e.g. NaN or ints over 64 bits). ValueError when not JSON."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return stdjson.loads(data)
+
+
+class Cookie:
+    """A cookie the server set (``cookie.name``, ``cookie.value``: what ``http.cookiejar`` users read)."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def __repr__(self) -> str:
+        return f"Cookie({self.name!r})"
+
+
+def _header_lines(headers: Mapping[str, Any]) -> str:
+    """``Name: value\\r\\n`` lines, each field checked (a CR/LF in a value would split the request)."""
+    out = []
+    for field, value in headers.items():
+        value = str(value)
+        if not _TOKEN.fullmatch(field) or not _FIELD_VALUE.fullmatch(value):
+            raise ValueError(f"invalid header field {field!r}: {value!r}")
+        out.append(f"{field}: {value}\r\n")
+    return "".join(out)
+
+
+class LeanResponse:
+    """A response, and the ``with`` block that reports it (``catch_response=True`` semantics of ``FastHttpSession``).
+
+    ``status_code`` (0 without an answer), ``content`` (bytes, decompressed), ``headers``,
+    ``error`` (the failure Locust would record), :meth:`js` (the parsed JSON, cached),
+    ``text``, ``json()``, ``success()``, ``failure(msg)``.
+    """
+
+    __slots__ = ("status_code", "content", "headers", "url", "error", "request_meta", "_session", "_manual", "_entered", "_js")
+
+    def __init__(self, session: LeanSession, status: int, content: bytes | None, headers: Any, url: str, error: BaseException | None):
+        self.status_code = status
+        self.content = content
+        self.headers = headers
+        self.url = url
+        self.error = error
+        self._session = session
+        self._manual: bool | BaseException | None = None
+        self._entered = False
+        self._js: Any = self  # self = not parsed yet
+        self.request_meta: dict[str, Any] = {}
+
+    @property
+    def text(self) -> str | None:
+        return None if self.content is None else self.content.decode("utf-8", "replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def js(self) -> Any:
+        """The body parsed as JSON, once (ValueError when it is not JSON)."""
+        if self._js is self:
+            try:
+                self._js = loads(self.content or b"")
+            except (ValueError, TypeError) as exc:
+                raise ValueError("body is not JSON") from exc
+        return self._js
+
+    def json(self) -> Any:
+        return self.js()
+
+    def raise_for_status(self) -> None:
+        if isinstance(self._manual, BaseException):
+            raise self._manual
+        if self._manual is None and self.error is not None:
+            raise self.error
+
+    def success(self) -> None:
+        if not self._entered:
+            raise LocustError("Tried to set status on a request that has not yet been made: use a with-block")
+        self._manual = True
+
+    def failure(self, exc: Any) -> None:
+        if not self._entered:
+            raise LocustError("Tried to set status on a request that has not yet been made: use a with-block")
+        self._manual = exc if isinstance(exc, Exception) else CatchResponseError(exc)
+
+    def __enter__(self) -> LeanResponse:
+        self._entered = True
+        return self
+
+    def __exit__(self, exc_type: Any, value: Any, tb: Any) -> bool:
+        manual = self._manual
+        meta = self.request_meta
+        if manual is not None:
+            meta["exception"] = None if manual is True else manual
+            self._session._fire(meta)
+            return exc_type is None
+        if exc_type is not None:
+            if not isinstance(value, ResponseError):
+                return False  # as Locust does: an error in the block propagates and the request is not reported
+            meta["exception"] = value
+        else:
+            meta["exception"] = self.error
+        self._session._fire(meta)
+        return True
+
+
+class LeanSession:
+    """One user's keep-alive connection to one host; see the module docstring.
+
+    ``events``: the object whose ``request_event`` is fired (the ``FastHttpSession`` it
+    replaces); ``user``: the Locust user whose ``context()`` is merged into each request's.
+    """
+
+    __slots__ = (
+        "base_url",
+        "_origin",
+        "_prefix",
+        "_host",
+        "_port",
+        "_ssl",
+        "_static",
+        "_events",
+        "_user_context",
+        "_client",
+        "_sock",
+        "_blocks",
+        "cookies",
+        "connection_timeout",
+        "network_timeout",
+    )
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        events: Any,
+        user: Any = None,
+        connection_timeout: float = 5.0,
+        network_timeout: float = 30.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s) base URL like http://127.0.0.1:8080, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._ssl = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._ssl else 80)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path.rstrip("/")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        if self._port not in (80, 443):
+            host += f":{self._port}"
+        self._static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
+        self._events = events
+        custom = user is not None and type(user).context is not User.context
+        self._user_context = user.context if custom else None
+        self._client: HTTPClient | None = None  # made at the first request: an idle pool user holds no connection
+        self._sock: Any = None
+        self._blocks: dict[tuple[tuple[str, Any], ...], str] = {}
+        self.cookies: dict[str, str] = {}
+        self.connection_timeout, self.network_timeout = connection_timeout, network_timeout
+
+    @classmethod
+    def of(cls, http: Any) -> LeanSession | None:
+        """The lean session for a Locust ``FastHttpSession`` (its base URL, user, timeouts); None for anything else."""
+        base = getattr(http, "base_url", None)
+        if not isinstance(base, str) or not base.startswith(("http://", "https://")) or not hasattr(http, "request_event"):
+            return None
+        if getattr(http, "auth_header", None):
+            return None  # credentials in the URL: Basic auth is FastHttpSession's business
+        args = getattr(getattr(getattr(http, "client", None), "clientpool", None), "client_args", None) or {}
+        return cls(
+            base,
+            events=http,
+            user=getattr(http, "user", None),
+            connection_timeout=float(args.get("connection_timeout", 5.0)),
+            network_timeout=float(args.get("network_timeout", 30.0)),
+        )
+
+    # ------------------------------------------------------------ cookies (kept only when a server sets them)
+
+    @property
+    def cookiejar(self) -> list[Cookie]:
+        return [Cookie(k, v) for k, v in self.cookies.items()]
+
+    def _take_cookies(self, set_cookie: str | list[str]) -> None:
+        for line in [set_cookie] if isinstance(set_cookie, str) else set_cookie:
+            pair, _, attrs = line.partition(";")
+            name, eq, value = pair.partition("=")
+            name = name.strip()
+            if not eq or not name:
+                continue
+            attrs_l = attrs.lower()
+            gone = (
+                "max-age=0" in attrs_l.replace(" ", "") or "max-age=-" in attrs_l.replace(" ", "") or "expires=thu, 01 jan 1970" in attrs_l
+            )
+            if gone:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value.strip().strip('"')
+
+    # ------------------------------------------------------------ requests
+
+    def owns(self, url: str) -> bool:
+        """Whether the absolute ``url`` is on this session's host (scheme, host and port as the base URL spells them)."""
+        return url.startswith(self._origin + "/") or url == self._origin
+
+    def _block(self, headers: Mapping[str, Any]) -> str:
+        key = tuple(headers.items())
+        block = self._blocks.get(key)
+        if block is None:
+            if len(self._blocks) >= _MAX_HEADER_BLOCKS:
+                self._blocks.clear()
+            block = self._blocks[key] = _header_lines(headers)
+        return block
+
+    def _fire(self, meta: dict[str, Any]) -> None:
+        self._events.request_event.fire(**meta)
+
+    def _pool(self) -> Any:
+        """geventhttpclient's connection pool for this host: its socket factory (resolution, timeouts, TLS) and parser."""
+        client = self._client
+        if client is None:
+            client = self._client = HTTPClient(
+                self._host,
+                self._port,
+                ssl=self._ssl,
+                insecure=True,
+                concurrency=1,
+                connection_timeout=self.connection_timeout,
+                network_timeout=self.network_timeout,
+            )
+        return client._connection_pool
+
+    def _socket(self) -> tuple[Any, bool]:
+        """The kept socket when it is still open and clean (else a new one) and whether it was reused."""
+        sock = self._sock
+        if sock is not None:
+            if self._ssl:
+                alive = self._pool()._is_socket_alive(sock)
+            else:
+                try:
+                    sock._sock.recv(1, socket.MSG_PEEK)  # non-blocking underneath: b"" = closed by the server, data = stray bytes
+                    alive = False
+                except BlockingIOError:
+                    alive = True  # idle and open
+                except OSError:
+                    alive = False
+            if alive:
+                return sock, True
+            self._drop()
+        sock = self._sock = self._pool()._create_socket()
+        return sock, False
+
+    def _drop(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _exchange(self, method: str, head: bytes, body: bytes | None) -> tuple[int, dict[str, Any], bytes]:
+        """Send one request on the kept connection and read the answer: (status, headers by lower-case name, body).
+
+        A connection the server closed before answering is opened again and the request
+        sent once more, for an idempotent method only (a write it may have processed is not sent twice).
+        """
+        for attempt in (0, 1):
+            sock, reused = self._socket()
+            try:
+                sock.sendall(head + body if body else head)
+                data = sock.recv(_BLOCK)
+            except (ConnectionResetError, BrokenPipeError):
+                self._drop()
+                if attempt or not reused or method not in _IDEMPOTENT:
+                    raise
+                continue
+            except OSError:
+                self._drop()
+                raise
+            if not data:
+                self._drop()
+                if attempt or not reused or method not in _IDEMPOTENT:
+                    raise HTTPConnectionClosed("connection closed.")
+                continue
+            try:
+                return self._read(sock, method, data)
+            except BaseException:
+                self._drop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, dict[str, Any], bytes]:
+        """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""
+        end = data.find(b"\r\n\r\n")
+        if end > 0 and data[:9] in (b"HTTP/1.1 ", b"HTTP/1.0 "):
+            lines = data[:end].decode("latin-1").split("\r\n")
+            status = int(lines[0][9:12])
+            headers: dict[str, Any] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                value = value.strip()
+                if name in headers:
+                    old = headers[name]
+                    headers[name] = [*old, value] if isinstance(old, list) else [old, value]
+                else:
+                    headers[name] = value
+            length = headers.get("content-length")
+            no_body = method == "HEAD" or status in (204, 304)
+            if status >= 200 and "transfer-encoding" not in headers and (no_body or (isinstance(length, str) and length.isdigit())):
+                need = 0 if no_body else int(length)
+                body = data[end + 4 :]
+                while len(body) < need:
+                    more = sock.recv(max(_BLOCK, need - len(body)))
+                    if not more:
+                        raise HTTPParseError("connection closed before the end of the body")
+                    body += more
+                conn = str(headers.get("connection", "")).lower()
+                if len(body) != need or conn == "close" or (data[5:8] == b"1.0" and conn != "keep-alive"):
+                    self._drop()  # the server closes, or sent more than it said: no reuse
+                return status, headers, body
+        # the general case: geventhttpclient's parser reads on from what came so far
+        raw = HTTPSocketResponse(sock, method=method, pre_buffered=data)
+        body = raw.read()
+        if raw.should_close() or raw._sock is None and not raw.message_complete:
+            self._drop()
+        headers = {}
+        for name, value in raw.items():
+            name = name.lower()
+            if name in headers:
+                old = headers[name]
+                headers[name] = [*old, value] if isinstance(old, list) else [old, value]
+            else:
+                headers[name] = value
+        return raw.status_code, headers, body
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        name: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: bytes | str | None = None,
+        catch_response: bool = True,
+        context: dict[str, Any] | None = None,
+        allow_redirects: bool = True,
+    ) -> LeanResponse:
+        """``method url`` (a path under the base URL, or an absolute URL of its host); reported as ``name``.
+
+        ``headers`` are cached encoded (the adapter's per-user set); ``extra_headers`` are
+        per request (an idempotency key). With ``catch_response`` (the default) the
+        request is reported when the ``with`` block ends; without, at once.
+        """
+        if url[:1] == "/":
+            uri = self._prefix + url
+            full = self.base_url + url
+        else:
+            if not self.owns(url):
+                raise ValueError(f"{url!r} is not on {self._origin}: one lean session speaks to one host")
+            full = url
+            uri = url[len(self._origin) :] or "/"
+        lines = self._block(headers) if headers else ""
+        if extra_headers:
+            lines += _header_lines(extra_headers)
+        payload: bytes | None = None
+        ctype = ""
+        if data is not None:
+            payload = data.encode() if isinstance(data, str) else data
+        elif json is not None:
+            payload = dumps(json)
+            ctype = "Content-Type: application/json\r\n"
+        start_time = time.time()
+        t0 = time.perf_counter()
+        status, content, resp_headers, error = 0, None, None, None
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                hop = lines + ctype
+                if self.cookies:
+                    hop += "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()) + "\r\n"
+                if payload:
+                    hop += f"Content-Length: {len(payload)}\r\n"
+                elif method in _BODY_METHODS:
+                    hop += "Content-Length: 0\r\n"
+                status, resp_headers, content = self._exchange(
+                    method, f"{method} {uri} HTTP/1.1\r\n{self._static}{hop}\r\n".encode("latin-1"), payload
+                )
+                set_cookie = resp_headers.get("set-cookie")
+                if set_cookie:
+                    self._take_cookies(set_cookie)
+                encoding = resp_headers.get("content-encoding")
+                if encoding and content:
+                    content = zlib.decompress(content, 47 if "gzip" in encoding else 15)
+                if status not in _REDIRECTS or not allow_redirects:
+                    break
+                location = resp_headers.get("location")
+                if not isinstance(location, str):
+                    break
+                target = urljoin(self._origin + uri, location)
+                if not self.owns(target):
+                    break  # another host: reported as the 3xx it is
+                uri = target[len(self._origin) :]
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, payload, ctype = "GET", None, ""
+            if status not in _VALID:
+                error = LocustBadStatusCode(full, code=status)
+        except FAILURE_EXCEPTIONS as exc:
+            error = exc
+            status, content = 0, None
+        response_time = (time.perf_counter() - t0) * 1000
+        if context is None:
+            context = {}
+        if self._user_context is not None:
+            context = {**self._user_context(), **context}
+        resp = LeanResponse(self, status, content, resp_headers, full, error)
+        resp.request_meta = {
+            "request_type": method,
+            "name": name or url,
+            "response_time": response_time,
+            "response_length": len(content) if content else 0,
+            "response": resp,
+            "context": context,
+            "exception": error,
+            "start_time": start_time,
+            "url": full,
+        }
+        if not catch_response:
+            self._fire(resp.request_meta)
+        return resp
+
+    def get(self, url: str, **kw: Any) -> LeanResponse:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> LeanResponse:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> LeanResponse:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> LeanResponse:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> LeanResponse:
+        return self.request("DELETE", url, **kw)
+
+    def close(self) -> None:
+        self._drop()
+        if self._client is not None:
+            self._client.close()
+            self._client = None

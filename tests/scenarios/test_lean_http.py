@@ -1,0 +1,185 @@
+"""The lean HTTP path (scenarios/http.py) against a real aiohttp server: keep-alive, cookies, redirects, framing, failures.
+
+The session runs in a child process (importing Locust monkey-patches the importer); it prints, per
+request, the status, the body the session read, and the request event Locust's listeners got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from peakload.core.net import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_DRIVER = r"""
+import json, sys
+from locust.contrib.fasthttp import FastHttpSession
+from locust.event import Events
+from scenarios.http import LeanSession
+
+spec = json.load(sys.stdin)
+events = Events()
+seen = []
+events.request.add_listener(lambda **kw: seen.append({
+    "type": kw["request_type"], "name": kw["name"], "url": kw["url"], "length": kw["response_length"],
+    "context": kw["context"], "status": getattr(kw["response"], "status_code", None),
+    "exception": None if kw["exception"] is None else type(kw["exception"]).__name__,
+    "message": None if kw["exception"] is None else str(kw["exception"]),
+}))
+session = LeanSession.of(FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=5.0, connection_timeout=2.0))
+out = []
+for r in spec["requests"]:
+    with session.request(r["method"], r["path"], name=r.get("name"), json=r.get("json"), headers={"X-Peakload-Run": "t"},
+                         context={"step": r["path"]}) as resp:
+        if r.get("fail"):
+            resp.failure(r["fail"])
+        out.append({"status": resp.status_code, "body": (resp.content or b"").decode(), "cookies": dict(session.cookies)})
+json.dump({"out": out, "events": seen}, sys.stdout)
+"""
+
+
+def _app(peers: list[Any]) -> web.Application:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername")[1] if request.transport else None)
+        path = request.path
+        if path == "/set":
+            resp = web.json_response({"ok": True})
+            resp.set_cookie("csrftoken", "abc")
+            resp.set_cookie("sessionid", "s1")
+            return resp
+        if path == "/echo":
+            body = await request.read()
+            return web.json_response({"cookie": request.headers.get("Cookie"), "method": request.method, "body": body.decode()})
+        if path == "/forget":
+            resp = web.json_response({})
+            resp.del_cookie("sessionid")
+            return resp
+        if path == "/moved":
+            raise web.HTTPFound("/echo")
+        if path == "/chunked":
+            resp = web.StreamResponse()
+            resp.enable_chunked_encoding()
+            resp.content_type = "application/json"
+            await resp.prepare(request)
+            await resp.write(b'{"part": ')
+            await resp.write(b'"two"}')
+            await resp.write_eof()
+            return resp
+        if path == "/gzip":
+            resp = web.json_response({"big": "x" * 2000})
+            resp.enable_compression(web.ContentCoding.gzip)
+            return resp
+        if path == "/close":
+            resp = web.json_response({"closing": True})
+            resp.force_close()
+            return resp
+        if path == "/boom":
+            return web.json_response({"error": "boom"}, status=500)
+        return web.json_response({"path": path})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+@pytest.fixture
+def server() -> Any:
+    peers: list[Any] = []
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        runner = web.AppRunner(_app(peers), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        holder["runner"] = runner
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield holder["url"], peers
+    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def drive(url: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRIVER],
+        input=json.dumps({"url": url, "requests": requests}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_one_kept_connection_and_locusts_event_fields(server) -> None:
+    url, peers = server
+    got = drive(url, [{"method": "GET", "path": f"/p/{i}", "name": "/p/{i}"} for i in range(5)])
+    assert len(set(peers)) == 1 and len(peers) == 5  # five requests, one connection
+    assert [e["name"] for e in got["events"]] == ["/p/{i}"] * 5
+    first = got["events"][0]
+    assert first["url"] == url + "/p/0" and first["type"] == "GET" and first["exception"] is None
+    assert first["context"] == {"step": "/p/0"} and first["length"] == len(got["out"][0]["body"])
+
+
+def test_cookies_kept_sent_and_forgotten_redirect_followed(server) -> None:
+    url, _ = server
+    got = drive(
+        url,
+        [
+            {"method": "POST", "path": "/set", "json": {"u": 1}},
+            {"method": "GET", "path": "/echo"},
+            {"method": "POST", "path": "/forget"},
+            {"method": "POST", "path": "/moved", "json": {"x": 1}},
+        ],
+    )
+    out = got["out"]
+    assert out[0]["cookies"] == {"csrftoken": "abc", "sessionid": "s1"}
+    assert json.loads(out[1]["body"])["cookie"] in ("csrftoken=abc; sessionid=s1", "sessionid=s1; csrftoken=abc")
+    assert out[2]["cookies"] == {"csrftoken": "abc"}
+    moved = json.loads(out[3]["body"])  # 302 after a POST: the browser's GET, without the body, with the cookies
+    assert out[3]["status"] == 200 and moved == {"cookie": "csrftoken=abc", "method": "GET", "body": ""}
+    assert len(got["events"]) == 4 and got["events"][3]["url"] == url + "/moved"
+
+
+def test_chunked_gzip_and_a_closing_server(server) -> None:
+    url, peers = server
+    got = drive(url, [{"method": "GET", "path": p} for p in ("/chunked", "/gzip", "/close", "/after")])
+    out = got["out"]
+    assert json.loads(out[0]["body"]) == {"part": "two"}
+    assert json.loads(out[1]["body"]) == {"big": "x" * 2000}
+    assert [o["status"] for o in out] == [200, 200, 200, 200] and all(e["exception"] is None for e in got["events"])
+    assert peers[2] != peers[3]  # the server closed after /close: a new connection for the next request
+
+
+def test_bad_status_no_answer_and_a_marked_failure(server) -> None:
+    url, _ = server
+    got = drive(url, [{"method": "GET", "path": "/boom"}, {"method": "GET", "path": "/fine", "fail": "order_id missing"}])
+    assert got["events"][0]["exception"] == "LocustBadStatusCode" and got["out"][0]["status"] == 500
+    assert got["events"][1]["exception"] == "CatchResponseError" and got["events"][1]["message"] == "order_id missing"
+    dead = drive(f"http://127.0.0.1:{free_port()}", [{"method": "POST", "path": "/x", "json": {}}])
+    assert dead["out"][0]["status"] == 0 and dead["events"][0]["exception"] == "ConnectionRefusedError"
