@@ -5,6 +5,7 @@ Usage: ``render_html(summary, data, compare_rows=None) -> str``
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from typing import Any
@@ -24,7 +25,7 @@ td:first-child,th:first-child{text-align:left}.pass{color:#080}.fail{color:#b00;
 .banner{padding:8px 12px;border-radius:4px;margin:8px 0}.passed{background:#e6f4e6}.failed{background:#fbe3e3}.invalid{background:#fff3cd}.unjudged{background:#eee}.ungated{background:#eef}
 td.msg{text-align:left;font-family:ui-monospace,monospace;font-size:12px;word-break:break-word}
 .problems{background:#fff3cd;padding:6px 12px}svg .title{font-weight:600;font-size:13px}svg .axis,svg .legend{font-size:11px}
-code{background:#f3f3f3;padding:0 3px}"""
+code{background:#f3f3f3;padding:0 3px}svg circle.pt:hover{fill-opacity:1}"""
 
 
 _BANNER = {"ungated": "NO THRESHOLDS (by design)"}  # other statuses: their name in capitals
@@ -92,6 +93,10 @@ def _funnel(data: RunData, not_offered: list[str]) -> str:
 
 
 def _threshold_table(summary: Summary) -> str:
+    if not summary.thresholds:  # a sentence, not a table with only its header
+        if summary.status == "ungated":
+            return '<p id="thresholds" class="skip">No thresholds by design (the profile declares <code>thresholds: none</code>).</p>'
+        return '<p id="thresholds" class="skip">No thresholds declared (profile thresholds or an SLO spec): nothing was judged.</p>'
     rows = []
     for t in summary.thresholds:
         cls, word = {True: ("pass", "pass"), False: ("fail", "FAIL"), None: ("skip", "skip")}[t.passed]
@@ -104,6 +109,53 @@ def _threshold_table(summary: Summary) -> str:
         + "".join(rows)
         + "</table>"
     )
+
+
+def _clock(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def _stage_table(summary: Summary) -> str:
+    """Each profile stage's window, verdict and figures (the intervals whose midpoint lies inside it)."""
+
+    def f(v: float | None, fmt: str = "{:.1f}") -> str:
+        return "n/a" if v is None else fmt.format(v)
+
+    word = {"passed": ("pass", "pass"), "failed": ("fail", "FAIL"), "not judged": ("skip", "not judged"), "no thresholds": ("skip", "—")}
+    rows = []
+    for st in summary.stages:
+        cls, text = word[st.verdict]
+        rows.append(
+            f"<tr><td><code>{_e(st.label)}</code></td><td>{_clock(st.start_s)}..{_clock(st.end_s)}</td>"
+            f'<td class="{cls}" title="{_e("; ".join(st.thresholds))}">{_e(text)}</td><td>{st.intervals}</td><td>{st.requests}</td>'
+            f"<td>{f(None if st.error_ratio is None else st.error_ratio * 100, '{:.2f}%')}</td><td>{f(st.rps)}</td>"
+            f"<td>{f(st.p50_ms)}</td><td>{f(st.p95_ms)}</td><td>{f(st.p99_ms)}</td></tr>"
+        )
+    return (
+        f"<p>Offsets from the run's start ({_e(summary.timeline_start)}); an interval belongs to the stage its midpoint falls in.</p>"
+        '<table id="stages"><tr><th>stage</th><th>window</th><th>verdict</th><th>intervals</th><th>requests</th><th>errors</th>'
+        "<th>rps</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _event_rows(summary: Summary, data: RunData) -> str:
+    """Events with their time as an offset from the run's start (T+12.5 s, the charts' x axis) and as UTC clock time."""
+    t0 = data.intervals[0].t_start if data.intervals else None
+    rows = []
+    for ev in summary.events:
+        try:
+            t = float(ev["t"])
+        except (KeyError, TypeError, ValueError):
+            rel, clock = "n/a", "n/a"
+        else:
+            rel = "n/a" if t0 is None else f"T{'+' if t >= t0 else '−'}{abs(t - t0):.1f} s"
+            clock = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+        rows.append(
+            f"<tr><td>{_e(rel)}</td><td>{_e(clock)}</td><td>{_e(ev.get('kind'))}</td><td>{_e(ev.get('name'))}</td>"
+            f'<td style="text-align:left">{_e(ev.get("detail"))}</td></tr>'
+        )
+    return "".join(rows)
 
 
 def _request_table(summary: Summary) -> str:
@@ -235,6 +287,8 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             + "</p>"
         )
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
+    if s.stages:
+        parts += ["<h2>Stages</h2>", _stage_table(s)]
     if compare_rows is not None:
         n = sum(r.regression for r in compare_rows)
         b = s.baseline or {}

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 
 from peakload.core import format_value
 from peakload.core.steps import step_scope
-from peakload.core.summary import RequestRow, Summary
+from peakload.core.summary import RequestRow, StageRow, Summary, ThresholdRow
 
 __all__ = ["render_junit"]
 
@@ -40,6 +40,23 @@ def _scope_rows(summary: Summary, scope: str) -> list[tuple[str, RequestRow]]:
 
 def _reason_lines(rows: list[tuple[str, RequestRow]]) -> list[str]:
     return [f"  {fr.count} × {key}: {fr.message}" for key, r in rows for fr in r.failure_reasons]
+
+
+def _window(r: ThresholdRow) -> str:
+    """`` during plateau`` for a scoped threshold (its testcase name tells it from the run-wide one)."""
+    return f" {r.window}" if r.window else ""
+
+
+def _stage_line(st: StageRow) -> str:
+    def ms(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f}ms"
+
+    errors = "n/a" if st.error_ratio is None else f"{st.error_ratio * 100:.2f}%"
+    rps = "n/a" if st.rps is None else f"{st.rps:.1f}/s"
+    return (
+        f"  {st.label} [{st.start_s:g}s..{st.end_s:g}s]: {st.verdict}; {st.requests} requests, {rps}, errors {errors}, "
+        f"p50 {ms(st.p50_ms)}, p95 {ms(st.p95_ms)}, p99 {ms(st.p99_ms)}"
+    )
 
 
 def _baseline_case(suite: ET.Element, b: dict) -> None:
@@ -84,6 +101,8 @@ def render_junit(summary: Summary) -> str:
     per_request = _reason_lines(list(summary.requests.items()))
     if per_request:
         out += ["Failure reasons (most frequent per request):", *per_request]
+    if summary.stages:
+        out += [f"Stages (offsets from {summary.timeline_start}):", *[_stage_line(st) for st in summary.stages]]
     if summary.user_errors:
         out += ["Errors raised in the locustfile:", *[f"  {e.count} × {e.message}" for e in summary.user_errors]]
     if out:
@@ -92,7 +111,7 @@ def render_junit(summary: Summary) -> str:
         case = ET.SubElement(
             suite,
             "testcase",
-            {"classname": _x(r.scope), "name": _x(f"{r.metric} {r.op} {format_value(r.metric, r.limit)}"), "time": "0"},
+            {"classname": _x(r.scope), "name": _x(f"{r.metric} {r.op} {format_value(r.metric, r.limit)}{_window(r)}"), "time": "0"},
         )
         if r.passed is False:
             msg = f"{r.scope}: {r.message}"

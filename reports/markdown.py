@@ -40,6 +40,22 @@ def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1f}"
 
 
+_STAGE = {"passed": "✅ pass", "failed": "❌ fail", "not judged": "➖ not judged", "no thresholds": "no thresholds"}
+
+
+def _clock(seconds: float) -> str:
+    """Offset from the run's start as MM:SS (the ``during: MM:SS..MM:SS`` syntax)."""
+    whole = int(round(seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def _no_thresholds(s: Summary) -> str:
+    """The sentence that replaces an empty thresholds table."""
+    if s.status == "ungated":
+        return "No thresholds by design (the profile declares `thresholds: none`)."
+    return "No thresholds declared (profile thresholds or an SLO spec): nothing was judged."
+
+
 def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = None) -> str:
     s = summary
     head = _HEAD[s.status]
@@ -59,9 +75,26 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
         out += ["", "**Problems reading the results:**", *[f"- {p}" for p in s.problems]]
     if s.not_offered:
         out += ["", "**Not offered by this platform** (n/a, not measured): " + ", ".join(f"`{n}`" for n in s.not_offered)]
-    out += ["", "### Thresholds", "", "| result | scope | threshold | observed | source |", "|---|---|---|---|---|"]
-    for t in s.thresholds:
-        out.append(f"| {_ICON[t.passed]} | `{t.scope}` | `{t.id.split(': ', 1)[-1]}` | {t.message} | {t.source} |")
+    out += ["", "### Thresholds", ""]
+    if s.thresholds:
+        out += ["| result | scope | threshold | observed | source |", "|---|---|---|---|---|"]
+        for t in s.thresholds:
+            out.append(f"| {_ICON[t.passed]} | `{t.scope}` | `{t.id.split(': ', 1)[-1]}` | {t.message} | {t.source} |")
+    else:
+        out.append(_no_thresholds(s))
+    if s.stages:
+        out += ["", f"### Stages (offsets from {s.timeline_start})", ""]
+        out += [
+            "| stage | window | verdict | requests | errors | rps | p50 ms | p95 ms | p99 ms |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for st in s.stages:
+            errors = "n/a" if st.error_ratio is None else f"{st.error_ratio * 100:.2f} %"
+            rps = "n/a" if st.rps is None else f"{st.rps:.1f}"
+            out.append(
+                f"| {_md_code(st.label)} | {_clock(st.start_s)}..{_clock(st.end_s)} | {_STAGE[st.verdict]} | {st.requests} | {errors} | "
+                f"{rps} | {_ms(st.p50_ms)} | {_ms(st.p95_ms)} | {_ms(st.p99_ms)} |"
+            )
     out += ["", "### Requests", "", "| request | count | errors | rps | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     for key, r in s.requests.items():
         out.append(
