@@ -26,11 +26,19 @@ from typing import Any
 from peakload.core import CompareSpec
 from reports.hdr import nonzero
 from reports.results import RunData
-from reports.significance import MIN_TAIL, percentile_ratio_ci, proportion_diff_ci, rate_ratio_ci
+from reports.significance import MIN_INTERVALS, MIN_TAIL, interval_rate_ratio_ci, percentile_ratio_ci, proportion_diff_ci
 
 __all__ = ["CompareRow", "Samples", "compare", "format_row", "samples_of", "verdict_of", "measured", "COMPARE_RULES", "VERDICTS"]
 
-Samples = dict[str, list[tuple[int, int]]]  # "METHOD name" → its merged histogram's (value µs, count) buckets
+
+@dataclass(frozen=True)
+class Samples:
+    """What the tests draw from, per request key ("METHOD name"): the merged histogram's (value µs, count)
+    buckets, and the (count, seconds) of every snapshot interval of the run (0 where the key had none)."""
+
+    buckets: dict[str, list[tuple[int, int]]]
+    intervals: dict[str, list[tuple[int, float]]]
+
 
 # what a figure's verdict can be; the first four are statistical (see the module docstring)
 VERDICTS = (
@@ -61,7 +69,7 @@ class CompareRow:
     p_value: float | None = None  # two-sided, of "no change"
     samples: tuple[int, int] | None = None  # requests (baseline, current) the test used
     needed: int | None = None  # inconclusive: requests per run that would decide it (None: cannot say)
-    test: str = ""  # which test: bootstrap, newcombe, poisson, or why none ran
+    test: str = ""  # which test: bootstrap (percentiles), newcombe (error ratio), intervals (throughput), or why none ran
 
     @property
     def regression(self) -> bool:
@@ -83,8 +91,17 @@ class CompareRow:
 
 
 def samples_of(data: RunData) -> Samples:
-    """Each request name's merged histogram as (value, count) buckets: the sample the percentile tests draw from."""
-    return {key: nonzero(t.hdr) for key, t in data.totals.items() if t.hdr.get_total_count()}
+    """A loaded run's samples (:class:`Samples`) for :func:`compare`."""
+    buckets = {key: nonzero(t.hdr) for key, t in data.totals.items() if t.hdr.get_total_count()}
+    per: list[dict[str, int]] = []
+    for iv in data.intervals:
+        counts: dict[str, int] = {}
+        for row in iv.requests:
+            key = f"{row['method']} {row['name']}"
+            counts[key] = counts.get(key, 0) + row["count"]
+        per.append(counts)
+    intervals = {key: [(c.get(key, 0), iv.seconds) for c, iv in zip(per, data.intervals, strict=True)] for key in data.totals}
+    return Samples(buckets=buckets, intervals=intervals)
 
 
 def _rel(cur: float | None, base: float | None) -> float | None:
@@ -154,14 +171,6 @@ def _seed(key: str, metric: str) -> int:
     return zlib.crc32(f"{key}\0{metric}".encode())
 
 
-def _duration(summary: dict[str, Any], row: dict[str, Any]) -> float | None:
-    d = summary.get("duration_s")
-    if _num(d) and d > 0:
-        return float(d)
-    rps = row.get("rps")
-    return row["requests"] / rps if _num(rps) and rps > 0 else None
-
-
 def _latency_row(key: str, metric: str, b: dict, c: dict, limit: float, bs: Samples | None, cs: Samples | None) -> CompareRow:
     p = 95.0 if metric == "p95_ms" else 99.0
     base_v, cur_v = b.get(metric), c.get(metric)
@@ -171,12 +180,12 @@ def _latency_row(key: str, metric: str, b: dict, c: dict, limit: float, bs: Samp
     if ch is None:
         return CompareRow(key, metric, base_v, cur_v, None, "n/a", tol)
     tail = math.ceil(MIN_TAIL / (1 - p / 100))
-    if bs is None or cs is None or key not in bs or key not in cs:
+    if bs is None or cs is None or key not in bs.buckets or key not in cs.buckets:
         return CompareRow(
             key, metric, base_v, cur_v, ch, "inconclusive", tol, samples=(nb, nc), needed=tail if min(nb, nc) < tail else None,
             test="untested: no histograms (compare results folders, not bare summary.json files)",
         )  # fmt: skip
-    res = percentile_ratio_ci(bs[key], cs[key], p, seed=_seed(key, metric))
+    res = percentile_ratio_ci(bs.buckets[key], cs.buckets[key], p, seed=_seed(key, metric))
     if res is None:
         return CompareRow(key, metric, base_v, cur_v, ch, "n/a", tol, samples=(nb, nc), test="bootstrap: a zero percentile")
     r, lo, hi, pv = res
@@ -191,19 +200,34 @@ def _latency_row(key: str, metric: str, b: dict, c: dict, limit: float, bs: Samp
     return CompareRow(key, metric, base_v, cur_v, ch, verdict, tol, (lo - 1, hi - 1), pv, (nb, nc), need, test)
 
 
-def _rps_row(key: str, b: dict, c: dict, limit: float, base: dict, cur: dict) -> CompareRow:
+def _rps_row(key: str, b: dict, c: dict, limit: float, bs: Samples | None, cs: Samples | None) -> CompareRow:
     base_v, cur_v = b.get("rps"), c.get("rps")
     ch = _rel(cur_v, base_v)
     tol = f"-{limit:.0%}"
-    tb, tc = _duration(base, b), _duration(cur, c)
-    res = rate_ratio_ci(b["requests"], tb, c["requests"], tc) if ch is not None and tb and tc else None
+    nb, nc = b["requests"], c["requests"]
+    if ch is None:
+        return CompareRow(key, "rps", base_v, cur_v, None, "n/a", tol)
+    if bs is None or cs is None or key not in bs.intervals or key not in cs.intervals:
+        return CompareRow(
+            key, "rps", base_v, cur_v, ch, "inconclusive", tol, samples=(nb, nc),
+            test="untested: no snapshot intervals (compare results folders, not bare summary.json files)",
+        )  # fmt: skip
+    ib, ic = bs.intervals[key], cs.intervals[key]
+    res = interval_rate_ratio_ci(ib, ic)
     if res is None:
-        return CompareRow(key, "rps", base_v, cur_v, ch, "n/a", tol)
+        return CompareRow(key, "rps", base_v, cur_v, ch, "n/a", tol, samples=(nb, nc), test="intervals: fewer than 2, or no request")
     r, lo, hi, pv = res
     verdict = _decide(r, lo, hi, worse=1 - limit, better=1 + limit, neutral=1.0, up=False)
-    n = _n_eff(b["requests"], c["requests"])
-    need = _needed(r, lo, hi, worse=1 - limit, neutral=1.0, up=False, n=n, log=True) if verdict == "inconclusive" else None
-    return CompareRow(key, "rps", base_v, cur_v, (cur_v - base_v) / base_v, verdict, tol, (lo - 1, hi - 1), pv, (b["requests"], c["requests"]), need, "poisson")  # fmt: skip
+    test = "intervals"
+    if min(len(ib), len(ic)) < MIN_INTERVALS:
+        verdict, test = "inconclusive", f"intervals: fewer than {MIN_INTERVALS} snapshot intervals in a run"
+    need = None
+    if verdict == "inconclusive":
+        need = _needed(r, lo, hi, worse=1 - limit, neutral=1.0, up=False, n=_n_eff(nb, nc), log=True)
+        if min(len(ib), len(ic)) < MIN_INTERVALS:  # at this rate, MIN_INTERVALS intervals' worth of requests
+            floor = math.ceil(MIN_INTERVALS * max(nb / len(ib), nc / len(ic)))
+            need = max(need or 0, floor)
+    return CompareRow(key, "rps", base_v, cur_v, ch, verdict, tol, (lo - 1, hi - 1), pv, (nb, nc), need, test)
 
 
 def _failures(row: dict) -> int:
@@ -286,7 +310,7 @@ def compare(
             continue
         rows.append(_latency_row(key, "p95_ms", b, c, tol.p95_increase, baseline_samples, current_samples))
         rows.append(_latency_row(key, "p99_ms", b, c, tol.p99_increase, baseline_samples, current_samples))
-        rows.append(_rps_row(key, b, c, tol.throughput_decrease, baseline, current))
+        rows.append(_rps_row(key, b, c, tol.throughput_decrease, baseline_samples, current_samples))
         rows.append(_error_row(key, b, c, tol.error_ratio_increase))
     base_list = baseline.get("thresholds") if isinstance(baseline.get("thresholds"), list) else []
     cur_list = current.get("thresholds") if isinstance(current.get("thresholds"), list) else []
@@ -350,7 +374,7 @@ def format_row(r: CompareRow) -> str:
     pv = f" p={r.p_value:.3g}" if r.p_value is not None else ""
     more = ""
     if r.verdict == "inconclusive":
-        more = f"; needs {_needed_text(r)}" + (f" — {r.test}" if r.test not in ("bootstrap", "poisson", "newcombe") else "")
+        more = f"; needs {_needed_text(r)}" + (f" — {r.test}" if r.test not in ("bootstrap", "intervals", "newcombe") else "")
     return (
         f"{r.verdict:>12}  {r.key:<45} {r.metric:<12} {r.baseline!s:>10} -> {r.current!s:<10} {ch:>8}{ci}{pv}"
         f" (tolerance {r.tolerance}{more})"

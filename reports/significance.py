@@ -6,7 +6,7 @@ Usage::
 
     ci = percentile_ratio_ci(base_buckets, cur_buckets, 99, seed=7)   # (point, lo, hi, p_value) of cur/base
     diff = proportion_diff_ci(f_base, n_base, f_cur, n_cur)           # (point, lo, hi, p_value) of cur - base
-    rate = rate_ratio_ci(n_base, t_base, n_cur, t_cur)                 # (point, lo, hi, p_value) of cur/base
+    rate = interval_rate_ratio_ci(base_intervals, cur_intervals)        # (point, lo, hi, p_value) of cur/base
 
 Percentiles: the bootstrap of the ``k``-th order statistic of a resample of ``n`` values from a
 run's merged HDR histogram (its bucket counts are the sample) is drawn *exactly* without
@@ -37,11 +37,13 @@ __all__ = [
     "percentile_ratio_ci",
     "percentile_of",
     "proportion_diff_ci",
-    "rate_ratio_ci",
+    "interval_rate_ratio_ci",
+    "MIN_INTERVALS",
 ]
 
 ALPHA = 0.05  # two-sided: 95 % intervals
 RESAMPLES = 2000  # bootstrap replicates per figure
+MIN_INTERVALS = 10  # a throughput needs this many snapshot intervals in each run to be compared
 MIN_TAIL = 10  # a percentile needs this many samples above it in each run to be bootstrapped at all
 _Z = 1.959963984540054  # the standard normal's 97.5 % quantile
 
@@ -125,12 +127,30 @@ def proportion_diff_ci(x_base: int, n_base: int, x_cur: int, n_cur: int) -> Inte
     return d, lo, hi, p_value
 
 
-def rate_ratio_ci(n_base: int, t_base: float, n_cur: int, t_cur: float) -> Interval95 | None:
-    """95 % interval of the throughput ratio ``(n_cur/t_cur) / (n_base/t_base)``, the counts taken as Poisson
-    (log-ratio normal approximation); p-value of "same rate". None without requests or time on a side."""
-    if n_base <= 0 or n_cur <= 0 or t_base <= 0 or t_cur <= 0:
+def _ratio_estimate(intervals: list[tuple[int, float]]) -> tuple[float, float] | None:
+    """Rate Σcount/Σseconds over intervals and the variance of its estimate (linearisation of the ratio
+    estimator: the spread of ``count_i - rate * seconds_i`` between intervals)."""
+    m = len(intervals)
+    secs = sum(t for _, t in intervals)
+    if m < 2 or secs <= 0:
         return None
-    r = (n_cur / t_cur) / (n_base / t_base)
-    se = math.sqrt(1 / n_base + 1 / n_cur)
+    rate = sum(c for c, _ in intervals) / secs
+    mean_t = secs / m
+    resid = [c - rate * t for c, t in intervals]
+    var = sum(r * r for r in resid) / (m - 1) / (m * mean_t * mean_t)
+    return rate, var
+
+
+def interval_rate_ratio_ci(base: list[tuple[int, float]], cur: list[tuple[int, float]]) -> Interval95 | None:
+    """95 % interval of the throughput ratio ``cur/base`` from each run's per-interval (count, seconds): the
+    intervals, not the requests, are the sample, so a run's ramp, stalls and idle tail widen it. None when a
+    run has fewer than 2 intervals or no request."""
+    b, c = _ratio_estimate(base), _ratio_estimate(cur)
+    if b is None or c is None or b[0] <= 0 or c[0] <= 0:
+        return None
+    r = c[0] / b[0]
+    se = math.sqrt(b[1] / b[0] ** 2 + c[1] / c[0] ** 2)
+    if se == 0:
+        return r, r, r, 1.0 if r == 1 else 0.0
     p_value = math.erfc(abs(math.log(r)) / se / math.sqrt(2))
     return r, r * math.exp(-_Z * se), r * math.exp(_Z * se), p_value

@@ -4,7 +4,9 @@ drawn from a known log-normal, compared through the real reports and CLI.
 - the same distribution twice (20 seeds, 0..19): no figure is called a regression in at least 19;
 - every latency ×1.2 (a 20 % slowdown), enough samples: p95 and p99 are significant regressions;
 - ~30 requests a run: inconclusive, with the requests per run that would decide it, exit 3;
-- an error ratio of 1 % → 3 %: a regression by the two-proportion test.
+- an error ratio of 1 % → 3 %: a regression by the two-proportion test; throughput -30 %: a regression;
+- a real end-to-end `peakload compare` of `peakload run` folders against the calibration target (service
+  20-40 ms, and 24-48 ms for the slow build): the slow build is a regression, the same build is not.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def write_run(folder: Path, *, seed: int, requests: int, slowdown: float = 1.0, 
     header = {"run_id": folder.name, "interval_s": INTERVAL, "bucket_edges": list(DEFAULT_BUCKETS), "latency_basis": "response"}
     writer = SnapshotWriter(folder / "snapshots.jsonl", header=header)
     n_iv = max(1, int(seconds / INTERVAL))
-    per = [requests // n_iv + (1 if i < requests % n_iv else 0) for i in range(n_iv)]
+    # arrivals per interval vary as a Poisson count would (normal approximation), about ``requests`` in all
+    per = [max(0, round(rng.gauss(requests / n_iv, math.sqrt(requests / n_iv)))) for _ in range(n_iv)]
     for i, n in enumerate(per):
         for _ in range(n):
             v = rng.lognormvariate(math.log(0.05), 0.5) * slowdown
@@ -125,3 +128,40 @@ def test_an_error_ratio_rise_is_a_regression_by_the_two_proportion_test(tmp_path
     r = rows["error_ratio"]
     assert code == 1 and r.verdict == "regression" and r.ci[0] > 0 and r.p_value < 0.001, r
     assert rows["p95_ms"].verdict == "no change"
+
+
+def test_a_throughput_drop_is_a_regression_judged_on_intervals(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", seed=1, requests=5000, seconds=40)
+    cur = write_run(tmp_path / "cur", seed=2, requests=3500, seconds=40)  # 20 intervals each, 30 % fewer requests
+    rows, (code, _, _) = _rows(cur, base)
+    r = rows["rps"]
+    assert code == 1 and r.verdict == "regression" and r.ci[1] < -0.1 and r.test == "intervals", r
+    short = write_run(tmp_path / "short", seed=3, requests=3500, seconds=10)  # 5 intervals: too few to judge a rate
+    rows, _ = _rows(short, base)
+    assert rows["rps"].verdict == "inconclusive" and "snapshot intervals" in rows["rps"].test, rows["rps"]
+
+
+@pytest.mark.load
+def test_end_to_end_compare_of_real_runs(tmp_path: Path) -> None:
+    """Three 10 s open-model runs (150 arrivals/s) through `peakload run`, compared through `peakload compare`."""
+    from tests.command import peakload
+    from tests.openmodel.harness import Scenario, calibration_target, run_open, write_profile
+
+    profile = write_profile(tmp_path / "p.yaml", rate=150, seconds=10, pool=40)
+    runs = {}
+    for build, service in (("same", (20.0, 40.0)), ("slow", (24.0, 48.0))):
+        with calibration_target(workdir=tmp_path / build, scenario=Scenario(service_ms=service, stall=0.0)) as target:
+            for name in ("base", "same") if build == "same" else ("slow",):
+                runs[name] = run_open(target=target.url, profile=profile, results=tmp_path / name).run_dir
+    slow = peakload("compare", str(runs["slow"]), str(runs["base"]))
+    assert slow.returncode == 1 and "decided by: regression" in slow.stdout, slow
+    for metric in ("p95_ms", "p99_ms"):
+        line = next(x for x in slow.stdout.splitlines() if f" {metric} " in x)
+        assert line.split()[0] == "regression" and " p=" in line and "[+" in line, line
+    same = peakload("compare", str(runs["same"]), str(runs["base"]))
+    assert same.returncode in (0, 3) and "0 regression(s)" in same.stdout, same  # 3 only for an undecided figure
+    for metric in ("p95_ms", "p99_ms"):
+        line = next(x for x in same.stdout.splitlines() if f" {metric} " in x)
+        assert line.strip().startswith("no change"), same.stdout
+    if same.returncode == 3:
+        assert "decided by: inconclusive" in same.stdout and "requests per run" in same.stdout
