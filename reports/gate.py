@@ -25,6 +25,7 @@ from peakload.core import BUSINESS_METRICS, METRICS, Threshold, format_value, un
 from peakload.core.records import EVENTS, RUN_JSON, RunMeta, read_json_lines, read_json_object
 from peakload.core.steps import step_scope
 from peakload.core.summary import ThresholdRow
+from peakload.core.thresholds import SERVER_SCOPE
 from reports.results import Interval, RequestTotals, RunData
 from reports.windows import Timeline, inside, timeline_of, window_data
 
@@ -48,6 +49,7 @@ class ThresholdResult:
     passed: bool | None  # None = skipped (no data for an SLO-derived threshold, or not offered by the platform)
     message: str
     span: tuple[float, float | None] | None = None  # a scoped threshold's window: offsets (s) from the run's start
+    unit: str | None = None  # a server figure's unit (s, ratio, 1/s; else count); None: the metric's own
 
     def to_row(self) -> ThresholdRow:
         t = self.threshold
@@ -57,7 +59,7 @@ class ThresholdResult:
             metric=t.metric,
             op=t.op,
             limit=t.value,
-            unit=unit_of(t.metric),  # type: ignore[arg-type]
+            unit=self.unit or unit_of(t.metric),  # type: ignore[arg-type]
             observed=self.observed,
             passed=self.passed,
             abort=t.abort,
@@ -160,9 +162,49 @@ def not_offered_by(t: Threshold, not_offered: tuple[str, ...] | list[str]) -> st
     return None
 
 
+_ROW_UNITS = {"s": "s", "ratio": "ratio", "1/s": "1/s"}
+
+
+def server_unit(metric: str, data: RunData) -> str:
+    """A server figure's unit as a threshold row gives it (``s``, ``ratio``, ``1/s``, else ``count``)."""
+    fig = (data.server_header.get("figures") or {}).get(metric)
+    unit = fig.get("unit", "") if isinstance(fig, dict) else ""
+    return _ROW_UNITS.get(unit, "count")
+
+
+def _format_server(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        return f"{value * 1000:.1f}ms"
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    return f"{value:.4g}" + ("/s" if unit == "1/s" else "")
+
+
+def _server_metric(t: Threshold, data: RunData) -> tuple[float | None, str]:
+    """A server figure judged in every interval: the worst interval's value against the limit
+    (the largest for ``<``/``<=``, the smallest for ``>``/``>=``, the farthest for ``==``)."""
+    known = set(data.server_header.get("figures") or {}) | {n for r in data.server for n in r["figures"]}
+    if not known:
+        return None, "the run sampled no server-side figures (the profile's `server` section names them)"
+    if t.metric not in known:
+        return None, f"no server figure {t.metric!r}; the run sampled {', '.join(sorted(known))}"
+    values = [v for r in data.server if (v := r["figures"].get(t.metric)) is not None]
+    if not values:
+        return None, f"server figure {t.metric!r} was n/a in every interval"
+    if t.op in ("<", "<="):
+        return max(values), ""
+    if t.op in (">", ">="):
+        return min(values), ""
+    return max(values, key=lambda v: abs(v - t.value)), ""
+
+
 def observe(t: Threshold, data: RunData) -> tuple[float | None, str]:
     """The observed value for one threshold (seconds / ratio / count), and why it is None
     (:data:`NOT_OFFERED` when the platform does not offer what it needs)."""
+    if t.scope == SERVER_SCOPE:
+        return _server_metric(t, data)
     if not_offered_by(t, data.meta.not_offered) is not None:
         return None, NOT_OFFERED
     if t.scope == "business" or t.metric in BUSINESS_METRICS:
@@ -224,6 +266,12 @@ def evaluate(thresholds: list[Threshold], data: RunData) -> list[ThresholdResult
             continue
         ok = _OPS[t.op](value, t.value)
         rel = "within" if ok else "breaks"
+        if t.scope == SERVER_SCOPE:
+            unit = server_unit(t.metric, data)
+            where = f" {t.window.text} ({_span_text(span)})" if t.window is not None and span else ""
+            message = f"worst interval{where}: {_format_server(value, unit)}, {rel} limit {t.metric} {t.op} {_format_server(t.value, unit)}"
+            out.append(ThresholdResult(t, value, ok, message, span, unit=unit))
+            continue
         where = f" {t.window.text} ({_span_text(span)}, {len(judged_on.intervals)} intervals)" if t.window is not None and span else ""
         out.append(
             ThresholdResult(

@@ -14,6 +14,7 @@ from peakload.core.steps import STEPS
 from peakload.core.summary import Summary
 from reports.charts import bar_chart, line_chart
 from reports.compare import CompareRow
+from reports.generator import lag_html
 from reports.hdr import nonzero
 from reports.results import RunData
 
@@ -259,6 +260,47 @@ def _capacity_table(c: dict[str, Any]) -> str:
     )
 
 
+# how a server-side figure's unit is charted: (scale, axis unit); one chart per axis unit, on the client charts' time axis
+_SERVER_AXES: dict[str, tuple[float, str]] = {"s": (1000.0, "ms"), "ratio": (100.0, "%"), "1/s": (1.0, "/s")}
+
+
+def _server_charts(s: Summary, data: RunData, marks: list[tuple[float, str]]) -> list[str]:
+    """The target's own figures (server.jsonl) under the client-side charts, on the same time axis, and their spread."""
+    if s.server is None:
+        return []
+    t0 = data.intervals[0].t_start if data.intervals else (data.server[0]["t_start"] if data.server else 0.0)
+    by_axis: dict[str, list[tuple[str, list[tuple[float, float]]]]] = {}
+    for name, fig in s.server.figures.items():
+        scale, axis = _SERVER_AXES.get(fig.unit, (1.0, fig.unit))
+        points = [(row["t_end"] - t0, row["figures"][name] * scale) for row in data.server if row["figures"].get(name) is not None]
+        if points:
+            by_axis.setdefault(axis, []).append((name, points))
+    parts = [f"<h2 id='server-side'>Server side <small>({_e(s.server.source)}, every {s.server.interval_s:g} s)</small></h2>"]
+    for axis, series in by_axis.items():
+        title = "Server side: " + ", ".join(n for n, _ in series) + (f" ({axis})" if axis else "")
+        parts.append(line_chart(title, series, y_unit=axis, markers=marks, chart_id=f"chart-server-{_e(axis or 'value')}"))
+
+    def shown(v: float | None, unit: str) -> str:
+        if v is None:
+            return "n/a"
+        scale, axis = _SERVER_AXES.get(unit, (1.0, unit))
+        return f"{v * scale:.4g} {_e(axis)}".strip()
+
+    rows = "".join(
+        f"<tr><td><code>{_e(n)}</code></td><td>{f.samples}/{f.intervals}</td>"
+        + "".join(f"<td>{shown(v, f.unit)}</td>" for v in (f.min, f.p50, f.max, f.last))
+        + "</tr>"
+        for n, f in s.server.figures.items()
+    )
+    parts.append(
+        "<table id='server-figures'><tr><th>figure</th><th>intervals with a value</th><th>min</th><th>median</th><th>max</th>"
+        f"<th>last</th></tr>{rows}</table>"
+    )
+    if s.server.errors:
+        parts.append("<p>Sampling errors (those intervals are n/a): " + "; ".join(_e(e) for e in s.server.errors[:3]) + "</p>")
+    return parts
+
+
 def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
     s = summary
     parts = [
@@ -287,6 +329,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             + "</p>"
         )
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
+    parts.append(lag_html(s, data))  # empty when the run did not measure the generator's lag
     if s.stages:
         parts += ["<h2>Stages</h2>", _stage_table(s)]
     if compare_rows is not None:
@@ -330,6 +373,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             "<h2>Errors</h2>",
             line_chart("Error rate (%)", [("errors", tl["errors"])], y_unit="%", markers=marks, chart_id="chart-errors"),
         ]
+        parts += _server_charts(s, data, marks)
     else:
         parts.append("<p>No intervals were recorded: no time charts.</p>")
     parts += [

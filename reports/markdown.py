@@ -10,6 +10,7 @@ import re
 from peakload.core.steps import STEPS
 from peakload.core.summary import Summary
 from reports.compare import CompareRow
+from reports.generator import lag_markdown
 
 __all__ = ["render_markdown"]
 
@@ -95,6 +96,7 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
                 f"| {_md_code(st.label)} | {_clock(st.start_s)}..{_clock(st.end_s)} | {_STAGE[st.verdict]} | {st.requests} | {errors} | "
                 f"{rps} | {_ms(st.p50_ms)} | {_ms(st.p95_ms)} | {_ms(st.p99_ms)} |"
             )
+    out += lag_markdown(s)
     out += ["", "### Requests", "", "| request | count | errors | rps | p50 ms | p95 ms | p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     for key, r in s.requests.items():
         out.append(
@@ -124,6 +126,12 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
     if s.user_errors:
         out += ["", "### Errors raised in the locustfile", "", "| count | exception |", "|---:|---|"]
         out += [f"| {e.count} | {_md_text(e.message)} |" for e in s.user_errors]
+    if s.server is not None:
+        out += ["", f"### Server side ({s.server.source}, every {s.server.interval_s:g} s)", ""]
+        out += ["| figure | unit | intervals with a value | min | median | max |", "|---|---|---:|---:|---:|---:|"]
+        for name, f in s.server.figures.items():
+            cells = " | ".join("n/a" if v is None else f"{v:.4g}" for v in (f.min, f.p50, f.max))
+            out.append(f"| `{name}` | {f.unit or '—'} | {f.samples}/{f.intervals} | {cells} |")
     rec = s.reconciliation
     if rec and "error" not in rec:
         out += [

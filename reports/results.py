@@ -43,6 +43,7 @@ from peakload.core.records import (
     read_json_object,
     read_snapshots,
 )
+from peakload.core.serverside import SERVER_JSONL, read_server
 from peakload.core.steps import NO_STEP, STEP_SCOPE_PREFIX
 from reports.hdr import decode_add, nonzero, percentiles
 
@@ -168,6 +169,8 @@ class RunData:
     arrivals: dict[str, int] = field(default_factory=dict)
     reconciliation: dict[str, Any] | None = None
     capacity: dict[str, Any] | None = None  # written by `peakload capacity`
+    server_header: dict[str, Any] = field(default_factory=dict)  # server.jsonl (the target's own figures)
+    server: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     outcome: Outcome = field(default_factory=Outcome)
     problems: list[str] = field(default_factory=list)
@@ -369,6 +372,9 @@ def load_results(path: Path) -> RunData:
     )
     data.capacity = clean_capacity(read_json_object(path / "capacity.json", problems), problems)
     _read_profile(data)
+    if (path / SERVER_JSONL).exists():
+        data.server_header, data.server, server_problems = read_server(path / SERVER_JSONL)
+        problems.extend(server_problems)
     lines: list[dict[str, Any]] = []
     if (path / SNAPSHOTS).exists():
         lines, snapshot_problems = read_snapshots(path / SNAPSHOTS)

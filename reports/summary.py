@@ -13,8 +13,19 @@ from typing import Any
 from peakload.core import EXIT_FAIL, EXIT_INVALID, EXIT_PASS
 from peakload.core.records import PROFILE_COPY, lost_worker_lines
 from peakload.core.steps import STEPS
-from peakload.core.summary import SCHEMA_ID, TOP_REASONS, FailureReason, RequestRow, StageRow, StageVerdict, Summary
+from peakload.core.summary import (
+    SCHEMA_ID,
+    TOP_REASONS,
+    FailureReason,
+    RequestRow,
+    ServerFigure,
+    ServerSide,
+    StageRow,
+    StageVerdict,
+    Summary,
+)
 from reports.gate import ThresholdResult
+from reports.generator import generator_lag, lag_reason
 from reports.results import RequestTotals, RunData
 from reports.windows import timeline_of, window_data
 
@@ -69,6 +80,9 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         crashed = user_errors(data)
         why = f"; the locustfile raised {crashed[0].message} ({crashed[0].count}×)" if crashed else ""
         return "invalid", EXIT_INVALID, f"no requests were measured{why}", "no-measurements"
+    lagging = lag_reason(generator_lag(data, results))
+    if lagging:  # before the CPU warning: this line names the figure the generator's own lag moved
+        return "invalid", EXIT_INVALID, lagging, "generator-lag"
     if data.cpu_warning:
         return (
             "invalid",
@@ -113,6 +127,10 @@ VERDICT_RULES: dict[str, str] = {
         "the run recorded itself invalid (target unreachable, generator did not stop, Locust crashed, the master lost a worker mid-run)"
     ),
     "no-measurements": "no snapshot interval or no request was recorded",
+    "generator-lag": (
+        "the generator's own lag (scheduler lateness + response-handling lag at p99, or the judged percentile if higher) "
+        "is beyond max(5 % of a judged percentile, 5 ms) (reports.generator)"
+    ),
     "generator-overloaded": "Locust's CPU warning fired: the generator, not the target, was the bottleneck",
     "incomplete": "the snapshot stream has no end line and the run was not aborted",
     "capacity-knee": "a capacity run: its knee decides (capacity.json)",
@@ -219,4 +237,43 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         problems=[*data.problems, *lost_worker_lines(data.end)],
         user_errors=user_errors(data),
         capacity=data.capacity,
+        generator=generator_lag(data, results),
+        server=server_side(data),
+    )
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def server_side(data: RunData) -> ServerSide | None:
+    """The spread of every server-side figure over the run's intervals (None when the run sampled none)."""
+    header = data.server_header
+    if not header and not data.server:
+        return None
+    units = {str(k): str((v or {}).get("unit", "")) for k, v in (header.get("figures") or {}).items() if isinstance(v, dict) or v is None}
+    names = list(units) or sorted({n for row in data.server for n in row["figures"]})
+    figures: dict[str, ServerFigure] = {}
+    for name in names:
+        values = [row["figures"][name] for row in data.server if row["figures"].get(name) is not None]
+        figures[name] = ServerFigure(
+            unit=units.get(name, ""),
+            samples=len(values),
+            intervals=len(data.server),
+            min=round(min(values), 9) if values else None,
+            p50=round(_median(values), 9) if values else None,
+            max=round(max(values), 9) if values else None,
+            last=round(values[-1], 9) if values else None,
+        )
+    errors = [str(e)[:300] for row in data.server for e in row.get("errors", [])][:10]
+    interval = header.get("interval_s")
+    return ServerSide(
+        source=str(header.get("source", "unknown"))[:100],
+        interval_s=float(interval) if isinstance(interval, (int, float)) and interval > 0 else 2.0,
+        endpoints=[str(u)[:2000] for u in header.get("endpoints") or [] if isinstance(u, str)][:20],
+        prometheus=header.get("prometheus") if isinstance(header.get("prometheus"), str) else None,
+        figures=figures,
+        errors=errors,
     )

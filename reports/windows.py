@@ -106,4 +106,11 @@ def window_data(data: RunData, t0: float, start: float, end: float | None) -> Ru
     part = RunData.from_intervals([iv for iv in data.intervals if inside(iv, t0, start, end)], path=data.path)
     part.meta = data.meta
     part.header = data.header
+    part.server_header = data.server_header  # the target's own figures of the same window, by the same midpoint rule
+    part.server = [r for r in data.server if _mid_inside(r["t_start"], r["t_end"], t0, start, end)]
     return part
+
+
+def _mid_inside(t_start: float, t_end: float, t0: float, start: float, end: float | None) -> bool:
+    mid = (t_start + t_end) / 2 - t0
+    return mid >= start and (end is None or mid < end)

@@ -133,7 +133,7 @@ def create_app(config: StorefrontConfig, *, metrics: StorefrontMetrics | None = 
     """
     database = Database(config.db_url, pool_size=config.db_pool_size)
     metrics = metrics or StorefrontMetrics()
-    metrics.bind_pool(database.connections_in_use)
+    metrics.bind_pool(database.connections_in_use, database.connections_max)
     backend: Cache
     if config.redis_url:
         from .rediscache import RedisCache  # optional dependency: only with --redis-url

@@ -248,6 +248,12 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
 
+    def connections_max(self) -> int:
+        """How many connections the pool may hand out at once (pool size + overflow; 1 for a shared in-memory one)."""
+        pool = self.engine.sync_engine.pool
+        size, overflow = getattr(pool, "size", None), getattr(pool, "_max_overflow", 0)
+        return int(size()) + max(int(overflow), 0) if callable(size) else 1
+
     def connections_in_use(self) -> int:
         """Pooled connections currently checked out (for the pool gauge)."""
         pool = self.engine.sync_engine.pool

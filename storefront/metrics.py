@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
 
 __all__ = ["StorefrontMetrics", "DURATION_BUCKETS", "TRAFFIC_VALUES", "status_class", "bounded_method"]
@@ -57,6 +57,12 @@ class StorefrontMetrics:
             "Database pool connections checked out.",
             registry=r,
         )
+        self.pool_max = Gauge(
+            "storefront_db_pool_connections_max",
+            "Database pool connections that can be checked out at once (pool size + overflow).",
+            registry=r,
+        )
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds of the shop's process
         self.cache = Counter(
             "storefront_cache_requests",
             "Product/home cache lookups.",
@@ -111,9 +117,11 @@ class StorefrontMetrics:
         self._request_children: dict[tuple[str, str, int, str], tuple[Counter, Histogram]] = {}
         self._view_children = {t: self.product_views.labels(traffic=t) for t in TRAFFIC_VALUES}
 
-    def bind_pool(self, in_use: Callable[[], int]) -> None:
-        """Read the pool gauge from ``in_use()`` at every scrape."""
+    def bind_pool(self, in_use: Callable[[], int], most: Callable[[], int] | None = None) -> None:
+        """Read the pool gauges from ``in_use()`` (and ``most()``, the pool's bound) at every scrape."""
         self.pool_in_use.set_function(in_use)
+        if most is not None:
+            self.pool_max.set_function(most)
 
     def observe_request(self, route: str, method: str, status: int, traffic: str, seconds: float) -> None:
         """Count one request; label children are cached (route/method/status/traffic are bounded)."""

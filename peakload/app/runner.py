@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from peakload.app.control import ControlServer, ControlSpec, check_control
 from peakload.app.progress import progress_line, write_progress
+from peakload.app.serverside import ServerPlan, ServerSampler, check_server_thresholds, server_plan, with_target
 from peakload.app.target import EmbeddedStorefront, check_allowed, preflight
 from peakload.core import (
     ConfigError,
@@ -53,6 +54,7 @@ from peakload.core.records import (
     SnapshotTail,
 )
 from peakload.core.runenv import RunEnv, new_run_id
+from peakload.core.serverside import SERVER_JSONL
 from peakload.core.shard import Shard, check_start_at
 from peakload.core.steps import WRITE_STEPS
 from reports.build import Report, write_reports
@@ -298,6 +300,7 @@ class RunContext:
     remote_workers: RemoteWorkers | None = None  # --expect-workers N --master-bind HOST:PORT
     arrivals_plan: ArrivalsPlan | None = None  # open model: the global schedule's arrivals and this shard's share
     control: ControlSpec | None = None  # --control: where the fleet gate can stop this run, and its token
+    server: ServerPlan | None = None  # the target's own figures to sample (server.jsonl)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,6 +343,8 @@ def plan(opts: RunOptions) -> RunContext:
                 "--with-prometheus: the prometheus binary is not installed (Debian: apt-get install --no-install-recommends prometheus)"
             )
         metrics_port = metrics_port or free_port()  # Prometheus needs the generator's /metrics
+    server = server_plan(profile, target, interval=opts.snapshot_interval, allow=[*profile.target.allow, *opts.allow_targets])
+    check_server_thresholds(thresholds, server)
     return RunContext(
         opts=opts,
         profile=profile,
@@ -360,6 +365,7 @@ def plan(opts: RunOptions) -> RunContext:
         remote_workers=remote,
         arrivals_plan=_arrivals_plan(profile, scale, opts.duration, replay, shard),
         control=control,
+        server=server,
     )
 
 
@@ -575,6 +581,8 @@ def run(opts: RunOptions) -> Report:
         if opts.with_prometheus:
             prom = _start_prometheus(ctx, target, run_dir)
             stack.callback(_stop_prometheus, prom, run_dir, quiet=opts.quiet)
+        if ctx.server is not None:  # the shop's own figures, on the snapshot boundaries
+            stack.enter_context(ServerSampler(with_target(ctx.server, target), run_dir / SERVER_JSONL))
         outcome = replace(_drive(ctx, target, run_dir, control), reconciliation_url=target)
         rec = ctx.shop.reconcile(
             target=profile.target,

@@ -33,6 +33,7 @@ from peakload.core.fields import (
     Ratio,
 )
 from peakload.core.inputs import check_host, check_url
+from peakload.core.serverside import ServerSpec
 from peakload.core.shard import Shard, parse_shard
 from peakload.core.thresholds import Threshold, ThresholdEntry, parse_threshold
 
@@ -658,6 +659,7 @@ class Profile(Model):
     thresholds: Thresholds = {}
     compare: CompareSpec = CompareSpec()
     locustfile: LocustfileSpec | None = None  # the user's own Locust code (relative to the profile's folder)
+    server: ServerSpec | None = None  # the target's own figures during the run (peakload.core.serverside)
     # set by the loader, not the YAML
     source: str = ""
 
@@ -690,8 +692,9 @@ class Profile(Model):
                 expr = entry if isinstance(entry, str) else entry.expr
                 during = None if isinstance(entry, str) else entry.during
                 after = None if isinstance(entry, str) else entry.after
+                abort = False if isinstance(entry, str) else entry.abort
                 try:
-                    t = parse_threshold(scope, expr, during=during, after=after)
+                    t = parse_threshold(scope, expr, during=during, after=after, abort=abort)
                 except ValueError as exc:
                     raise ValueError(f"[{scope!r}][{i}]: {exc}") from None
                 if t.window is not None and t.window.stage is not None:

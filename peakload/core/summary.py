@@ -31,10 +31,14 @@ __all__ = [
     "StageRow",
     "StageVerdict",
     "Summary",
+    "ServerSide",
+    "ServerFigure",
     "Status",
     "DecidedBy",
     "TOP_REASONS",
 ]
+
+__all__ += ["LagFigures", "LagCheck", "GeneratorLag"]
 
 SCHEMA_ID: Final = "peakload/summary/v1"
 
@@ -43,6 +47,7 @@ TOP_REASONS: Final = 5  # failure messages a request row lists
 DecidedBy = Literal[
     "run-invalid",
     "no-measurements",
+    "generator-lag",
     "generator-overloaded",
     "incomplete",
     "capacity-knee",
@@ -115,6 +120,57 @@ class ThresholdRow(Record):
     window_end_s: float | None = None
 
 
+StageVerdict = Literal["passed", "failed", "not judged", "no thresholds"]
+
+
+class StageRow(Record):
+    """One stage of the profile on the run's timeline: its figures (the intervals whose midpoint lies in
+    ``[start_s, end_s)``) and the verdict of the thresholds scoped ``during:`` it. None = no sample."""
+
+    index: int = Field(ge=0)
+    name: str  # "" for an unnamed stage (shown as #N)
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    intervals: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    rps: float | None = Field(ge=0)
+    error_ratio: float | None = Field(ge=0, le=1)
+    p50_ms: float | None = Field(ge=0)
+    p95_ms: float | None = Field(ge=0)
+    p99_ms: float | None = Field(ge=0)
+    # passed/failed as its ``during:`` thresholds; "not judged": they had no data; "no thresholds": none is scoped to it
+    verdict: StageVerdict
+    thresholds: list[str] = Field(default_factory=list)  # ids of the thresholds scoped during this stage
+
+    @property
+    def label(self) -> str:
+        return self.name or f"#{self.index + 1}"
+
+
+class ServerFigure(Record):
+    """One server-side figure over the run's intervals (None where no interval gave it: n/a)."""
+
+    unit: str = ""
+    samples: int = Field(ge=0)  # intervals that gave a value
+    intervals: int = Field(ge=0)  # intervals sampled
+    min: float | None = None
+    p50: float | None = None
+    max: float | None = None
+    last: float | None = None
+
+
+class ServerSide(Record):
+    """The target's own figures during the run (``server.jsonl``): how they were sampled and each figure's spread."""
+
+    source: str  # "storefront defaults" or "profile"
+    interval_s: float = Field(gt=0)
+    endpoints: list[str] = Field(default_factory=list)
+    prometheus: str | None = None
+    figures: dict[str, ServerFigure]
+    errors: list[str] = Field(default_factory=list, max_length=10)  # the first scrape/query failures, counted in the problems
+
+
 class LagFigures(Record):
     """One generator lag over the run (ms; None = no sample)."""
 
@@ -148,34 +204,6 @@ class GeneratorLag(Record):
     tolerance_ratio: float = Field(ge=0)
     tolerance_floor_ms: float = Field(ge=0)
     checks: list[LagCheck] = Field(default_factory=list)
-
-
-StageVerdict = Literal["passed", "failed", "not judged", "no thresholds"]
-
-
-class StageRow(Record):
-    """One stage of the profile on the run's timeline: its figures (the intervals whose midpoint lies in
-    ``[start_s, end_s)``) and the verdict of the thresholds scoped ``during:`` it. None = no sample."""
-
-    index: int = Field(ge=0)
-    name: str  # "" for an unnamed stage (shown as #N)
-    start_s: float = Field(ge=0)
-    end_s: float = Field(ge=0)
-    intervals: int = Field(ge=0)
-    requests: int = Field(ge=0)
-    failures: int = Field(ge=0)
-    rps: float | None = Field(ge=0)
-    error_ratio: float | None = Field(ge=0, le=1)
-    p50_ms: float | None = Field(ge=0)
-    p95_ms: float | None = Field(ge=0)
-    p99_ms: float | None = Field(ge=0)
-    # passed/failed as its ``during:`` thresholds; "not judged": they had no data; "no thresholds": none is scoped to it
-    verdict: StageVerdict
-    thresholds: list[str] = Field(default_factory=list)  # ids of the thresholds scoped during this stage
-
-    @property
-    def label(self) -> str:
-        return self.name or f"#{self.index + 1}"
 
 
 class Summary(Record):
@@ -221,6 +249,10 @@ class Summary(Record):
     not_offered: list[str] = Field(default_factory=list)
     baseline: dict[str, Any] | None = None
     capacity: dict[str, Any] | None = None
+    # the generator's own lag (scheduler lateness, response-handling lag) and its checks; absent when not measured
+    generator: GeneratorLag | None = None
+    # the target's own figures (server.jsonl), when the run sampled them
+    server: ServerSide | None = None
 
     @field_validator("steps")
     @classmethod
@@ -236,7 +268,9 @@ class Summary(Record):
     def to_json(self) -> dict[str, Any]:
         """The ``summary.json`` object (``schema`` key first; optional sections only when present)."""
         out = self.model_dump(mode="json", by_alias=True)
-        for key in ("baseline", "capacity"):
+        for key in ("baseline", "capacity", "server"):
             if out[key] is None:
                 del out[key]
+        if out["generator"] is None:  # the generator's lag: only when it was measured
+            del out["generator"]
         return out

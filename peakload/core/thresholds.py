@@ -40,6 +40,7 @@ __all__ = [
     "BUSINESS_METRICS",
     "unit_of",
     "format_value",
+    "SERVER_SCOPE",
 ]
 
 # ---------------------------------------------------------------- thresholds
@@ -213,6 +214,9 @@ class Threshold(Model):
         return f"{self.scope}: {self.expr}{suffix}"
 
 
+SERVER_SCOPE = "server"  # thresholds on the target's own figures (server.jsonl), judged in every interval
+
+
 def check_scope(scope: str) -> str:
     """``scope`` when it is a usable threshold scope; ValueError for a ``step:`` scope naming no journey step.
 
@@ -251,7 +255,15 @@ def parse_threshold(
         raise ValueError(f"expected a finite number of at most 30 digits in {expr!r}")
     if value < 0:
         raise ValueError(f"{metric} cannot be negative; got {number} in {expr!r}")
-    if LATENCY_METRICS.match(metric):
+    if scope == SERVER_SCOPE:
+        if abort:
+            raise ValueError(f"{expr!r}: server figures are judged after the run, not live; abort is not available on them")
+        # a figure of the target's own (the profile's `server` section names them): ms/s are seconds, % a ratio
+        if unit in ("ms", "s"):
+            value = value / 1000 if unit == "ms" else value
+        elif unit == "%":
+            value = value / 100
+    elif LATENCY_METRICS.match(metric):
         if unit not in ("ms", "s"):
             raise ValueError(f"latency threshold {expr!r} needs a unit: ms or s")
         value = value / 1000 if unit == "ms" else value
