@@ -245,3 +245,48 @@ def test_the_live_gate_judges_a_scoped_abort_threshold_only_inside_its_window(tm
     # and after the run the same thresholds judge the same windows
     data = load_results(d)
     assert [r.passed for r in evaluate([plateau, warm], data)] == [True, False]
+
+
+E2E = """\
+version: peakload/v1
+name: two-stages
+slo: null
+arrivals:
+  kind: constant
+  journey: single_request
+  path: /api/home
+  stages:
+    - {{name: warm, duration: {warm_s}s, rate: {warm_rate}}}
+    - {{name: peak, duration: {peak_s}s, rate: {peak_rate}}}
+thresholds:
+  all:
+    - {{expr: 'requests >= {warm_min}', during: warm}}
+    - {{expr: 'p95 < 2s', during: peak}}
+    - {{expr: 'error_ratio < 1%', after: warm}}
+    - {{expr: 'p95 < 2s', during: '10:00..10:10'}}
+"""
+
+
+@pytest.mark.load
+def test_a_real_run_with_two_stages_writes_per_stage_verdicts(tmp_path: Path) -> None:
+    warm_s, warm_rate, peak_s, peak_rate = 4, 5, 6, 20
+    path = tmp_path / "two-stages.yaml"
+    path.write_text(E2E.format(warm_s=warm_s, warm_rate=warm_rate, peak_s=peak_s, peak_rate=peak_rate, warm_min=warm_s * warm_rate - 2))
+    proc = peakload("run", "--profile", str(path), "--results", str(tmp_path / "results"), "--quiet", timeout=180)
+    (run,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
+    s = json.loads((run / "summary.json").read_text())
+    assert proc.returncode == 0 and s["status"] == "passed", (proc.stdout[-1500:], proc.stderr[-1500:], s["reason"])
+    assert s["timeline_start"] == "the arrivals start event"
+    stages = {st["name"]: st for st in s["stages"]}
+    assert [(st["name"], st["start_s"], st["end_s"]) for st in s["stages"]] == [("warm", 0.0, warm_s), ("peak", warm_s, warm_s + peak_s)]
+    # each stage holds its own arrivals (one request each): rate × duration, give or take one in flight at an edge
+    assert abs(stages["warm"]["requests"] - warm_s * warm_rate) <= 2, stages["warm"]
+    assert abs(stages["peak"]["requests"] - peak_s * peak_rate) <= 2, stages["peak"]
+    assert stages["warm"]["verdict"] == "passed" and stages["peak"]["verdict"] == "passed"
+    assert stages["peak"]["p95_ms"] is not None and stages["peak"]["rps"] > stages["warm"]["rps"]
+    rows = _rows(s)
+    assert rows[f"all: requests >= {warm_s * warm_rate - 2} during warm"]["observed"] == stages["warm"]["requests"]
+    assert rows["all: error_ratio < 1% after warm"]["passed"] is True
+    late = rows["all: p95 < 2000ms during 10:00..10:10"]
+    assert late["passed"] is None and late["message"].startswith("not judged: no requests in the window")
+    assert "### Stages" in (run / "summary.md").read_text()
