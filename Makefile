@@ -58,6 +58,7 @@ bench: venv
 	$(BIN)/python bench/fit.py
 	@# master capacity (about 2.5 min): its goal is not met yet (docs/capacity.md), so exit 2 only prints; 1 (counts off) fails
 	$(BIN)/python bench/master.py --quick || [ $$? -eq 2 ]
+	$(BIN)/python bench/journey.py
 
 clean:
 	rm -rf $(VENV) .peakload results .pytest_cache

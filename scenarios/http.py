@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import gevent
 import orjson
 from geventhttpclient import HTTPClient
 from geventhttpclient._parser import HTTPParseError
@@ -57,7 +58,7 @@ from locust import User
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, LocustBadStatusCode, LocustUserAgent
 from locust.exception import CatchResponseError, LocustError, ResponseError
 
-__all__ = ["LeanSession", "LeanResponse", "Cookie", "dumps", "loads"]
+__all__ = ["LeanSession", "LeanResponse", "ResponseHeaders", "Cookie", "dumps", "loads"]
 
 _VALID = LocustUserAgent.valid_response_codes
 _REDIRECTS = LocustUserAgent.redirect_response_codes
@@ -68,6 +69,7 @@ _FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
 _MAX_HEADER_BLOCKS = 16  # distinct header sets cached per user (a token or CSRF rotation adds one)
 _MAX_REDIRECTS = 5
 _BLOCK = 65536
+_FRESH_S = 0.2  # a kept socket used this recently is not checked for a close by the server (one syscall saved)
 
 
 def dumps(value: Any) -> bytes:
@@ -107,6 +109,52 @@ def _header_lines(headers: Mapping[str, Any]) -> str:
             raise ValueError(f"invalid header field {field!r}: {value!r}")
         out.append(f"{field}: {value}\r\n")
     return "".join(out)
+
+
+def _field(low: str, key: str) -> str | None:
+    """The (first) value of the header ``key`` (``"\\r\\nname:"``) in a lower-cased response head, stripped."""
+    i = low.find(key)
+    if i < 0:
+        return None
+    i += len(key)
+    j = low.find("\r\n", i)
+    return (low[i:] if j < 0 else low[i:j]).strip()
+
+
+class ResponseHeaders:
+    """A response's headers by lower-case name (a repeated one as a list), parsed when first asked for."""
+
+    __slots__ = ("_head", "low", "_map")
+
+    def __init__(self, head: str, low: str) -> None:
+        self._head, self.low = head, low
+        self._map: dict[str, Any] | None = None
+
+    def _fields(self) -> dict[str, Any]:
+        if self._map is None:
+            fields: dict[str, Any] = {}
+            for line in self._head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                name, value = name.strip().lower(), value.strip()
+                old = fields.get(name)
+                fields[name] = value if old is None else [*old, value] if isinstance(old, list) else [old, value]
+            self._map = fields
+        return self._map
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._fields().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._fields()[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fields()
+
+    def items(self) -> Any:
+        return self._fields().items()
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({self._fields()!r})"
 
 
 class LeanResponse:
@@ -207,6 +255,8 @@ class LeanSession:
         "_user_context",
         "_client",
         "_sock",
+        "_used",
+        "_timer",
         "_blocks",
         "cookies",
         "connection_timeout",
@@ -240,6 +290,8 @@ class LeanSession:
         self._user_context = user.context if custom else None
         self._client: HTTPClient | None = None  # made at the first request: an idle pool user holds no connection
         self._sock: Any = None
+        self._used = 0.0  # when the kept socket last carried a request (monotonic)
+        self._timer: Any = None  # network_timeout for a whole exchange on a plain socket
         self._blocks: dict[tuple[tuple[str, Any], ...], str] = {}
         self.cookies: dict[str, str] = {}
         self.connection_timeout, self.network_timeout = connection_timeout, network_timeout
@@ -320,6 +372,11 @@ class LeanSession:
         """The kept socket when it is still open and clean (else a new one) and whether it was reused."""
         sock = self._sock
         if sock is not None:
+            now = time.monotonic()
+            if now - self._used < _FRESH_S:
+                self._used = now
+                return sock, True  # used a moment ago: no server closes an idle connection that fast
+            self._used = now
             if self._ssl:
                 alive = self._pool()._is_socket_alive(sock)
             else:
@@ -334,6 +391,11 @@ class LeanSession:
                 return sock, True
             self._drop()
         sock = self._sock = self._pool()._create_socket()
+        self._used = time.monotonic()
+        if not self._ssl and hasattr(sock, "_read_event") and hasattr(sock, "hub"):
+            sock.settimeout(None)  # the session's timer bounds each exchange instead (see _send_recv)
+            if self._timer is None:
+                self._timer = gevent.Timeout(self.network_timeout, TimeoutError("timed out"))
         return sock, False
 
     def _drop(self) -> None:
@@ -344,81 +406,106 @@ class LeanSession:
             except OSError:
                 pass
 
-    def _exchange(self, method: str, head: bytes, body: bytes | None) -> tuple[int, dict[str, Any], bytes]:
+    def _exchange(self, method: str, head: bytes, body: bytes | None) -> tuple[int, ResponseHeaders, bytes]:
         """Send one request on the kept connection and read the answer: (status, headers by lower-case name, body).
 
         A connection the server closed before answering is opened again and the request
         sent once more, for an idempotent method only (a write it may have processed is not sent twice).
         """
-        for attempt in (0, 1):
-            sock, reused = self._socket()
-            try:
-                sock.sendall(head + body if body else head)
-                data = sock.recv(_BLOCK)
-            except (ConnectionResetError, BrokenPipeError):
-                self._drop()
-                if attempt or not reused or method not in _IDEMPOTENT:
+        timer = None
+        try:
+            for attempt in (0, 1):
+                sock, reused = self._socket()  # a new connection is bounded by connection_timeout
+                timer = self._timer
+                if timer is not None:
+                    timer.start()
+                try:
+                    data = self._send_recv(sock, head + body if body else head)
+                except (ConnectionResetError, BrokenPipeError):
+                    self._drop()
+                    if attempt or not reused or method not in _IDEMPOTENT:
+                        raise
+                    if timer is not None:
+                        timer.cancel()
+                    continue
+                except BaseException:
+                    self._drop()
                     raise
-                continue
-            except OSError:
-                self._drop()
-                raise
-            if not data:
-                self._drop()
-                if attempt or not reused or method not in _IDEMPOTENT:
-                    raise HTTPConnectionClosed("connection closed.")
-                continue
-            try:
-                return self._read(sock, method, data)
-            except BaseException:
-                self._drop()
-                raise
-        raise AssertionError("unreachable")
+                if not data:
+                    self._drop()
+                    if attempt or not reused or method not in _IDEMPOTENT:
+                        raise HTTPConnectionClosed("connection closed.")
+                    if timer is not None:
+                        timer.cancel()
+                    continue
+                try:
+                    return self._read(sock, method, data)
+                except BaseException:
+                    self._drop()
+                    raise
+            raise AssertionError("unreachable")
+        except BaseException:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None  # a timer that fired is not started again: the next connection makes a new one
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, dict[str, Any], bytes]:
+    def _send_recv(self, sock: Any, data: bytes) -> bytes:
+        """Send ``data``, wait for the first bytes of the answer.
+
+        A plain socket is driven through its raw non-blocking socket and gevent's read
+        watcher (what gevent's ``sendall``/``recv`` do, without their Python layers and
+        a timer per call: the session's one timer bounds the whole exchange); TLS goes
+        through gevent's socket methods and their per-call network timeout.
+        """
+        raw = getattr(sock, "_sock", None) if self._timer is not None else None
+        if raw is None:
+            sock.sendall(data)
+            return sock.recv(_BLOCK)
+        try:
+            sent = raw.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            sock.sendall(data[sent:])  # a full send buffer: gevent's cooperative loop for the rest
+        while True:
+            sock.hub.wait(sock._read_event)
+            try:
+                return raw.recv(_BLOCK)
+            except BlockingIOError:
+                continue  # woken without data
+
+    def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, ResponseHeaders, bytes]:
         """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""
         end = data.find(b"\r\n\r\n")
         if end > 0 and data[:9] in (b"HTTP/1.1 ", b"HTTP/1.0 "):
-            lines = data[:end].decode("latin-1").split("\r\n")
-            status = int(lines[0][9:12])
-            headers: dict[str, Any] = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                value = value.strip()
-                if name in headers:
-                    old = headers[name]
-                    headers[name] = [*old, value] if isinstance(old, list) else [old, value]
-                else:
-                    headers[name] = value
-            length = headers.get("content-length")
+            head = data[:end].decode("latin-1")
+            low = head.lower()
+            status = int(head[9:12])
             no_body = method == "HEAD" or status in (204, 304)
-            if status >= 200 and "transfer-encoding" not in headers and (no_body or (isinstance(length, str) and length.isdigit())):
-                need = 0 if no_body else int(length)
+            length = _field(low, "\r\ncontent-length:")
+            if status >= 200 and "\r\ntransfer-encoding:" not in low and (no_body or (length is not None and length.isdigit())):
+                need = 0 if no_body else int(length)  # type: ignore[arg-type]
                 body = data[end + 4 :]
                 while len(body) < need:
                     more = sock.recv(max(_BLOCK, need - len(body)))
                     if not more:
                         raise HTTPParseError("connection closed before the end of the body")
                     body += more
-                conn = str(headers.get("connection", "")).lower()
+                conn = _field(low, "\r\nconnection:") or ""
                 if len(body) != need or conn == "close" or (data[5:8] == b"1.0" and conn != "keep-alive"):
                     self._drop()  # the server closes, or sent more than it said: no reuse
-                return status, headers, body
+                return status, ResponseHeaders(head, low), body
         # the general case: geventhttpclient's parser reads on from what came so far
         raw = HTTPSocketResponse(sock, method=method, pre_buffered=data)
         body = raw.read()
         if raw.should_close() or raw._sock is None and not raw.message_complete:
             self._drop()
-        headers = {}
-        for name, value in raw.items():
-            name = name.lower()
-            if name in headers:
-                old = headers[name]
-                headers[name] = [*old, value] if isinstance(old, list) else [old, value]
-            else:
-                headers[name] = value
-        return raw.status_code, headers, body
+        head = f"HTTP/1.1 {raw.status_code}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in raw.items())
+        return raw.status_code, ResponseHeaders(head, head.lower()), body
 
     def request(
         self,
@@ -473,10 +560,10 @@ class LeanSession:
                 status, resp_headers, content = self._exchange(
                     method, f"{method} {uri} HTTP/1.1\r\n{self._static}{hop}\r\n".encode("latin-1"), payload
                 )
-                set_cookie = resp_headers.get("set-cookie")
-                if set_cookie:
-                    self._take_cookies(set_cookie)
-                encoding = resp_headers.get("content-encoding")
+                low = resp_headers.low
+                if "\r\nset-cookie:" in low:
+                    self._take_cookies(resp_headers.get("set-cookie") or [])
+                encoding = _field(low, "\r\ncontent-encoding:") if "\r\ncontent-encoding:" in low else None
                 if encoding and content:
                     content = zlib.decompress(content, 47 if "gzip" in encoding else 15)
                 if status not in _REDIRECTS or not allow_redirects:

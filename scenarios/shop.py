@@ -183,6 +183,26 @@ class Shop(Protocol):
     def order(self, order_id: str, *, expect_status: str | None = None) -> dict[str, Any] | None: ...
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")  # needs no percent-encoding in a path segment or a query value
+
+
+def _quoted(value: Any) -> str:
+    """``quote(str(value), safe="")``, skipped for the plain ids and numbers most values are."""
+    text = value if isinstance(value, str) else str(value)
+    return text if _PLAIN.fullmatch(text) else quote(text, safe="")
+
+
+def _query(query: Mapping[str, Any]) -> str:
+    """``urlencode(query)`` for plain keys and values, ``urlencode`` itself for anything else."""
+    parts = []
+    for k, v in query.items():
+        v = v if isinstance(v, str) else str(v)
+        if not (_PLAIN.fullmatch(k) and _PLAIN.fullmatch(v)):
+            return urlencode(query)
+        parts.append(f"{k}={v}")
+    return "&".join(parts)
+
+
 def _parsed(resp: Any) -> Any:
     """The response's JSON: the lean response's cached parse, else orjson (stdlib for what orjson refuses)."""
     js = getattr(resp, "js", None)
@@ -221,6 +241,7 @@ class BaseShop:
         self.http = http
         self.target = target
         self.run_id = run_id
+        self._templates: dict[str, str] = {}
         self.session: Any = None  # the lean path (scenarios.http) for a Locust session, None otherwise
         if getattr(http, "request_event", None) is not None and "locust" in sys.modules:
             # Imported by name, and only where Locust already runs: `peakload run` and `profile fit` load
@@ -236,6 +257,14 @@ class BaseShop:
 
     def path(self, key: str) -> str:
         return self.target.paths.get(key, self.PATHS[key])
+
+    def _template(self, key: str) -> str:
+        """``path(key)``, looked up once per user and key."""
+        try:
+            return self._templates[key]
+        except KeyError:
+            template = self._templates[key] = self.path(key)
+            return template
 
     def headers(self) -> dict[str, str]:
         """Headers every request carries (subclasses add auth)."""
@@ -259,11 +288,11 @@ class BaseShop:
         formatted template but the request keeps the template's name (bounded). ``headers``
         are this request's own (an idempotency key), sent with :meth:`headers`.
         """
-        template = self.path(key)
+        template = self._template(key)
         if url is None:
-            url = template.format(**{k: quote(str(v), safe="") for k, v in params.items()}) if params else template
+            url = template.format(**{k: _quoted(v) for k, v in params.items()}) if params else template
             if query:
-                url = f"{url}?{urlencode(query)}"
+                url = f"{url}?{_query(query)}"
         session = self.session
         if session is not None and (url[:1] == "/" or session.owns(url)):
             return session.request(

@@ -36,7 +36,7 @@ events.request.add_listener(lambda **kw: seen.append({
     "exception": None if kw["exception"] is None else type(kw["exception"]).__name__,
     "message": None if kw["exception"] is None else str(kw["exception"]),
 }))
-session = LeanSession.of(FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=5.0, connection_timeout=2.0))
+session = LeanSession.of(FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=spec.get("timeout", 5.0), connection_timeout=2.0))
 out = []
 for r in spec["requests"]:
     with session.request(r["method"], r["path"], name=r.get("name"), json=r.get("json"), headers={"X-Peakload-Run": "t"},
@@ -83,6 +83,9 @@ def _app(peers: list[Any]) -> web.Application:
             resp = web.json_response({"closing": True})
             resp.force_close()
             return resp
+        if path == "/slow":
+            await asyncio.sleep(2.0)
+            return web.json_response({"late": True})
         if path == "/boom":
             return web.json_response({"error": "boom"}, status=500)
         return web.json_response({"path": path})
@@ -122,10 +125,10 @@ def server() -> Any:
     thread.join(10)
 
 
-def drive(url: str, requests: list[dict[str, Any]]) -> dict[str, Any]:
+def drive(url: str, requests: list[dict[str, Any]], *, timeout: float = 5.0) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", _DRIVER],
-        input=json.dumps({"url": url, "requests": requests}),
+        input=json.dumps({"url": url, "requests": requests, "timeout": timeout}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -183,3 +186,14 @@ def test_bad_status_no_answer_and_a_marked_failure(server) -> None:
     assert got["events"][1]["exception"] == "CatchResponseError" and got["events"][1]["message"] == "order_id missing"
     dead = drive(f"http://127.0.0.1:{free_port()}", [{"method": "POST", "path": "/x", "json": {}}])
     assert dead["out"][0]["status"] == 0 and dead["events"][0]["exception"] == "ConnectionRefusedError"
+
+
+def test_an_answer_later_than_the_network_timeout_fails_and_the_next_request_gets_a_new_connection(server) -> None:
+    url, peers = server
+    got = drive(
+        url, [{"method": "GET", "path": "/first"}, {"method": "GET", "path": "/slow"}, {"method": "GET", "path": "/next"}], timeout=0.5
+    )
+    assert [o["status"] for o in got["out"]] == [200, 0, 200], [(e["exception"], e["message"]) for e in got["events"]]
+    assert got["events"][1]["exception"] == "TimeoutError" and got["events"][2]["exception"] is None
+    assert got["events"][1]["context"] == {"step": "/slow"} and got["events"][1]["length"] == 0
+    assert peers[0] == peers[1] != peers[2]  # the timed-out connection is not reused
