@@ -34,6 +34,7 @@ from peakload.core.records import (
     RunMeta,
     clean_fields,
     interval_from,
+    lost_worker_lines,
     read_json_lines,
     read_json_object,
     read_snapshots,
@@ -168,6 +169,7 @@ def read_shard(path: Path, position: int) -> Shard:
             p.append(f"{SNAPSHOTS}: no end line: the run did not end (killed, or still running)")
         elif sh.end.get("intervals") != len(raw_intervals):
             p.append(f"{SNAPSHOTS}: the end line counts {sh.end.get('intervals')!r} intervals, {len(raw_intervals)} were read (lines lost)")
+        p.extend(lost_worker_lines(sh.end))  # a master that lost a worker: that shard's share is incomplete
     raw_outcome = read_json_object(path / OUTCOME_JSON, p)
     if raw_outcome is not None:
         sh.outcome = Outcome.from_json(raw_outcome, notes)

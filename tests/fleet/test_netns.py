@@ -276,6 +276,11 @@ def test_a_worker_killed_mid_run_is_reported_its_pushed_intervals_kept_and_the_r
     assert boundary <= run.killed_at
     assert sum(t < boundary - SLACK_S for t in from_lost) <= kept <= sum(t < boundary + SLACK_S for t in from_lost)
 
+    # as a shard of a fleet: peakload merge says the merged run is incomplete, naming the shard and the worker
+    merged_run = peakload("merge", str(run.run_dir), "--out", str(tmp_path / "merged"), timeout=120)
+    assert merged_run.returncode == 3, merged_run.stdout + merged_run.stderr
+    assert [x for x in merged_run.stdout.splitlines() if "problem: shard" in x and entry["worker"] in x], merged_run.stdout
+
 
 @pytest.mark.parametrize(
     "args, needle",
