@@ -16,6 +16,7 @@ import math
 import random
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from exporters.histogram import DEFAULT_BUCKETS
@@ -28,7 +29,7 @@ from reports.build import write_reports
 from reports.compare import compare, samples_of, verdict_of
 from reports.results import load_results
 
-KEY = "GET /api/product/{sku}"
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "reports" / "summary.schema.json").read_text())
 INTERVAL = 2.0
 T0 = 1_764_000_000.0
 
@@ -113,7 +114,9 @@ def test_a_tiny_sample_is_inconclusive_with_the_sample_needed(tmp_path: Path, ca
     assert "decided by: inconclusive" in out and "needs ≈" in out
     # the report with --baseline says so too, in summary.json, summary.md and junit.xml
     assert main(["report", str(cur), "--baseline", str(base)]) == 0
-    b = json.loads((cur / "summary.json").read_text())["baseline"]
+    summary = json.loads((cur / "summary.json").read_text())
+    jsonschema.validate(summary, SCHEMA)
+    b = summary["baseline"]
     assert b["exit_code"] == 3 and b["decided_by"] == "inconclusive" and b["inconclusive"] >= 3
     row = next(r for r in b["rows"] if r["metric"] == "p95_ms")
     assert row["verdict"] == "inconclusive" and row["needed"] == rows["p95_ms"].needed and len(row["ci"]) == 2
