@@ -61,7 +61,11 @@ SEARCH_WORDS = ("phone", "wireless", "red", "pro", "mini", "gift", "tea", "shoes
 
 
 class ShopClient(BaseShop):
-    """One shopper's view of the storefront API over a Locust ``FastHttpSession``.
+    """One shopper's view of the storefront API, handed a Locust ``FastHttpSession``.
+
+    Requests take the lean path built from it (:mod:`scenarios.http`: one kept
+    connection, headers encoded once per token, orjson); the request events are
+    ``FastHttpSession``'s.
 
     ``token`` is the bearer token after :meth:`sign_in` (None = anonymous).
     """

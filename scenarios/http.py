@@ -40,6 +40,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import json as stdjson
 import re
 import socket
@@ -98,6 +99,21 @@ class Cookie:
 
     def __repr__(self) -> str:
         return f"Cookie({self.name!r})"
+
+
+@functools.lru_cache(maxsize=64)
+def _target(base_url: str) -> tuple[str, bool, str, int, str, str, str]:
+    """(base URL, TLS, host, port, origin, path prefix, the request head's fixed lines): one copy shared by a pool's users."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s) base URL like http://127.0.0.1:8080, got {base_url!r}")
+    ssl = parts.scheme == "https"
+    port = parts.port or (443 if ssl else 80)
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port not in (80, 443):
+        host += f":{port}"
+    static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
+    return base_url.rstrip("/"), ssl, parts.hostname, port, f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), static
 
 
 def _header_lines(headers: Mapping[str, Any]) -> str:
@@ -272,19 +288,7 @@ class LeanSession:
         connection_timeout: float = 5.0,
         network_timeout: float = 30.0,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"expected an http(s) base URL like http://127.0.0.1:8080, got {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self._ssl = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._ssl else 80)
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._prefix = parts.path.rstrip("/")
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        if self._port not in (80, 443):
-            host += f":{self._port}"
-        self._static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
+        self.base_url, self._ssl, self._host, self._port, self._origin, self._prefix, self._static = _target(base_url)
         self._events = events
         custom = user is not None and type(user).context is not User.context
         self._user_context = user.context if custom else None
@@ -292,7 +296,7 @@ class LeanSession:
         self._sock: Any = None
         self._used = 0.0  # when the kept socket last carried a request (monotonic)
         self._timer: Any = None  # network_timeout for a whole exchange on a plain socket
-        self._blocks: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._blocks: dict[tuple[tuple[str, Any], ...], str] | None = None  # made at the first request
         self.cookies: dict[str, str] = {}
         self.connection_timeout, self.network_timeout = connection_timeout, network_timeout
 
@@ -343,11 +347,14 @@ class LeanSession:
 
     def _block(self, headers: Mapping[str, Any]) -> str:
         key = tuple(headers.items())
-        block = self._blocks.get(key)
+        blocks = self._blocks
+        if blocks is None:
+            blocks = self._blocks = {}
+        block = blocks.get(key)
         if block is None:
-            if len(self._blocks) >= _MAX_HEADER_BLOCKS:
-                self._blocks.clear()
-            block = self._blocks[key] = _header_lines(headers)
+            if len(blocks) >= _MAX_HEADER_BLOCKS:
+                blocks.clear()
+            block = blocks[key] = _header_lines(headers)
         return block
 
     def _fire(self, meta: dict[str, Any]) -> None:
@@ -545,6 +552,7 @@ class LeanSession:
         elif json is not None:
             payload = dumps(json)
             ctype = "Content-Type: application/json\r\n"
+        request_type = method  # reported as sent, like FastHttpSession, even when a redirect turns it into a GET
         start_time = time.time()
         t0 = time.perf_counter()
         status, content, resp_headers, error = 0, None, None, None
@@ -589,7 +597,7 @@ class LeanSession:
             context = {**self._user_context(), **context}
         resp = LeanResponse(self, status, content, resp_headers, full, error)
         resp.request_meta = {
-            "request_type": method,
+            "request_type": request_type,
             "name": name or url,
             "response_time": response_time,
             "response_length": len(content) if content else 0,

@@ -166,7 +166,7 @@ def test_cookies_kept_sent_and_forgotten_redirect_followed(server) -> None:
     assert out[2]["cookies"] == {"csrftoken": "abc"}
     moved = json.loads(out[3]["body"])  # 302 after a POST: the browser's GET, without the body, with the cookies
     assert out[3]["status"] == 200 and moved == {"cookie": "csrftoken=abc", "method": "GET", "body": ""}
-    assert len(got["events"]) == 4 and got["events"][3]["url"] == url + "/moved"
+    assert len(got["events"]) == 4 and got["events"][3]["url"] == url + "/moved" and got["events"][3]["type"] == "POST"
 
 
 def test_chunked_gzip_and_a_closing_server(server) -> None:
