@@ -59,6 +59,22 @@ def _stage_line(st: StageRow) -> str:
     )
 
 
+def _change(r: dict) -> str:
+    """`` (+18.4 %, 95 % interval +14.7 % .. +22.6 %, p 0.0005)`` of a comparison row, what it has of it."""
+
+    def f(v: object) -> str:
+        if not isinstance(v, (int, float)):
+            return "n/a"
+        return f"{v:+.4f}" if r.get("metric") == "error_ratio" else f"{v:+.1%}"
+
+    if not isinstance(r.get("change"), (int, float)):
+        return ""
+    ci = r.get("ci")
+    interval = f", 95 % interval {f(ci[0])} .. {f(ci[1])}" if isinstance(ci, list) and len(ci) == 2 else ""
+    p = r.get("p_value")
+    return f" ({f(r['change'])}{interval}" + (f", p {p:.3g}" if isinstance(p, (int, float)) else "") + ")"
+
+
 def _baseline_case(suite: ET.Element, b: dict) -> None:
     """The comparison with ``--baseline`` as one testcase: a regression fails it, an undecided one is skipped."""
     case = ET.SubElement(suite, "testcase", {"classname": "baseline", "name": _x(f"no regression against {b.get('run_id')}"), "time": "0"})
@@ -66,7 +82,7 @@ def _baseline_case(suite: ET.Element, b: dict) -> None:
     reason = _x(str(b.get("reason") or ""))
     suite.set("tests", str(int(suite.get("tests", "0")) + 1))
     if b.get("exit_code") == 1:
-        lines = [f"  {r.get('key')} {r.get('metric')}: {r.get('verdict')} (change {r.get('change')}, 95 % interval {r.get('ci')}, p {r.get('p_value')})" for r in rows if r.get("regression")]  # fmt: skip
+        lines = [f"  {r.get('key')} {r.get('metric')}: {r.get('verdict')}{_change(r)}" for r in rows if r.get("regression")]
         ET.SubElement(case, "failure", {"message": reason, "type": "regression"}).text = _x("\n".join([reason, *lines]))
         suite.set("failures", str(int(suite.get("failures", "0")) + 1))
     elif b.get("exit_code") != 0:

@@ -31,7 +31,7 @@ def _run(root: Path, name: str, offset: float, rev: str, profile: str, fail_ever
     d = root / name
     write_synthetic_run(d, names=2, seconds=10, rps_per_name=20, seed=int(offset) + 1, fail_every=fail_every, t0=T0 + offset)
     meta = RunMeta(run_id=f"run-{name}", profile=profile, git_revision=rev, started_ts=T0 + offset, ended_ts=T0 + offset + 10)
-    (d / "run.json").write_text(json.dumps(meta.to_json()))
+    (d / "run.json").write_text(json.dumps({k: v for k, v in meta.to_json().items() if v is not None}))
     write_reports(d, [parse_threshold("all", "error_ratio < 1%")])
     return d
 
