@@ -54,6 +54,9 @@ __all__ = [
     "CART_ADDS_TOTAL",
     "RUN_INFO",
     "METRIC_NAMES",
+    "SCHEDULER_LATENESS_SECONDS",
+    "RESPONSE_HANDLING_LAG_SECONDS",
+    "GENERATOR_METRIC_NAMES",
     "PeakloadCollector",
     "metrics_app",
     "start_metrics_server",
@@ -79,6 +82,21 @@ METRIC_NAMES: tuple[str, ...] = (
     PAYMENTS_TOTAL, FLASH_SALE_ATTEMPTS_TOTAL, PRODUCT_VIEWS_TOTAL, CART_ADDS_TOTAL, RUN_INFO,
 )  # fmt: skip
 
+# the generator's own lag (docs/open-model.md): exposed once the load process took a sample (absent before, like the target rate)
+SCHEDULER_LATENESS_SECONDS = "peakload_scheduler_lateness_seconds"
+RESPONSE_HANDLING_LAG_SECONDS = "peakload_response_handling_lag_seconds"
+GENERATOR_METRIC_NAMES: tuple[str, ...] = (SCHEDULER_LATENESS_SECONDS, RESPONSE_HANDLING_LAG_SECONDS)
+_GENERATOR_FAMILIES = {
+    "scheduler_lateness": (
+        SCHEDULER_LATENESS_SECONDS,
+        "Open model: actual send of a journey's first request minus its intended instant (the generator's lateness).",
+    ),
+    "response_handling_lag": (
+        RESPONSE_HANDLING_LAG_SECONDS,
+        "The load generator's event-loop lag (a 10 ms timer's overshoot): how long a ready response waits to be recorded.",
+    ),
+}
+
 _PAYMENT_OUTCOMES = (("success", "payments_success"), ("declined", "payments_declined"), ("error", "payments_error"))
 _FLASH_OUTCOMES = (("won", "flash_won"), ("sold_out", "flash_sold_out"), ("error", "flash_error"))
 
@@ -91,6 +109,7 @@ class PeakloadCollector(Collector):
         self._run_id = run_id
         self._profile = profile
         self._le = [floatToGoString(e) for e in store.edges] + ["+Inf"]
+        self._lag_le = [floatToGoString(e) for e in store.generator_edges] + ["+Inf"]
 
     def describe(self) -> Iterator[Metric]:
         """Names only (so registering does not run a full collect)."""
@@ -120,6 +139,12 @@ class PeakloadCollector(Collector):
         yield requests
         yield failures
         yield duration
+        if with_samples:
+            for kind, lag in store.generator_totals().items():
+                name, doc = _GENERATOR_FAMILIES[kind]
+                family = HistogramMetricFamily(name, doc, labels=[])
+                family.add_metric([], list(zip(self._lag_le, lag.cumulative_buckets)), lag.sum_s)
+                yield family
 
         yield _gauge(USERS, "Running simulated users.", store.users if with_samples else None)
         yield _gauge(WORKERS, "Connected load generator workers (1 when not distributed).", store.workers if with_samples else None)

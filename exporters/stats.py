@@ -31,6 +31,15 @@ so a scrape between drains is still exact. Deltas, never cumulative values,
 cross process boundaries; percentiles are never averaged, HdrHistograms are
 added.
 
+Generator lag (docs/open-model.md, "A generator that knows when it lies"): two more
+histograms per store, ``scheduler_lateness`` (actual send of a journey's first
+request − its intended instant) and ``response_handling_lag`` (the gevent loop's lag,
+the proxy for the time a ready response waits before its time is recorded), fed by
+:meth:`StatsStore.record_generator`. They drain as the delta's optional ``"generator"``
+object (``{kind: {count, sum_s, buckets, hdr}}``, only kinds with samples; absent when
+none), merge exactly like request rows, and use :func:`generator_edges`: the request
+edges plus a few sub-5 ms ones.
+
 Not thread-safe: one gevent hub (Locust) or one thread owns a store.
 """
 
@@ -51,7 +60,7 @@ from exporters.histogram import (
     UNIT_MAG,
     HdrCounts,
 )
-from peakload.core.records import MAX_MESSAGE_CHARS, add_reason
+from peakload.core.records import GENERATOR_KINDS, MAX_MESSAGE_CHARS, add_reason
 from peakload.core.steps import NO_STEP, STEPS
 
 __all__ = [
@@ -59,6 +68,10 @@ __all__ = [
     "MAX_REASONS",
     "BUSINESS_KEYS",
     "ARRIVAL_KEYS",
+    "GENERATOR_KINDS",
+    "LAG_EDGES",
+    "generator_edges",
+    "LagTotals",
     "SeriesTotals",
     "StatsStore",
 ]
@@ -78,6 +91,14 @@ BUSINESS_KEYS: tuple[str, ...] = (
 )
 ARRIVAL_KEYS: tuple[str, ...] = ("scheduled", "dropped")
 MAX_REASONS = 20  # distinct failure messages per series per interval; more count under "(other messages)"
+# below the request edges (5 ms and up): an idle generator's lag is well under a millisecond
+LAG_EDGES: tuple[float, ...] = (0.0005, 0.001, 0.0025)
+
+
+def generator_edges(edges: Sequence[float]) -> tuple[float, ...]:
+    """Bucket edges of the generator-lag histograms: :data:`LAG_EDGES` ∪ the request edges (SLO thresholds included)."""
+    return tuple(sorted(set(LAG_EDGES) | {float(e) for e in edges}))
+
 
 _ERROR_INDEX = {name: i for i, name in enumerate(ERROR_TYPES)}
 _STATUS_INDEX = {name: i for i, name in enumerate(STATUS_CLASSES)}
@@ -149,6 +170,28 @@ class _Series:
             self.buckets[i] += v
 
 
+class _Lag:
+    """One generator-lag histogram: count, sum, Prometheus buckets; ``hdr`` only in the pending layer."""
+
+    __slots__ = ("count", "sum_s", "buckets", "hdr")
+
+    def __init__(self, n_buckets: int, *, with_hdr: bool) -> None:
+        self.count = 0
+        self.sum_s = 0.0
+        self.buckets = [0] * n_buckets
+        self.hdr: HdrCounts | None = HdrCounts() if with_hdr else None
+
+
+@dataclass(frozen=True, slots=True)
+class LagTotals:
+    """Cumulative view of one generator-lag histogram (``scheduler_lateness`` or ``response_handling_lag``)."""
+
+    kind: str
+    count: int
+    sum_s: float
+    cumulative_buckets: tuple[int, ...]  # one per generator edge, then +Inf (== count)
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesTotals:
     """Cumulative view of one request series, as the exporter shows it."""
@@ -179,6 +222,10 @@ class StatsStore:
         self._business_total = dict.fromkeys(BUSINESS_KEYS, 0)
         self._arrivals = dict.fromkeys(ARRIVAL_KEYS, 0)
         self._arrivals_total = dict.fromkeys(ARRIVAL_KEYS, 0)
+        self.generator_edges: tuple[float, ...] = generator_edges(edges)
+        self._n_lag = len(self.generator_edges) + 1
+        self._lag: dict[str, _Lag] = {}
+        self._lag_total: dict[str, _Lag] = {}
         # gauges, set by whoever knows them (the Locust bridge)
         self.users = 0
         self.workers = 0
@@ -228,6 +275,20 @@ class StatsStore:
                 s.service = HdrCounts()
             s.service.record_us(int(service_seconds * 1_000_000.0 + 0.5))
 
+    def record_generator(self, kind: str, seconds: float) -> None:
+        """Count one generator-lag sample (``kind`` one of GENERATOR_KINDS; a negative value counts as 0)."""
+        g = self._lag.get(kind)
+        if g is None:
+            if kind not in GENERATOR_KINDS:
+                raise ValueError(f"unknown generator lag {kind!r}; expected one of {list(GENERATOR_KINDS)}")
+            g = self._lag[kind] = _Lag(self._n_lag, with_hdr=True)
+        if not seconds > 0:
+            seconds = 0.0
+        g.count += 1
+        g.sum_s += seconds
+        g.buckets[bisect_left(self.generator_edges, seconds)] += 1
+        g.hdr.record_us(int(seconds * 1_000_000.0 + 0.5))  # type: ignore[union-attr]
+
     def add_business(self, key: str, n: int = 1) -> None:
         """Increment a business counter (one of BUSINESS_KEYS)."""
         try:
@@ -246,8 +307,9 @@ class StatsStore:
         """Everything since the last drain as a JSON-safe dict; folds it into the totals.
 
         Shape: ``{"v", "edges", "requests": [{name, method[, step], count, failures, status,
-        errors[, reasons], sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"}``; ``step``
-        only for a journey step's series, ``reasons`` ({message: count}) only when it has some.
+        errors[, reasons], sum_s, buckets, hdr[, service_hdr]}], "business", "arrivals"[, "generator"]}``;
+        ``step`` only for a journey step's series, ``reasons`` ({message: count}) only when it has some,
+        ``generator`` ({kind: {count, sum_s, buckets, hdr}}) only when a generator-lag sample was taken.
         """
         pending, self._pending = self._pending, {}
         requests = []
@@ -279,13 +341,25 @@ class StatsStore:
             self._business_total[k] += v
         for k, v in arrivals.items():
             self._arrivals_total[k] += v
-        return {
+        out: dict[str, Any] = {
             "v": DELTA_VERSION,
             "edges": list(self.edges),
             "requests": requests,
             "business": business,
             "arrivals": arrivals,
         }
+        lag, self._lag = self._lag, {}
+        if lag:
+            out["generator"] = {
+                kind: {"count": g.count, "sum_s": g.sum_s, "buckets": list(g.buckets), "hdr": g.hdr.encode()}  # type: ignore[union-attr]
+                for kind, g in sorted(lag.items())
+            }
+            for kind, g in lag.items():
+                t = self._lag_total.get(kind)
+                if t is None:
+                    t = self._lag_total[kind] = _Lag(self._n_lag, with_hdr=False)
+                _add_lag(t, g.count, g.sum_s, g.buckets)
+        return out
 
     def merge_delta(self, delta: Mapping[str, Any]) -> None:
         """Add a delta from :meth:`drain_delta` (another process) into the pending layer.
@@ -319,6 +393,8 @@ class StatsStore:
         for key in delta.get("arrivals", {}):
             if key not in self._arrivals:
                 raise ValueError(f"unknown arrivals key {key!r}; expected one of {list(ARRIVAL_KEYS)}")
+        generator = delta.get("generator") or {}
+        self._check_generator(generator)
         # validated: now merge
         for row in delta.get("requests", ()):
             key = (row["name"], row["method"], row.get("step", NO_STEP))
@@ -345,6 +421,24 @@ class StatsStore:
             self._business[k] += v
         for k, v in delta.get("arrivals", {}).items():
             self._arrivals[k] += v
+        for kind, row in generator.items():
+            g = self._lag.get(kind)
+            if g is None:
+                g = self._lag[kind] = _Lag(self._n_lag, with_hdr=True)
+            _add_lag(g, row["count"], row["sum_s"], row["buckets"])
+            if row.get("hdr"):
+                g.hdr.add_encoded(row["hdr"])  # type: ignore[union-attr]
+
+    def _check_generator(self, generator: Any) -> None:
+        if not isinstance(generator, dict):
+            raise ValueError(f"generator: expected an object of lag histograms, got {type(generator).__name__}")
+        for kind, row in generator.items():
+            if kind not in GENERATOR_KINDS:
+                raise ValueError(f"unknown generator lag {kind!r}; expected one of {list(GENERATOR_KINDS)}")
+            if not isinstance(row, dict) or not isinstance(row.get("buckets"), list) or len(row["buckets"]) != self._n_lag:
+                raise ValueError(f"generator {kind}: expected {self._n_lag} buckets")
+            if sum(row["buckets"]) != row.get("count"):
+                raise ValueError(f"generator {kind}: count does not match its buckets")
 
     def _fold(self, key: _Key, s: _Series) -> None:
         t = self._totals.get(key)
@@ -386,7 +480,36 @@ class StatsStore:
         """Cumulative ``scheduled`` / ``dropped`` arrivals."""
         return {k: self._arrivals_total[k] + self._arrivals[k] for k in ARRIVAL_KEYS}
 
+    def generator_totals(self) -> dict[str, LagTotals]:
+        """Cumulative (totals + pending) generator-lag histograms, only kinds with samples, in GENERATOR_KINDS order."""
+        out = {}
+        for kind in GENERATOR_KINDS:
+            acc = _Lag(self._n_lag, with_hdr=False)
+            for layer in (self._lag_total, self._lag):
+                g = layer.get(kind)
+                if g is not None:
+                    _add_lag(acc, g.count, g.sum_s, g.buckets)
+            if acc.count:
+                running, cumulative = 0, []
+                for v in acc.buckets:
+                    running += v
+                    cumulative.append(running)
+                out[kind] = LagTotals(kind=kind, count=acc.count, sum_s=acc.sum_s, cumulative_buckets=tuple(cumulative))
+        return out
+
+    def pending_generator_hdr(self, kind: str) -> HdrCounts | None:
+        """The not-yet-drained histogram of one generator lag (None if nothing pending)."""
+        g = self._lag.get(kind)
+        return g.hdr if g is not None else None
+
     def pending_hdr(self, name: str, method: str, step: str = NO_STEP) -> HdrCounts | None:
         """The not-yet-drained latency histogram of one series (None if nothing pending)."""
         s = self._pending.get((name, method, step))
         return s.hdr if s is not None else None
+
+
+def _add_lag(acc: _Lag, count: int, sum_s: float, buckets: Sequence[int]) -> None:
+    acc.count += count
+    acc.sum_s += sum_s
+    for i, v in enumerate(buckets):
+        acc.buckets[i] += v

@@ -116,6 +116,7 @@ def _merge_slot(members: list[tuple[Shard, dict[str, Any]]], edges: list[float],
             "requests": obj.get("requests") or [],
             "business": obj.get("business") or {},
             "arrivals": obj.get("arrivals") or {},
+            "generator": obj.get("generator") or {},  # the generator's own lag: merged exactly as the request rows
         }
         try:
             store.merge_delta(delta)

@@ -16,6 +16,7 @@ Usage (``locustfile.py``)::
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from locust import User
@@ -28,6 +29,7 @@ from locust.user.users import (
 
 from peakload.core.steps import STEP_KEY
 from scenarios.arrivals import arrival_state
+from scenarios.bridge import LATENESS_KEY
 from scenarios.instrumentation import SERVICE_TIME_KEY
 from scenarios.probe import Probe
 from scenarios.replay import Replayed, ReplayRecord
@@ -41,29 +43,37 @@ class IntendedStart:
     """Stands in for a session's ``request_event``: intended-start latency for a journey's first request.
 
     ``response_time`` becomes *now − intended start* for the request that
-    follows :meth:`arm`; every request carries its service time in the context
+    follows :meth:`arm`, and its context carries the scheduler's lateness
+    (``LATENESS_KEY``, ms: when the user took the arrival − its intended start;
+    for a journey that sends at once, as these do, that is its send) for the
+    generator-lag histogram; every request carries its service time in the context
     (``SERVICE_TIME_KEY``), so ``service_hdr`` has a sample per request.
     """
 
-    __slots__ = ("_fire", "intended")
+    __slots__ = ("_fire", "intended", "_woke")
 
     def __init__(self, inner: Any) -> None:
         self._fire = inner.fire
         self.intended: float | None = None
+        self._woke = 0.0
 
     def arm(self, intended: float) -> None:
         self.intended = intended
+        self._woke = time.time()  # the user has the arrival: anything later is the journey's own time
 
     def fire(self, **kw: Any) -> None:
         service = kw["response_time"]
         intended = self.intended
+        # FastHttpSession builds a fresh context dict per request: filling it in place is safe
+        context = kw["context"]
         if intended is not None:
             self.intended = None
             lag_ms = (kw["start_time"] - intended) * 1000.0
             if lag_ms > 0:
                 kw["response_time"] = service + lag_ms
-        # FastHttpSession builds a fresh context dict per request: filling it in place is safe
-        kw["context"][SERVICE_TIME_KEY] = service
+            late_ms = (min(self._woke, kw["start_time"]) - intended) * 1000.0
+            context[LATENESS_KEY] = late_ms if late_ms > 0 else 0.0
+        context[SERVICE_TIME_KEY] = service
         self._fire(**kw)
 
 

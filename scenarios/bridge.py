@@ -14,6 +14,15 @@ report (``data["peakload"]`` via ``report_to_master``). The master's side is
 :class:`scenarios.aggregator.MasterAggregator`; :mod:`scenarios.instrumentation`
 picks the class by runner type.
 
+The generator's own lag (docs/open-model.md, "A generator that knows when it lies"):
+a load-generating role (local, worker) records ``scheduler_lateness`` from the
+request context's :data:`LATENESS_KEY` (set on a journey's first request by the
+open model's pool users: actual send − intended instant) and runs a loop-lag probe
+while the test runs: a timer every :data:`LAG_PROBE_S` whose overshoot is the time
+anything ready (a readable socket, a finished response) waits for the gevent loop —
+``response_handling_lag``. geventhttpclient does not tell when a response's bytes
+became readable, so the probe's overshoot is the proxy, and is called so.
+
 Usage: ``install(environment)`` from :mod:`scenarios.instrumentation` (the
 ``events.init`` listener does it).
 """
@@ -34,11 +43,13 @@ from exporters.settings import ExporterSettings
 from exporters.stats import StatsStore
 from peakload.core.steps import NO_STEP, STEP_KEY, STEPS
 
-__all__ = ["Instrumentation", "WorkerBridge", "SERVICE_TIME_KEY", "DELTA_MESSAGE", "next_boundary"]
+__all__ = ["Instrumentation", "WorkerBridge", "SERVICE_TIME_KEY", "LATENESS_KEY", "LAG_PROBE_S", "DELTA_MESSAGE", "next_boundary"]
 
 logger = logging.getLogger("scenarios.instrumentation")  # one logger name for the whole plugin
 
 SERVICE_TIME_KEY = "peakload_service_ms"
+LATENESS_KEY = "peakload_lateness_ms"  # a journey's first request: actual send − intended instant (ms, >= 0)
+LAG_PROBE_S = 0.01  # the loop-lag probe's period: 100 samples/s per load process
 DELTA_MESSAGE = "peakload_delta"  # worker → master custom message
 _STEPS = frozenset((*STEPS, NO_STEP))
 
@@ -55,10 +66,25 @@ class Instrumentation:
         self._record = self.store.record  # bound once: saves two lookups per request
         self._loop: gevent.Greenlet | None = None  # aggregator: snapshot lines; worker: delta pushes
         self._unknown_steps: set[str] = set()  # context steps that are no journey step, warned about once each
+        self._lag_probe: gevent.Greenlet | None = None
 
     def start(self) -> None:
-        """Attach the request listener (subclasses add their role's listeners after it)."""
-        self.environment.events.request.add_listener(self.on_request)
+        """Attach the request listener (subclasses add their role's listeners after it); a load-generating
+        role (local, worker) runs the loop-lag probe while the test runs."""
+        ev = self.environment.events
+        ev.request.add_listener(self.on_request)
+        if self.role in ("local", "worker"):
+            ev.test_start.add_listener(self._start_lag_probe)
+            ev.test_stop.add_listener(self._stop_lag_probe)
+
+    def _start_lag_probe(self, **_kw: Any) -> None:
+        if self._lag_probe is None or self._lag_probe.dead:
+            self._lag_probe = gevent.spawn(_probe_loop_lag, self.store.record_generator)
+
+    def _stop_lag_probe(self, **_kw: Any) -> None:
+        if self._lag_probe is not None:
+            self._lag_probe.kill(block=True)
+            self._lag_probe = None
 
     def on_request(
         self,
@@ -87,6 +113,9 @@ class Instrumentation:
             error_type, reason = classify_error(status, exception), failure_message(exception)
         if context:
             service = context.get(SERVICE_TIME_KEY)
+            lateness = context.get(LATENESS_KEY)
+            if lateness is not None:
+                self.store.record_generator("scheduler_lateness", lateness / 1000.0)
             step = context.get(STEP_KEY, NO_STEP)
             if not (isinstance(step, str) and step in _STEPS):  # a list would not even hash
                 step = self._unknown_step(step)
@@ -159,6 +188,21 @@ class WorkerBridge(Instrumentation):
         """
         if not self._loop_running():
             data["peakload"] = self.store.drain_delta()
+
+
+def _probe_loop_lag(record: Callable[[str, float], None]) -> None:
+    """Every LAG_PROBE_S: how late the gevent loop woke a timer that was due (``response_handling_lag``).
+
+    The loop's cached time is refreshed before each sleep so the timer is due LAG_PROBE_S after *now*,
+    not after the start of a loop iteration that may have run long.
+    """
+    loop = gevent.get_hub().loop
+    clock = time.perf_counter
+    while True:
+        loop.update_now()
+        due = clock() + LAG_PROBE_S
+        gevent.sleep(LAG_PROBE_S)
+        record("response_handling_lag", clock() - due)
 
 
 def next_boundary(now: float, interval: float) -> float:

@@ -51,7 +51,7 @@ from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 from locust.user.users import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from scenarios.arrivals import arrival_state
-from scenarios.bridge import SERVICE_TIME_KEY
+from scenarios.bridge import LATENESS_KEY, SERVICE_TIME_KEY
 from scenarios.settings import get_settings
 
 __all__ = ["journey", "journey_method", "run_headers", "adopt", "describe_locustfile", "JOURNEY_ATTR"]
@@ -109,12 +109,14 @@ def _wrap_request_event(environment: Environment) -> None:
         if slot is not None:
             service = kw.get("response_time") or 0.0
             intended, slot[0] = slot[0], None
+            kw["context"] = {**(kw.get("context") or {}), SERVICE_TIME_KEY: service}
             if intended is not None:
                 start = kw.get("start_time") or (time.time() - service / 1000.0)
                 lag_ms = (start - intended) * 1000.0
                 if lag_ms > 0:
                     kw["response_time"] = service + lag_ms
-            kw["context"] = {**(kw.get("context") or {}), SERVICE_TIME_KEY: service}
+                # the scheduler's lateness: when the user took the arrival (the journey's code may wait before its first request)
+                kw["context"][LATENESS_KEY] = max((min(slot[1] or start, start) - intended) * 1000.0, 0.0)
         inner(**kw)
 
     hook.fire = fire  # type: ignore[method-assign]
@@ -129,7 +131,7 @@ def _serve_arrivals(user: User) -> None:
     take = state.pool.take
     visit = getattr(user, type(user)._peakload_journey)  # type: ignore[attr-defined]
     me = getcurrent()
-    slot = _ARMED[me] = [None]
+    slot = _ARMED[me] = [None, None]  # [intended start, when this user took the arrival]
     try:
         while True:
             if user._state == LOCUST_STATE_STOPPING:
@@ -137,7 +139,7 @@ def _serve_arrivals(user: User) -> None:
             user._state = LOCUST_STATE_WAITING  # like TaskSet.wait(): Locust may kill an idle user at once
             intended = take()
             user._state = LOCUST_STATE_RUNNING
-            slot[0] = intended
+            slot[0], slot[1] = intended, time.time()
             try:
                 visit()
             except (RescheduleTask, RescheduleTaskImmediately):

@@ -44,6 +44,7 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "STATUS_CLASSES",
     "LATENCY_BASES",
+    "GENERATOR_KINDS",
     "read_snapshots",
     "split_snapshots",
     "SnapshotTail",
@@ -83,6 +84,8 @@ SNAPSHOT_VERSION = 1
 # HTTP status classes of a request row ("none" = no response at all)
 STATUS_CLASSES: tuple[str, ...] = ("none", "1xx", "2xx", "3xx", "4xx", "5xx")
 LATENCY_BASES = ("response", "intended-start", "service")
+# an interval's optional ``generator`` histograms (docs/open-model.md): the generator's own lag, not the shop's
+GENERATOR_KINDS: tuple[str, ...] = ("scheduler_lateness", "response_handling_lag")
 
 MAX_LINE_BYTES = 64 << 20  # one snapshot line holds a few hundred KiB of histograms; 64 MiB is corruption
 
@@ -120,6 +123,8 @@ class Interval:
     arrivals: dict[str, int]
     target_rate: float | None
     cpu_warning: bool
+    # the generator's own lag ({kind: {"count", "sum_s", "hdr"}}, kinds of GENERATOR_KINDS with samples); {} when absent
+    generator: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -248,6 +253,13 @@ def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, sou
                 raise
             problems.append(f"{source}: interval {seq}: {exc}; row skipped")
     target_rate = obj.get("target_rate")
+    generator: dict[str, dict[str, Any]] = {}
+    try:
+        generator = _generator(obj.get("generator"))
+    except ValueError as exc:
+        if problems is None:
+            raise
+        problems.append(f"{source}: interval {seq}: {exc}; generator lag skipped")
     return Interval(
         seq=seq,
         t_start=t_start,
@@ -259,7 +271,28 @@ def interval_from(obj: dict[str, Any], problems: list[str] | None = None, *, sou
         arrivals=_counts(obj.get("arrivals"), "arrivals"),
         target_rate=None if target_rate is None else _number(target_rate, "target_rate", minimum=0),
         cpu_warning=obj.get("cpu_warning") is True,
+        generator=generator,
     )
+
+
+def _generator(v: Any) -> dict[str, dict[str, Any]]:
+    """An interval's optional ``generator``: {kind of GENERATOR_KINDS: {count, sum_s, hdr}}; absent reads as {}."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError(f"generator: expected an object of lag histograms, got {_short(v)}")
+    out = {}
+    for kind, row in v.items():
+        if kind not in GENERATOR_KINDS:
+            raise ValueError(f"generator: expected one of {', '.join(GENERATOR_KINDS)}, got {_short(kind)}")
+        if not isinstance(row, dict) or not isinstance(row.get("hdr"), str):
+            raise ValueError(f"generator {kind}: expected {{count, sum_s, hdr}} with a base64 hdr")
+        out[kind] = {
+            "count": _count(row.get("count"), f"generator {kind} count"),
+            "sum_s": _number(row.get("sum_s", 0.0), f"generator {kind} sum_s", minimum=0),
+            "hdr": row["hdr"],
+        }
+    return out
 
 
 # ---------------------------------------------------------------- whole files

@@ -41,9 +41,10 @@ def interval_line(
 
     Request rows keep the delta's ``buckets`` (non-cumulative counts per
     bucket edge, edges in the header's ``bucket_edges``) next to ``hdr``, and its
-    ``step`` (only on a journey step's row; absent means no step).
+    ``step`` (only on a journey step's row; absent means no step). The delta's
+    ``generator`` lag histograms follow ``arrivals`` when it has any (absent otherwise).
     """
-    return {
+    line: dict[str, Any] = {
         "v": SNAPSHOT_VERSION,
         "seq": seq,
         "t_start": t_start,
@@ -54,8 +55,11 @@ def interval_line(
         "requests": list(delta["requests"]),
         "business": dict(delta["business"]),
         "arrivals": dict(delta["arrivals"]),
-        "cpu_warning": cpu_warning,
     }
+    if delta.get("generator"):
+        line["generator"] = dict(delta["generator"])
+    line["cpu_warning"] = cpu_warning
+    return line
 
 
 class SnapshotWriter:

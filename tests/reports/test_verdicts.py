@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from exporters.histogram import new_hdr
 from peakload.cli import main
 from peakload.core import parse_threshold
 from reports.build import write_reports
@@ -40,6 +41,20 @@ def _gate(d: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
     return code, summary
 
 
+def _plant_lag(d: Path, *, seconds: float, n: int = 50) -> None:
+    """Give every interval line a scheduler-lateness histogram of ``n`` samples of ``seconds`` (a generator that lagged)."""
+    hist = new_hdr()
+    hist.record_value(int(seconds * 1e6), n)
+    blob = hist.encode().decode()
+    lines = []
+    for raw in (d / "snapshots.jsonl").read_text().splitlines():
+        obj = json.loads(raw)
+        if "kind" not in obj:
+            obj["generator"] = {"scheduler_lateness": {"count": n, "sum_s": seconds * n, "hdr": blob}}
+        lines.append(json.dumps(obj))
+    (d / "snapshots.jsonl").write_text("\n".join(lines) + "\n")
+
+
 def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seen = {}
     d = _run(tmp_path, "passed")
@@ -61,6 +76,9 @@ def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path,
     d = _run(tmp_path, "cpu")
     (d / "outcome.json").write_text(json.dumps({"cpu_warning": True}))
     seen["generator-overloaded"] = _gate(d, capsys)
+    d = _run(tmp_path, "lagging", thresholds="{all: [p95 < 60s]}")
+    _plant_lag(d, seconds=2.0)
+    seen["generator-lag"] = _gate(d, capsys)
     d = _run(tmp_path, "empty")
     lines = (d / "snapshots.jsonl").read_text().splitlines()
     (d / "snapshots.jsonl").write_text(lines[0] + "\n" + lines[-1] + "\n")  # header and end, no interval
@@ -74,6 +92,7 @@ def test_each_verdict_rule_decides_when_its_condition_is_planted(tmp_path: Path,
         "run-invalid": (3, "invalid"),
         "aborted": (1, "failed"),
         "generator-overloaded": (3, "invalid"),
+        "generator-lag": (3, "invalid"),
         "no-measurements": (3, "invalid"),
     }
     for rule, (code, summary) in seen.items():
