@@ -247,3 +247,65 @@ def test_bad_server_thresholds_and_endpoints_are_one_line_exit_2(
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert needle in res.stderr, res.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.load
+def test_figures_from_a_real_prometheus_by_promql_and_from_a_third_party_exporter(tmp_path: Path) -> None:
+    """An exporter of the test's own (prometheus-client's HTTP server) ticks 20 times a second in two series; a real
+    Prometheus scrapes it every second. The run asks Prometheus for the summed rate (PromQL) and scrapes the exporter
+    directly; a query that leaves two series is n/a with the reason, never a silent pick of one."""
+    import threading
+    import time
+
+    from prometheus_client import start_http_server
+
+    from dashboards.prometheus import running_prometheus
+    from peakload.core.net import free_port
+
+    registry = CollectorRegistry()
+    ticks = Counter("fixture_ticks", "", ["side"], registry=registry)
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(0.1):  # 10 per second on each side: 20 per second in all
+            ticks.labels(side="a").inc()
+            ticks.labels(side="b").inc()
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        with running_prometheus(tmp_path / "prom", jobs={"fixture": [f"127.0.0.1:{port}"]}) as prom:
+            time.sleep(3)  # a few scrapes before the run
+            server_section = {
+                "endpoints": [f"http://127.0.0.1:{port}/metrics"],
+                "figures": {"ticks_scraped": {"metric": "fixture_ticks_total", "kind": "rate", "unit": "1/s"}},
+                "prometheus": {
+                    "url": prom.url,
+                    "queries": {"ticks_promql": "sum(rate(fixture_ticks_total[5s]))", "two_series": "rate(fixture_ticks_total[5s])"},
+                    "units": {"ticks_promql": "1/s"},
+                },
+            }
+            thresholds = {"all": ["error_ratio < 5%"], "server": ["ticks_promql > 5", "ticks_scraped < 40"]}
+            profile = _write(tmp_path, "promql", server=server_section, thresholds=thresholds)
+            res = peakload("run", "--profile", str(profile), "--results", str(tmp_path / "r"), "--quiet", timeout=180)
+    finally:
+        stop.set()
+        server.shutdown()
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+    run = only_dir(tmp_path / "r")
+    _header, rows, problems = read_server(run / "server.jsonl")
+    assert not problems and len(rows) >= 4
+    promql = [r["figures"]["ticks_promql"] for r in rows]
+    scraped = [r["figures"]["ticks_scraped"] for r in rows[1:-1]]  # whole intervals (the first and last may be short)
+    print(f"PromQL sum(rate) per interval {promql}; scraped rate {scraped}")
+    # Prometheus gives a rate once its 5 s window holds two scrapes: n/a before that (never 0), then 20/s within jitter
+    assert promql[-3:] and all(v is not None and 14 <= v <= 26 for v in promql[-3:]), promql
+    assert all(v is None or v > 0 for v in promql), promql
+    assert all(v is not None and 14 <= v <= 26 for v in scraped), scraped
+    assert all(r["figures"]["two_series"] is None for r in rows)
+    assert any("gives 2 series" in e for r in rows for e in r["errors"])
+    s = json.loads((run / "summary.json").read_text())
+    assert s["server"]["prometheus"] == prom.url and s["server"]["figures"]["ticks_promql"]["unit"] == "1/s"
+    assert all(t["passed"] for t in s["thresholds"] if t["scope"] == "server")
