@@ -670,15 +670,19 @@ LOST_WORKERS = "lost_workers"
 
 
 def lost_worker_lines(end: dict[str, Any] | None) -> list[str]:
-    """One sentence per worker the end line says was lost (none for a malformed entry); the run is invalid when any.
+    """One sentence per worker the end line says was lost (a malformed entry still counts); the run is invalid when any.
 
     ``at_s``/``kept_s`` are seconds since the test started: when the master last heard the worker, and the
     end of the last interval it pushed (its intervals up to there are in the snapshots; ``None`` = it pushed none).
     """
     raw = (end or {}).get(LOST_WORKERS)
+    if raw is None:
+        return []
+    unreadable = "a worker was lost mid-run (its end-line entry is unreadable): its share of the schedule was not all sent or counted"
     out = []
-    for row in raw if isinstance(raw, list) else []:
+    for row in raw if isinstance(raw, list) else [None]:
         if not (isinstance(row, dict) and isinstance(row.get("worker"), str) and _field_ok(row.get("at_s"), _NUM)):
+            out.append(unreadable)  # never read as a complete run
             continue
         index = f" (index {row['index']})" if _is_int(row.get("index")) else ""
         kept_s, kept = row.get("kept_s"), row.get("requests_kept")
