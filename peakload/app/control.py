@@ -54,6 +54,7 @@ MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 500
 MAX_TOKEN_BYTES = 4096
 MIN_TOKEN_CHARS = 16  # a shared secret shorter than this is guessable
+LINGER_S = 15.0  # a run that aborted itself answers /status this long at most, until a fleet gate has read why
 _REQUEST_TIMEOUT_S = 5.0  # a client that opens a connection and sends nothing holds a thread this long at most
 
 
@@ -136,6 +137,7 @@ class ControlServer:
         self._state = "starting"
         self._asked: str | None = None  # the fleet gate's reason, with where it came from
         self._aborted: str | None = None  # the run's outcome reason, once it has one
+        self._told = threading.Event()  # a /status has shown this run's own abort after the load stopped
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -158,8 +160,15 @@ class ControlServer:
         self._thread.start()
         return self.url
 
-    def stop(self) -> None:
-        """Stop serving (idempotent): the fleet gate then finds the endpoint gone."""
+    def stop(self, *, linger: float = LINGER_S) -> None:
+        """Stop serving (idempotent): the fleet gate then finds the endpoint gone.
+
+        A run that aborted on its own (not on the fleet gate's word) first waits, up to ``linger`` seconds,
+        for a /status to show that abort: the gate passes it on to every other shard."""
+        with self._lock:
+            own_abort = self._aborted is not None and self._asked is None and self._httpd is not None
+        if own_abort:
+            self._told.wait(linger)
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
@@ -195,6 +204,8 @@ class ControlServer:
 
     def status(self) -> dict[str, Any]:
         with self._lock:
+            if self._aborted is not None and self._state in ("stopping", "finished"):
+                self._told.set()
             return {"run_id": self.run_id, "shard": self.shard, "state": self._state, "aborted": self._aborted}
 
     def ask_abort(self, reason: str, peer: str) -> tuple[int, dict[str, Any]]:

@@ -321,8 +321,10 @@ def _stop_all(shards: list[_Shard], reason: str, *, token: str, pool: ThreadPool
     out(f"fleet gate: ABORT: {reason}")
     t0 = time.monotonic()
     answers = list(pool.map(lambda s: _call(f"{s.url}/abort", token=token, body={"reason": reason}), shards))
-    for s, (status, doc, _refused) in zip(shards, answers):
+    for s, (status, _doc, refused) in zip(shards, answers):
         word = {202: "abort accepted", 409: "already stopping"}.get(status, f"not reached (HTTP {status or 'n/a'})")
+        if status == 0 and refused:
+            word = "already stopped (its endpoint is gone)"
         out(f"  {s.name}: {word}")
     while any(s.state not in _DONE for s in shards) and time.monotonic() - t0 < _STOP_WAIT_S:
         time.sleep(0.2)

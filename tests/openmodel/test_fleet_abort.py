@@ -160,20 +160,45 @@ def test_thresholds_without_a_promql_form_are_listed_not_judged_live():
     ]
 
 
-# ---------------------------------------------------------------- live: three shards, one abort
-
-RATE, SECONDS, LEAD_S = 20.0, 40.0, 10.0  # planned: 800 arrivals over 40 s after a 10 s lead
+# ---------------------------------------------------------------- the verdict without a breach
 
 
-@pytest.mark.load
-def test_the_fleet_gate_stops_every_shard_on_one_breach(tmp_path):
-    # every request fails (the calibration target answers 404 off its one route): error_ratio breaches at once
-    shard_profile = write_profile(
-        tmp_path / "shards.yaml", rate=RATE, seconds=SECONDS, pool=20, extra="thresholds:\n  all: [error_ratio < 1%]\n"
-    )
-    shard_profile.write_text(shard_profile.read_text().replace("  path: /\n", "  path: /missing\n"))
-    gate_profile = tmp_path / "gate.yaml"  # the same profile, its threshold an abort one
-    gate_profile.write_text(shard_profile.read_text().replace("[error_ratio < 1%]", '[{expr: "error_ratio < 1%", abort: true, grace: 2s}]'))
+def test_nothing_judged_is_not_a_pass(tmp_path):
+    """Two endpoints that run and finish, a Prometheus with no peakload series: exit 3, "not judged"."""
+    profile = write_profile(tmp_path / "p.yaml", rate=10, seconds=5, pool=10, extra=ABORT_ON_ERRORS)
+    servers = [_server(tmp_path) for _ in range(2)]
+    try:
+        with running_prometheus(tmp_path / "prom", jobs={}, scrape_interval="1s") as prom:
+            gate = subprocess.Popen(
+                [PY, "-m", "peakload", "fleet-gate", "--profile", str(profile), "--prometheus", prom.url,
+                 *[a for s in servers for a in ("--control", s.url)], "--control-token-file", str(tmp_path / "fleet.token"),
+                 "--interval", "500ms", "--until", "60s"],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            for s in servers:
+                s.running()
+            time.sleep(1.5)  # the gate polls a few times while the shards "run" (it is bounded by --until either way)
+            for s in servers:
+                s.close(None)
+                s.finish()
+            out, err = gate.communicate(timeout=60)
+    finally:
+        for s in servers:
+            s.stop()
+    assert gate.returncode == 3, out + err
+    assert "NOT JUDGED" in out and "not judged: all: error_ratio < 1%: no series matched" in out and "PASS" not in out
+
+
+# ---------------------------------------------------------------- live: three shards, one gate
+
+RATE, LEAD_S = 20.0, 10.0
+ABORT_ON_ERRORS = 'thresholds:\n  all: [{expr: "error_ratio < 1%", abort: true, grace: 2s}]\n'
+
+
+def _fleet(tmp_path: Path, *, shard_profiles: list[Path], gate_profile: Path) -> tuple[subprocess.CompletedProcess, list[Path], dict]:
+    """Three ``peakload run --shard i/3 --control`` against the calibration target, one Prometheus scraping their
+    exporters (1 s), and ``peakload fleet-gate``; (the gate's result, the shards' folders, requests the target served by route)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     token = _token_file(tmp_path)
     ports = free_ports(6)
     controls, metrics = ports[:3], ports[3:]
@@ -184,46 +209,100 @@ def test_the_fleet_gate_stops_every_shard_on_one_breach(tmp_path):
             start_at = time.time() + LEAD_S
             shards = []
             for i in range(3):
-                cmd = [PY, "-m", "peakload", "run", "--profile", str(shard_profile), "--target", target.url, "--quiet",
+                cmd = [PY, "-m", "peakload", "run", "--profile", str(shard_profiles[i]), "--target", target.url, "--quiet",
                        "--results", str(tmp_path / f"shard{i}"), "--shard", f"{i}/3", "--start-at", f"{start_at:.3f}",
                        "--metrics-port", str(metrics[i]), "--control", f"127.0.0.1:{controls[i]}",
                        "--control-token-file", str(token)]  # fmt: skip
                 shards.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-            gate = subprocess.run(
-                [PY, "-m", "peakload", "fleet-gate", "--profile", str(gate_profile), "--prometheus", prom.url,
-                 *[a for p in controls for a in ("--control", f"http://127.0.0.1:{p}")],
-                 "--control-token-file", str(token), "--interval", "1s", "--until", "120s"],
-                cwd=ROOT, capture_output=True, text=True, timeout=200,
-            )  # fmt: skip
-            aborted_at = time.time()
-            results = [p.communicate(timeout=120) for p in shards]
-        served = target.stats()["requests"].get("GET /missing", 0)
+            try:
+                gate = subprocess.run(
+                    [PY, "-m", "peakload", "fleet-gate", "--profile", str(gate_profile), "--prometheus", prom.url,
+                     *[a for p in controls for a in ("--control", f"http://127.0.0.1:{p}")],
+                     "--control-token-file", str(token), "--interval", "1s", "--until", "120s"],
+                    cwd=ROOT, capture_output=True, text=True, timeout=200,
+                )  # fmt: skip
+                results = [p.communicate(timeout=120) for p in shards]
+            finally:
+                for p in shards:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+        served = target.stats()["requests"]
     print(gate.stdout)
+    folders = []
+    for i, (proc, (_out, err)) in enumerate(zip(shards, results)):
+        (folder,) = list((tmp_path / f"shard{i}").iterdir())
+        folders.append(folder)
+        meta = json.loads((folder / "run.json").read_text())
+        summary = json.loads((folder / "summary.json").read_text())
+        print(f"shard {i}: exit {proc.returncode}, {summary['arrivals']['scheduled']} arrivals, "
+              f"ended {meta['ended_ts'] - start_at:.1f}s after the start; {summary['reason']}")  # fmt: skip
+        assert proc.returncode in (0, 1), f"shard {i}: exit {proc.returncode}: {err[-1500:]}"
+    return gate, folders, served
+
+
+@pytest.mark.load
+def test_the_fleet_gate_stops_every_shard_on_one_breach(tmp_path):
+    # every request fails (the calibration target answers 404 off its one route): error_ratio breaches at once
+    seconds = 40.0  # planned: 800 arrivals; the abort comes within a few seconds
+    shard_profile = write_profile(
+        tmp_path / "shards.yaml", rate=RATE, seconds=seconds, pool=20, extra="thresholds:\n  all: [error_ratio < 1%]\n"
+    )
+    shard_profile.write_text(shard_profile.read_text().replace("  path: /\n", "  path: /missing\n"))
+    gate_profile = tmp_path / "gate.yaml"  # the same profile, its threshold an abort one
+    gate_profile.write_text(shard_profile.read_text().replace("[error_ratio < 1%]", '[{expr: "error_ratio < 1%", abort: true, grace: 2s}]'))
+    gate, folders, served = _fleet(tmp_path, shard_profiles=[shard_profile] * 3, gate_profile=gate_profile)
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "ABORT: threshold 'all: error_ratio < 1%' breached" in gate.stdout and "observed 100% across the fleet" in gate.stdout
     assert "3/3 shard(s) stopped" in gate.stdout
-    folders = []
-    for i, (proc, (_out, err)) in enumerate(zip(shards, results)):
-        assert proc.returncode == 1, f"shard {i}: exit {proc.returncode}: {err[-1500:]}"
-        ((folder,),) = [list((tmp_path / f"shard{i}").iterdir())]
-        folders.append(folder)
-    planned_share = RATE * SECONDS / 3
-    for i, folder in enumerate(folders):
+    planned_share = RATE * seconds / 3
+    for folder in folders:
         summary = json.loads((folder / "summary.json").read_text())
         outcome = json.loads((folder / "outcome.json").read_text())
-        meta = json.loads((folder / "run.json").read_text())
         assert outcome["aborted"].startswith("aborted: threshold 'all: error_ratio < 1%' breached")
         assert outcome["aborted"].endswith("(from the fleet gate at 127.0.0.1)")
-        assert summary["status"] == "failed" and summary["reason"] == outcome["aborted"]
+        assert summary["status"] == "failed" and summary["exit_code"] == 1 and summary["reason"] == outcome["aborted"]
         assert summary["decided_by"] == "aborted"
         # stopped early: far fewer arrivals than the shard's share of the schedule
         assert 0 < summary["arrivals"]["scheduled"] < planned_share / 2, summary["arrivals"]
-        print(f"shard {i}: {summary['arrivals']['scheduled']} of {planned_share:.0f} arrivals; "
-              f"ended {meta['ended_ts'] - start_at:.1f}s after the start (planned {SECONDS:g}s), "
-              f"{meta['ended_ts'] - aborted_at:+.1f}s from the gate's exit")  # fmt: skip
-    assert served == sum(json.loads((f / "summary.json").read_text())["requests"]["GET /missing"]["requests"] for f in folders)
+    assert served["GET /missing"] == sum(
+        json.loads((f / "summary.json").read_text())["requests"]["GET /missing"]["requests"] for f in folders
+    )
     merged = peakload("merge", *map(str, folders), "--out", str(tmp_path / "merged"), timeout=120)
     assert merged.returncode == 1, merged.stdout + merged.stderr
     assert re.search(
         r"FAILED \(exit 1\) — shard 0/3 \(.*\): aborted: threshold 'all: error_ratio < 1%'.*from the fleet gate", merged.stdout
     )
+
+
+@pytest.mark.load
+def test_a_shard_that_aborts_itself_stops_the_others_and_a_quiet_fleet_passes(tmp_path):
+    """Shard 0's own live gate aborts (p95 < 1 ms against 2-5 ms): the fleet gate passes its reason to shards 1 and 2.
+    Then a fleet that breaches nothing: the gate exits 0 once every shard finished, naming what it could not judge."""
+    seconds = 40.0
+    quiet = write_profile(tmp_path / "quiet.yaml", rate=RATE, seconds=seconds, pool=20, extra=ABORT_ON_ERRORS)
+    own = tmp_path / "own.yaml"
+    own.write_text(quiet.read_text() + '  "GET /": [{expr: "p95 < 1ms", abort: true}]\n')
+    gate, folders, _ = _fleet(tmp_path / "a", shard_profiles=[own, quiet, quiet], gate_profile=quiet)
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert re.search(r"ABORT: shard 0/3 \(run \S+\) aborted: threshold 'GET /: p95 < 1ms' breached", gate.stdout), gate.stdout
+    reasons = [json.loads((f / "summary.json").read_text())["reason"] for f in folders]
+    assert reasons[0].startswith("aborted: threshold 'GET /: p95 < 1ms' breached") and "fleet gate" not in reasons[0]
+    for r in reasons[1:]:
+        assert re.fullmatch(
+            r"aborted: shard 0/3 \(run \S+\) aborted: threshold 'GET /: p95 < 1ms'.*\(from the fleet gate at 127\.0\.0\.1\)", r
+        ), r
+    for f in folders:
+        assert json.loads((f / "summary.json").read_text())["arrivals"]["scheduled"] < RATE * seconds / 3 / 2
+
+    short = write_profile(tmp_path / "short.yaml", rate=RATE, seconds=4, pool=20, extra=ABORT_ON_ERRORS)
+    gate_profile = tmp_path / "gate.yaml"  # and a threshold on a step the single-request journey never sends
+    gate_profile.write_text(short.read_text() + '  "step:checkout": [{expr: "p95 < 2s", abort: true}]\n')
+    gate, folders, served = _fleet(tmp_path / "b", shard_profiles=[short] * 3, gate_profile=gate_profile)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "PASS: every shard finished without a breach" in gate.stdout
+    assert "ok all: error_ratio < 1%: last observed 0%" in gate.stdout
+    assert "not judged: step:checkout: p95 < 2000ms: no series matched" in gate.stdout
+    summaries = [json.loads((f / "summary.json").read_text()) for f in folders]
+    assert [s["status"] for s in summaries] == ["passed"] * 3
+    assert served["GET /"] == sum(s["arrivals"]["scheduled"] for s in summaries) == 80  # the whole schedule, nothing stopped
