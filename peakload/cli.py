@@ -335,37 +335,6 @@ def _bounded_duration(lo: float, hi: float, example: str) -> Callable[[str], flo
     return convert
 
 
-_gate_interval = _bounded_duration(0.2, 60.0, "from 200ms to 60s")
-_gate_until = _bounded_duration(1.0, 86_400.0, "from 1s to 24h")
-_gate_window = _bounded_duration(2.0, 3600.0, "from 2s to 1h")
-
-
-def _label_match(text: str) -> tuple[str, str]:
-    import re
-
-    label, sep, value = text.partition("=")
-    if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,99}", label) or len(value) > 200 or not value.isprintable():
-        raise ValueError(f"expected LABEL=VALUE like job=peakload, got {text[:40]!r}")
-    return label, value
-
-
-def _listen(text: str) -> str:
-    from peakload.app.control import parse_listen
-
-    parse_listen(text, field_name="")
-    return text
-
-
-def _bounded_duration(lo: float, hi: float, example: str) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        seconds = parse_duration(text)
-        if not lo <= seconds <= hi:
-            raise ValueError(f"expected a duration {example}, got {text[:40]!r}")
-        return seconds
-
-    return convert
-
-
 _gate_interval = _bounded_duration(0.2, 10.0, "from 200ms to 10s")
 _gate_until = _bounded_duration(1.0, 86_400.0, "from 1s to 24h")
 _gate_window = _bounded_duration(2.0, 3600.0, "from 2s to 1h")
