@@ -109,7 +109,7 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
     if not judged:
         # A verdict needs something judged: no thresholds (or all skipped for lack of data) is not a pass.
         if results:
-            why = f"all {len(results)} thresholds were skipped (no data, or not offered by this platform)"
+            why = f"all {len(results)} thresholds were skipped (no data, an empty window, or not offered by this platform)"
         elif not data.has_profile:
             why = (
                 f"the results folder has no {PROFILE_COPY} (a plain locust run without PEAKLOAD_PROFILE); set PEAKLOAD_PROFILE to judge it"
@@ -118,7 +118,7 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
             why = "no thresholds were declared (profile thresholds or an SLO spec)"
         return "unjudged", EXIT_INVALID, f"nothing was judged: {why}", "nothing-judged"
     skipped = len(results) - len(judged)
-    note = f"; {skipped} skipped (no data, or not offered by this platform)" if skipped else ""
+    note = f"; {skipped} skipped (no data, an empty window, or not offered by this platform)" if skipped else ""
     return "passed", EXIT_PASS, f"{len(judged)} of {len(results)} thresholds passed{note}", "thresholds-passed"
 
 
