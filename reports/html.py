@@ -401,7 +401,8 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         ]
     if s.events:
         parts += [
-            "<h2>Events</h2><table id='events'><tr><th>time from start</th><th>clock (UTC)</th><th>kind</th><th>name</th><th>detail</th></tr>"
+            "<h2>Events</h2><p>T+ is seconds from the first measured interval (the charts' time axis).</p>"
+            "<table id='events'><tr><th>time from start</th><th>clock (UTC)</th><th>kind</th><th>name</th><th>detail</th></tr>"
             + _event_rows(s, data)
             + "</table>"
         ]
