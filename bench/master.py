@@ -20,7 +20,9 @@ speaks Locust 2.47's master/worker protocol for all N (hello, spawn, heartbeats
 every second, Locust's stats reports every 3 s, peakload's aligned delta push
 every interval, stop/quit with a final remainder), with real
 ``StatsStore.drain_delta()`` payloads: 20 request series, full HdrHistograms of
-latency and service time, 5,500 requests per worker per 2 s.
+latency and service time, ``--worker-rps`` × interval requests per push (default
+2,750/s: 5,500 per 2 s; ``--worker-rps 8432`` is bench/journey.py's 12,045 per
+CPU-second at 70 % busy).
 
 Per N it measures, over a steady window that opens two intervals after every
 worker spawned:
@@ -72,6 +74,9 @@ from exporters.histogram import decode_hdr  # noqa: E402
 from peakload.core.net import free_port  # noqa: E402
 from peakload.core.records import read_snapshots, split_snapshots  # noqa: E402
 from peakload.core.runenv import RunEnv  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from master_payload import REQ_PER_S  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "bench" / "master_locustfile.py"
@@ -156,7 +161,7 @@ def read_driver(proc: subprocess.Popen, tag: str, timeout: float) -> float:
     raise RuntimeError(f"workers driver: no {tag} after {timeout:.0f} s")
 
 
-def measure(n: int, *, seconds: float, interval: float, tmp: Path) -> dict[str, Any]:
+def measure(n: int, *, seconds: float, interval: float, worker_rps: float, tmp: Path) -> dict[str, Any]:
     """One master, ``n`` simulated workers; the figures of one table row."""
     run = tmp / f"n{n}"
     results = run / "results"
@@ -176,7 +181,7 @@ def measure(n: int, *, seconds: float, interval: float, tmp: Path) -> dict[str, 
         "--logfile", str(run / "locust.log"), "--exit-code-on-error", "0", "--stop-timeout", "1",
     ]  # fmt: skip
     master = subprocess.Popen(master_cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(run / "master.err", "w"))
-    driver_cmd = [*pin(1), sys.executable, str(DRIVER), "--port", str(port), "--workers", str(n),
+    driver_cmd = [*pin(1), sys.executable, str(DRIVER), "--port", str(port), "--workers", str(n), "--worker-rps", str(worker_rps),
                   "--interval", str(interval), "--profile", str(profile), "--out", str(run / "sent.json")]  # fmt: skip
     driver = subprocess.Popen(driver_cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(run / "driver.err", "w"), text=True)
     scraper = Scraper(mport, 5.0)
@@ -274,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="50,100,200,500", help="comma-separated worker counts")
     ap.add_argument("--seconds", type=float, default=20.0, help=f"measured seconds per N (max {MAX_SECONDS})")
     ap.add_argument("--interval", type=float, default=2.0, help="snapshot/push interval, s")
+    ap.add_argument("--worker-rps", type=float, default=REQ_PER_S,
+                    help=f"requests per second each simulated worker reports (default {REQ_PER_S}: bench/generator.py --shopper per core)")  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="N = 100, 500; 10 s each")
     ap.add_argument("--keep", action="store_true", help="keep the runs' folders (logs, snapshots) and print where")
     args = ap.parse_args(argv)
@@ -288,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = min(max(10.0 if args.quick else args.seconds, 4.0), MAX_SECONDS)
     print(f"master pinned to CPU 0{'' if pin(0) else ' (no taskset: NOT pinned)'}, simulated workers on CPU 1; "
           f"interval {args.interval:g} s, {seconds:g} s measured per N; payload: 20 series, HDR latency+service, "
-          "5,500 requests/worker/interval; Locust stats every 3 s, heartbeats every 1 s")  # fmt: skip
+          f"{args.worker_rps * args.interval:,.0f} requests/worker/interval; Locust stats every 3 s, heartbeats every 1 s")  # fmt: skip
     print(f"{'workers':>7} | {'master core':>11} | {'per worker':>10} | {'merge/push':>10} | {'lag p50/p99/max (s)':>20} | "
           f"{'line late':>9} | {'RSS MiB':>7} | {'pushes':>11} | {'exact':>5} | {'driver core':>11} | push KiB")  # fmt: skip
     rows = []
@@ -298,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in counts:
             try:
-                r = measure(n, seconds=seconds, interval=args.interval, tmp=Path(tmpdir))
+                r = measure(n, seconds=seconds, interval=args.interval, worker_rps=args.worker_rps, tmp=Path(tmpdir))
             except (RuntimeError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
                 print(f"{n:>7} | run failed: {exc}")
                 rows.append(None)
@@ -323,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmpdir, ignore_errors=True)
-    merge = json.loads(subprocess.run([*pin(0), sys.executable, str(PAYLOAD), "--interval", str(args.interval)],
+    merge = json.loads(subprocess.run([*pin(0), sys.executable, str(PAYLOAD), "--interval", str(args.interval), "--worker-rps", str(args.worker_rps)],
                                       cwd=REPO, capture_output=True, text=True, check=True).stdout)  # fmt: skip
     ms = merge["ms_per_push"]
     print(f"off the loop: StatsStore.merge_delta alone (plain process, CPU 0): {ms:.2f} ms CPU per push -> "

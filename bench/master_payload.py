@@ -29,7 +29,7 @@ from peakload.core import load_profile  # noqa: E402
 
 __all__ = ["REQ_PER_S", "SERIES", "build_templates", "edges_of"]
 
-REQ_PER_S = 2750  # requests per worker per second: docs/capacity.md's shopper figure per generator core
+REQ_PER_S = 2750  # default requests per worker per second (bench/generator.py --shopper per core); --worker-rps sets it
 # 20 request series: (route template, method, journey step, median latency s, weight)
 SERIES: tuple[tuple[str, str, str, float, float], ...] = (
     ("/api/auth/sign-in", "POST", "sign_in", 0.045, 4),
@@ -56,14 +56,14 @@ SERIES: tuple[tuple[str, str, str, float, float], ...] = (
 FAILURES = (("http_5xx", 503, "HTTP 503 Service Unavailable"), ("body_check", 200, "orderId missing"), ("timeout", None, "timed out"))
 
 
-def build_templates(edges: tuple[float, ...], *, count: int, interval: float, seed: int) -> list[dict[str, Any]]:
-    """``count`` real per-interval deltas (StatsStore.drain_delta) of one worker at REQ_PER_S."""
+def build_templates(edges: tuple[float, ...], *, count: int, interval: float, seed: int, rps: float = REQ_PER_S) -> list[dict[str, Any]]:
+    """``count`` real per-interval deltas (StatsStore.drain_delta) of one worker doing ``rps`` requests/s."""
     rng = random.Random(seed)
     weights = [s[4] for s in SERIES]
     out = []
     for _ in range(count):
         store = StatsStore(edges=edges)
-        n = int(REQ_PER_S * interval)
+        n = int(rps * interval)
         for name, method, step, median, _w in rng.choices(SERIES, weights=weights, k=n):
             latency = median * math.exp(rng.gauss(0.0, 0.6)) + (rng.uniform(1.0, 3.0) if rng.random() < 0.005 else 0.0)
             service = latency * rng.uniform(0.85, 1.0)
@@ -93,9 +93,10 @@ def main() -> int:
     ap.add_argument("--profile", default=str(Path(__file__).resolve().parents[1] / "profiles" / "smoke.yaml"))
     ap.add_argument("--pushes", type=int, default=400)
     ap.add_argument("--interval", type=float, default=2.0)
+    ap.add_argument("--worker-rps", type=float, default=REQ_PER_S)
     args = ap.parse_args()
     edges = edges_of(Path(args.profile))
-    templates = build_templates(edges, count=8, interval=args.interval, seed=13)
+    templates = build_templates(edges, count=8, interval=args.interval, seed=13, rps=args.worker_rps)
     store = StatsStore(edges=edges)
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.pushes):

@@ -62,14 +62,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from master_payload import REQ_PER_S, SERIES, build_templates, edges_of  # noqa: E402
 
 
-def build_locust_reports(*, count: int, seconds: float, seed: int) -> list[dict[str, Any]]:
-    """``count`` Locust worker reports (``serialize_stats`` etc.) of ``seconds`` of REQ_PER_S requests."""
+def build_locust_reports(*, count: int, seconds: float, seed: int, rps: float = REQ_PER_S) -> list[dict[str, Any]]:
+    """``count`` Locust worker reports (``serialize_stats`` etc.) of ``seconds`` at ``rps`` requests/s."""
     rng = random.Random(seed)
     weights = [s[4] for s in SERIES]
     out = []
     for _ in range(count):
         stats = RequestStats()
-        for name, method, _step, median, _w in rng.choices(SERIES, weights=weights, k=int(REQ_PER_S * seconds)):
+        for name, method, _step, median, _w in rng.choices(SERIES, weights=weights, k=int(rps * seconds)):
             ms = median * 1000.0 * math.exp(rng.gauss(0.0, 0.6))
             stats.log_request(method, name, ms, rng.randint(200, 4000))
             if rng.random() < 0.01:
@@ -229,13 +229,14 @@ def main() -> int:
     ap.add_argument("--templates", type=int, default=8)
     ap.add_argument("--out", required=True)
     ap.add_argument("--max-seconds", type=float, default=300.0)
+    ap.add_argument("--worker-rps", type=float, default=REQ_PER_S)
     args = ap.parse_args()
     edges = edges_of(Path(args.profile))
     t = time.perf_counter()
     bench = Bench(
         interval=args.interval,
-        templates=build_templates(edges, count=args.templates, interval=args.interval, seed=13),
-        locust_reports=build_locust_reports(count=4, seconds=3.0, seed=17),
+        templates=build_templates(edges, count=args.templates, interval=args.interval, seed=13, rps=args.worker_rps),
+        locust_reports=build_locust_reports(count=4, seconds=3.0, seed=17, rps=args.worker_rps),
     )
     print(f"TEMPLATES {time.perf_counter() - t:.1f}s", flush=True)
     ctx = zmq.Context()
