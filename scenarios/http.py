@@ -47,6 +47,7 @@ import socket
 import time
 import zlib
 from collections.abc import Mapping
+from http.cookiejar import Cookie as JarCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -256,7 +257,9 @@ class LeanSession:
     """One user's keep-alive connection to one host; see the module docstring.
 
     ``events``: the object whose ``request_event`` is fired (the ``FastHttpSession`` it
-    replaces); ``user``: the Locust user whose ``context()`` is merged into each request's.
+    replaces); ``user``: the Locust user whose ``context()`` is merged into each request's;
+    ``jar``: an ``http.cookiejar.CookieJar`` the cookies are mirrored into (the handed
+    session's, for adapters that read it), written only when the server sets a cookie.
     """
 
     __slots__ = (
@@ -275,6 +278,7 @@ class LeanSession:
         "_timer",
         "_blocks",
         "cookies",
+        "jar",
         "connection_timeout",
         "network_timeout",
     )
@@ -285,6 +289,7 @@ class LeanSession:
         *,
         events: Any,
         user: Any = None,
+        jar: Any = None,
         connection_timeout: float = 5.0,
         network_timeout: float = 30.0,
     ) -> None:
@@ -298,6 +303,7 @@ class LeanSession:
         self._timer: Any = None  # network_timeout for a whole exchange on a plain socket
         self._blocks: dict[tuple[tuple[str, Any], ...], str] | None = None  # made at the first request
         self.cookies: dict[str, str] = {}
+        self.jar: Any = jar
         self.connection_timeout, self.network_timeout = connection_timeout, network_timeout
 
     @classmethod
@@ -313,6 +319,7 @@ class LeanSession:
             base,
             events=http,
             user=getattr(http, "user", None),
+            jar=getattr(http, "cookiejar", None),
             connection_timeout=float(args.get("connection_timeout", 5.0)),
             network_timeout=float(args.get("network_timeout", 30.0)),
         )
@@ -334,10 +341,20 @@ class LeanSession:
             gone = (
                 "max-age=0" in attrs_l.replace(" ", "") or "max-age=-" in attrs_l.replace(" ", "") or "expires=thu, 01 jan 1970" in attrs_l
             )
+            value = value.strip().strip('"')
             if gone:
                 self.cookies.pop(name, None)
             else:
-                self.cookies[name] = value.strip().strip('"')
+                self.cookies[name] = value
+            if self.jar is not None:  # mirrored for adapters that read the handed session's jar
+                try:
+                    self.jar.clear(self._host, "/", name)
+                except KeyError:
+                    pass
+                if not gone:
+                    self.jar.set_cookie(
+                        JarCookie(0, name, value, None, False, self._host, False, False, "/", True, False, None, False, None, None, {})
+                    )
 
     # ------------------------------------------------------------ requests
 

@@ -36,14 +36,16 @@ events.request.add_listener(lambda **kw: seen.append({
     "exception": None if kw["exception"] is None else type(kw["exception"]).__name__,
     "message": None if kw["exception"] is None else str(kw["exception"]),
 }))
-session = LeanSession.of(FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=spec.get("timeout", 5.0), connection_timeout=2.0))
+http = FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=spec.get("timeout", 5.0), connection_timeout=2.0)
+session = LeanSession.of(http)
 out = []
 for r in spec["requests"]:
     with session.request(r["method"], r["path"], name=r.get("name"), json=r.get("json"), headers={"X-Peakload-Run": "t"},
                          context={"step": r["path"]}) as resp:
         if r.get("fail"):
             resp.failure(r["fail"])
-        out.append({"status": resp.status_code, "body": (resp.content or b"").decode(), "cookies": dict(session.cookies)})
+        out.append({"status": resp.status_code, "body": (resp.content or b"").decode(), "cookies": dict(session.cookies),
+                    "jar": sorted(f"{c.name}={c.value}" for c in http.cookiejar)})
 json.dump({"out": out, "events": seen}, sys.stdout)
 """
 
@@ -164,6 +166,7 @@ def test_cookies_kept_sent_and_forgotten_redirect_followed(server) -> None:
     assert out[0]["cookies"] == {"csrftoken": "abc", "sessionid": "s1"}
     assert json.loads(out[1]["body"])["cookie"] in ("csrftoken=abc; sessionid=s1", "sessionid=s1; csrftoken=abc")
     assert out[2]["cookies"] == {"csrftoken": "abc"}
+    assert out[0]["jar"] == ["csrftoken=abc", "sessionid=s1"] and out[2]["jar"] == ["csrftoken=abc"]  # mirrored for adapters reading it
     moved = json.loads(out[3]["body"])  # 302 after a POST: the browser's GET, without the body, with the cookies
     assert out[3]["status"] == 200 and moved == {"cookie": "csrftoken=abc", "method": "GET", "body": ""}
     assert len(got["events"]) == 4 and got["events"][3]["url"] == url + "/moved" and got["events"][3]["type"] == "POST"
