@@ -115,6 +115,21 @@ def test_bad_control_flags_are_one_line_exit_2(tmp_path, listen, token_text, nee
     assert not (tmp_path / "r").exists()
 
 
+def test_an_address_in_use_is_refused_before_the_run(tmp_path):
+    import socket
+
+    profile = write_profile(tmp_path / "p.yaml", rate=10, seconds=5, pool=10)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = peakload("run", "--profile", str(profile), "--target", "http://127.0.0.1:9", "--results", str(tmp_path / "r"),
+                       "--control", f"127.0.0.1:{port}", "--control-token-file", str(_token_file(tmp_path)), timeout=120)  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and f"--control: cannot listen on 127.0.0.1:{port}" in res.stderr
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
 def test_a_missing_token_file_or_half_the_flags_are_refused(tmp_path):
     with pytest.raises(UsageError, match="file not found"):
         check_control("127.0.0.1:9700", tmp_path / "absent.token", allow=[])
@@ -177,6 +192,11 @@ def test_nothing_judged_is_not_a_pass(tmp_path):
             )  # fmt: skip
             for s in servers:
                 s.running()
+            wrong = tmp_path / "wrong.token"
+            wrong.write_text("another-token-0123456789\n")
+            refused = peakload("fleet-gate", "--profile", str(profile), "--prometheus", prom.url, "--control", servers[0].url,
+                               "--control-token-file", str(wrong), "--until", "30s", timeout=60)  # fmt: skip
+            assert refused.returncode == 2 and "refused the token" in refused.stderr, refused.stdout + refused.stderr
             time.sleep(1.5)  # the gate polls a few times while the shards "run" (it is bounded by --until either way)
             for s in servers:
                 s.close(None)
