@@ -290,3 +290,22 @@ def test_a_real_run_with_two_stages_writes_per_stage_verdicts(tmp_path: Path) ->
     late = rows["all: p95 < 2000ms during 10:00..10:10"]
     assert late["passed"] is None and late["message"].startswith("not judged: no requests in the window")
     assert "### Stages" in (run / "summary.md").read_text()
+
+
+@pytest.mark.load
+def test_a_real_run_aborts_on_a_scoped_threshold_only_inside_its_window(tmp_path: Path) -> None:
+    # every request takes >= 30 ms (injected): a run-wide abort would stop the run in its first interval
+    warm_s, peak_s = 4, 20
+    profile = E2E.format(warm_s=warm_s, warm_rate=5, peak_s=peak_s, peak_rate=5, warm_min=1).split("thresholds:")[0]
+    profile += "embedded: {inject_latency: {/api/home: 30ms}}\nthresholds:\n  all:\n    - {expr: 'p95 < 10ms', abort: true, during: peak}\n"
+    path = tmp_path / "abort-in-peak.yaml"
+    path.write_text(profile)
+    proc = peakload("run", "--profile", str(path), "--results", str(tmp_path / "results"), "--quiet", timeout=180)
+    (run,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
+    s = json.loads((run / "summary.json").read_text())
+    assert proc.returncode == 1 and s["decided_by"] == "aborted", (proc.stderr[-1500:], s["reason"])
+    assert "'all: p95 < 10ms during peak' breached" in s["reason"]
+    stages = {st["name"]: st for st in s["stages"]}
+    # the slow warm-up ran to its end (it is not the threshold's window); the abort came inside the peak, well before its end
+    assert abs(stages["warm"]["requests"] - warm_s * 5) <= 2 and stages["warm"]["p95_ms"] >= 30
+    assert 0 < stages["peak"]["requests"] < peak_s * 5 / 2
