@@ -295,9 +295,10 @@ class BaseShop:
                 url = f"{url}?{_query(query)}"
         session = self.session
         if session is not None and (url[:1] == "/" or session.owns(url)):
-            return session.request(
-                method, url, name=template, headers=self.headers(), extra_headers=headers, json=json, context={STEP_KEY: step}
-            )
+            base = self.headers()
+            if headers and not base.keys().isdisjoint(headers):
+                base, headers = {**base, **headers}, None  # this request overrides a usual header: one line each
+            return session.request(method, url, name=template, headers=base, extra_headers=headers, json=json, context={STEP_KEY: step})
         hdrs = self.headers()
         if headers:
             hdrs.update(headers)
