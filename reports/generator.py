@@ -9,11 +9,14 @@ its intended instant) and ``response_handling_lag`` (the gevent loop's lag, a
 have its time recorded). See docs/open-model.md, "A generator that knows when it lies".
 
 The rule (verdict ``generator-lag``): for every judged percentile threshold
-``pP`` (a request name, a step, ``all``), the generator's lag at
-``q = max(P, 99)`` — scheduler lateness pq + response-handling lag pq, a
-conservative bound: a sum of two tail figures, never below either — must stay
+``pP`` (a request name, a step, ``all``), the generator's lag at the same
+percentile — scheduler lateness pP + response-handling lag pP, what the judged
+pP moves by when the generator's lag and the latency rank together (the sum of
+quantiles of comonotone parts; the two lags are summed the same way) — must stay
 within ``max(TOLERANCE_RATIO × the judged figure, TOLERANCE_FLOOR_S)``. Beyond
-it the run is invalid (exit 3) with one line naming the figure.
+it the run is invalid (exit 3) with one line naming the figure. A capacity run
+is judged by its knee (its last step overloads on purpose): its lag is reported,
+not judged.
 
 Usage::
 
@@ -125,7 +128,7 @@ def generator_lag(data: RunData, results: list[ThresholdResult]) -> GeneratorLag
         if r.passed is None or r.observed is None or not LATENCY_METRICS.match(t.metric) or not t.metric.startswith("p"):
             continue
         p = float(t.metric[1:])
-        q = max(p, 99.0)
+        q = p  # the judged percentile: the lag at the rank the threshold looks at
         parts = {kind: _percentile(hists.get(kind), q) for kind in GENERATOR_KINDS}
         lag = sum(v for v in parts.values() if v is not None)
         allowed = max(TOLERANCE_RATIO * r.observed, TOLERANCE_FLOOR_S)

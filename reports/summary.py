@@ -80,7 +80,8 @@ def verdict(data: RunData, results: list[ThresholdResult]) -> tuple[str, int, st
         crashed = user_errors(data)
         why = f"; the locustfile raised {crashed[0].message} ({crashed[0].count}×)" if crashed else ""
         return "invalid", EXIT_INVALID, f"no requests were measured{why}", "no-measurements"
-    lagging = lag_reason(generator_lag(data, results))
+    capacity_run = bool(data.capacity and "exit_code" in data.capacity)  # judged by its knee; its last step overloads on purpose
+    lagging = None if capacity_run else lag_reason(generator_lag(data, results))
     if lagging:  # before the CPU warning: this line names the figure the generator's own lag moved
         return "invalid", EXIT_INVALID, lagging, "generator-lag"
     if data.cpu_warning:
@@ -128,8 +129,8 @@ VERDICT_RULES: dict[str, str] = {
     ),
     "no-measurements": "no snapshot interval or no request was recorded",
     "generator-lag": (
-        "the generator's own lag (scheduler lateness + response-handling lag at p99, or the judged percentile if higher) "
-        "is beyond max(5 % of a judged percentile, 5 ms) (reports.generator)"
+        "the generator's own lag (scheduler lateness + response-handling lag at the judged percentile) "
+        "is beyond max(5 % of a judged percentile, 5 ms) (reports.generator; not for capacity runs)"
     ),
     "generator-overloaded": "Locust's CPU warning fired: the generator, not the target, was the bottleneck",
     "incomplete": "the snapshot stream has no end line and the run was not aborted",

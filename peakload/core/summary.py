@@ -181,7 +181,7 @@ class LagFigures(Record):
 
 
 class LagCheck(Record):
-    """One judged percentile threshold against the generator's lag at ``lag_percentile`` (max(p, 99))."""
+    """One judged percentile threshold against the generator's lag at ``lag_percentile`` (the judged one)."""
 
     threshold: str  # the threshold's id
     scope: str

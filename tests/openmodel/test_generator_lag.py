@@ -75,7 +75,7 @@ def test_an_overloaded_generator_makes_the_run_invalid_naming_the_figure(tmp_pat
     assert proc.returncode == 3 and s["decided_by"] == "generator-lag", proc.stdout + proc.stderr
     verdict = [line for line in proc.stdout.splitlines() if "INVALID (exit 3)" in line]
     assert len(verdict) == 1
-    assert "the generator's own lag (scheduler lateness p99" in verdict[0] and "of the judged p95 of GET / (" in verdict[0]
+    assert "the generator's own lag (scheduler lateness p95" in verdict[0] and "of the judged p95 of GET / (" in verdict[0]
     assert f"beyond {TOLERANCE_RATIO * 100:g} %" in verdict[0]
     (check,) = gen["checks"]
     assert not check["within"] and check["lag_ms"] > max(check["judged_ms"] * TOLERANCE_RATIO, TOLERANCE_FLOOR_S * 1000)
