@@ -254,6 +254,10 @@ def _capacity_table(c: dict[str, Any]) -> str:
         f'<p id="capacity-verdict"><b>{_e(c.get("verdict", ""))}</b> — highest sustainable rate '
         f"{_e(c.get('highest_sustainable_rate'))}/s; first failing threshold: {_e(c.get('first_failing_threshold') or 'none')}</p>"
     )
+    why = c.get("attribution")
+    if isinstance(why, dict) and why.get("side"):
+        evidence = "; ".join(str(e) for e in why.get("evidence") or []) or "no saturation signal in the client, server or generator figures"
+        head += f'<p id="capacity-attribution">Which side saturated: <b>{_e(why["side"])}</b> — {_e(evidence)}</p>'
     return head + (
         '<table id="capacity"><tr><th>step</th><th>rate/s</th><th>requests</th><th>rps</th><th>p95 ms</th><th>p99 ms</th>'
         "<th>dropped</th><th>result</th></tr>" + "".join(rows) + "</table>"

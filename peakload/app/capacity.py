@@ -40,9 +40,11 @@ from peakload.core import (
 )
 from peakload.core.inputs import read_yaml, write_atomic
 from peakload.core.records import EVENTS, read_json_lines
+from reports.attribution import Attribution, attribute, window_figures
 from reports.build import Report, write_reports
 from reports.gate import evaluate
 from reports.results import Interval, RunData, load_results
+from reports.windows import window_data
 
 __all__ = ["CapacityOptions", "CapacityResult", "StepResult", "StepJudge", "capacity", "capacity_profile", "schedule_start"]
 
@@ -220,7 +222,20 @@ class CapacityResult:
     exit_code: int
 
 
-def _section(judge: StepJudge, profile: Profile, latency_basis: str) -> tuple[dict[str, Any], int]:
+def knee_attribution(saved: RunData, judge: StepJudge, step_s: float) -> Attribution | None:
+    """At the knee (or the step the generator gave out at): which side saturated, the knee step against the first."""
+    knee = next((s for s in judge.steps if not s.passed), None)
+    if judge.t0 is None or (knee is None and not judge.cpu_warning) or not judge.steps:
+        return None
+    k = (knee.step if knee is not None else judge.steps[-1].step) - 1
+    high = window_figures(window_data(saved, judge.t0, k * step_s, (k + 1) * step_s))
+    if high is None:
+        return None
+    low = window_figures(window_data(saved, judge.t0, 0.0, step_s)) if k > 0 else None
+    return attribute(low, high)
+
+
+def _section(judge: StepJudge, profile: Profile, latency_basis: str, why: Attribution | None = None) -> tuple[dict[str, Any], int]:
     cap = profile.capacity
     assert cap is not None
     steps = judge.steps
@@ -237,6 +252,10 @@ def _section(judge: StepJudge, profile: Profile, latency_basis: str) -> tuple[di
         verdict, code = f"the first step ({knee.rate:g}/s) already fails: {knee.messages[0]}", 1
     else:
         verdict, code = f"knee at {knee.rate:g} journeys/s; highest sustainable rate {highest:g} journeys/s", 0
+    if why is not None and knee is not None and code != 3:
+        verdict = verdict.replace(f"knee at {knee.rate:g} journeys/s", f"knee at {knee.rate:g} journeys/s: {why.text}", 1)
+        if highest is None:
+            verdict += f" ({why.text})"
     return {
         "start_rate": cap.start_rate,
         "factor": cap.factor,
@@ -252,6 +271,7 @@ def _section(judge: StepJudge, profile: Profile, latency_basis: str) -> tuple[di
         "verdict": verdict,
         "exit_code": code,
         "steps": [s.to_dict() for s in steps],
+        "attribution": why.to_json() if why is not None else None,
     }, code
 
 
@@ -316,7 +336,7 @@ def capacity(opts: CapacityOptions) -> CapacityResult:
                 break
     _annotate(run_dir, final)
     report = write_reports(run_dir, thresholds, tolerances=stepped.compare)
-    section, code = _section(final, profile, report.summary.latency_basis)
+    section, code = _section(final, profile, report.summary.latency_basis, knee_attribution(saved, final, cap.step))
     write_atomic(run_dir / "capacity.json", json.dumps(section, indent=2) + "\n")
     # Rebuild with capacity.json present: summary.json and report.html carry the capacity section
     # (and so does any later `peakload report` on this folder).

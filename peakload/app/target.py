@@ -94,6 +94,7 @@ class EmbeddedStorefront:
         ]
         if self.access_log_path is not None:
             cmd += ["--access-log", str(self.access_log_path)]
+        cmd += ["--db-pool-size", str(self.options.db_pool_size)]
         for route, seconds in self.options.inject_latency.items():
             cmd += ["--inject-latency", f"{route}={seconds:g}"]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -208,6 +208,7 @@ class EmbeddedSpec(Model):
     gateway_failure_rate: float = Field(default=0.02, ge=0, le=1)
     inject_latency: dict[str, Annotated[Duration, Field(le=3600)]] = {}  # route template -> extra seconds
     access_log: bool = False  # the storefront writes access.log (combined format) into the results folder
+    db_pool_size: int = Field(default=10, ge=1, le=1000)  # database connections (+ as many overflow): small to make the DB the bottleneck
 
     @field_validator("inject_latency")
     @classmethod
