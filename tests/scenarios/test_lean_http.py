@@ -61,6 +61,8 @@ def _app(peers: list[Any]) -> web.Application:
             return resp
         if path == "/echo":
             body = await request.read()
+            if request.query.get("headers"):
+                return web.json_response([[k.decode(), v.decode()] for k, v in request.raw_headers])
             return web.json_response({"cookie": request.headers.get("Cookie"), "method": request.method, "body": body.decode()})
         if path == "/forget":
             resp = web.json_response({})
@@ -200,3 +202,42 @@ def test_an_answer_later_than_the_network_timeout_fails_and_the_next_request_get
     assert got["events"][1]["exception"] == "TimeoutError" and got["events"][2]["exception"] is None
     assert got["events"][1]["context"] == {"step": "/slow"} and got["events"][1]["length"] == 0
     assert peers[0] == peers[1] != peers[2]  # the timed-out connection is not reused
+
+
+_SHOP_DRIVER = r"""
+import json, sys
+from locust.contrib.fasthttp import FastHttpSession
+from locust.event import Events
+from peakload.core import TargetSpec
+from scenarios.shop import BaseShop
+
+class EchoShop(BaseShop):
+    PATHS = {"health": "/echo", "echo": "/echo"}
+
+events = Events()
+shop = EchoShop(FastHttpSession(sys.argv[1], request_event=events.request, user=None), target=TargetSpec(), run_id="run-7")
+out = []
+for extra in ({"Idempotency-Key": "k1"}, {"Accept": "text/html"}):
+    with shop.call("home", "GET", "echo", query={"headers": 1}, headers=extra) as resp:
+        out.append(resp.js())
+json.dump({"lean": shop.session is not None, "out": out}, sys.stdout)
+"""
+
+
+def test_an_adapters_own_headers_are_added_or_override_the_usual_ones_once(server) -> None:
+    url, _ = server
+    proc = subprocess.run(
+        [sys.executable, "-c", _SHOP_DRIVER, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout)
+    assert got["lean"] is True
+    first, second = ([(k.lower(), v) for k, v in seen] for seen in got["out"])
+    assert ("x-peakload-run", "run-7") in first and ("idempotency-key", "k1") in first and ("accept", "application/json") in first
+    assert [v for k, v in second if k == "accept"] == ["text/html"]  # overridden, sent once
+    assert not any(k == "idempotency-key" for k, _ in second)  # the first request's own header is not kept
