@@ -214,18 +214,19 @@ class _Shard:
         return f"{self.label or 'shard'} at {self.url}"
 
 
-def _value(prometheus: str, promql: str) -> float | None:
+def _value(prometheus: str, promql: str) -> tuple[float | None, str]:
+    """The query's one value (None: no series, or NaN as of 0/0), and the error when Prometheus failed."""
     try:
         result = query(prometheus, promql)
-    except PrometheusError:
-        return None
+    except PrometheusError as exc:
+        return None, str(exc)
     if not result:
-        return None
+        return None, ""
     try:
         value = float(result[0]["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
+        return None, f"unexpected answer {str(result)[:200]}"
+    return (None if math.isnan(value) else value), ""
 
 
 def _check_prometheus(url: str, *, wait: float = 5.0) -> None:
@@ -263,6 +264,7 @@ def fleet_gate(opts: FleetGateOptions, *, out: Any = print) -> int:
     since: dict[str, float] = {}
     started = time.monotonic()
     done_since: float | None = None
+    errors: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=min(32, len(shards))) as pool:
 
         def poll_all() -> None:
@@ -278,8 +280,11 @@ def fleet_gate(opts: FleetGateOptions, *, out: Any = print) -> int:
             poll_all()
             reason = None
             for q in judged:
-                value = _value(prometheus, q.promql)
+                value, error = _value(prometheus, q.promql)
                 t = q.threshold
+                if error and error != errors.get(t.id):  # said once per distinct failure, not every interval
+                    out(f"  warning: {t.id}: not judged this time: {error}")
+                errors[t.id] = error
                 last[t.id] = value
                 if value is None:
                     continue
