@@ -601,7 +601,9 @@ class StageSpan:
 
 
 def _stage_spans(shape: Any, arrivals: Any) -> list[StageSpan]:
-    stages = shape.stages if isinstance(shape, ShapeSpec) else arrivals.stages if isinstance(arrivals, ArrivalsSpec) else []
+    stages: list[Any] = (
+        list(shape.stages) if isinstance(shape, ShapeSpec) else list(arrivals.stages) if isinstance(arrivals, ArrivalsSpec) else []
+    )
     out, t = [], 0.0
     for i, st in enumerate(stages):
         out.append(StageSpan(index=i, name=st.name, start=t, end=t + st.duration))
