@@ -51,8 +51,8 @@ from http.cookiejar import Cookie as JarCookie
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import gevent
 import orjson
+from gevent import getcurrent
 from geventhttpclient import HTTPClient
 from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketResponse
@@ -115,6 +115,11 @@ def _target(base_url: str) -> tuple[str, bool, str, int, str, str, str]:
         host += f":{port}"
     static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
     return base_url.rstrip("/"), ssl, parts.hostname, port, f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), static
+
+
+def _expire(greenlet: Any) -> None:
+    """The session timer fired: the exchange waiting in ``greenlet`` fails as a socket timeout would."""
+    greenlet.throw(TimeoutError("timed out"))
 
 
 def _header_lines(headers: Mapping[str, Any]) -> str:
@@ -419,7 +424,7 @@ class LeanSession:
         if not self._ssl and hasattr(sock, "_read_event") and hasattr(sock, "hub"):
             sock.settimeout(None)  # the session's timer bounds each exchange instead (see _send_recv)
             if self._timer is None:
-                self._timer = gevent.Timeout(self.network_timeout, TimeoutError("timed out"))
+                self._timer = sock.hub.loop.timer(self.network_timeout)  # libev's timer itself: started and stopped per exchange
         return sock, False
 
     def _drop(self) -> None:
@@ -442,7 +447,7 @@ class LeanSession:
                 sock, reused = self._socket()  # a new connection is bounded by connection_timeout
                 timer = self._timer
                 if timer is not None:
-                    timer.start()
+                    timer.start(_expire, getcurrent())
                 try:
                     data = self._send_recv(sock, head + body if body else head)
                 except (ConnectionResetError, BrokenPipeError):
@@ -450,7 +455,7 @@ class LeanSession:
                     if attempt or not reused or method not in _IDEMPOTENT:
                         raise
                     if timer is not None:
-                        timer.cancel()
+                        timer.stop()
                     continue
                 except BaseException:
                     self._drop()
@@ -460,7 +465,7 @@ class LeanSession:
                     if attempt or not reused or method not in _IDEMPOTENT:
                         raise HTTPConnectionClosed("connection closed.")
                     if timer is not None:
-                        timer.cancel()
+                        timer.stop()
                     continue
                 try:
                     return self._read(sock, method, data)
@@ -470,12 +475,13 @@ class LeanSession:
             raise AssertionError("unreachable")
         except BaseException:
             if timer is not None:
-                timer.cancel()
+                timer.stop()
+                timer.close()
                 self._timer = None  # a timer that fired is not started again: the next connection makes a new one
             raise
         finally:
             if timer is not None:
-                timer.cancel()
+                timer.stop()
 
     def _send_recv(self, sock: Any, data: bytes) -> bytes:
         """Send ``data``, wait for the first bytes of the answer.
