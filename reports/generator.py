@@ -195,7 +195,7 @@ def _cell(v: float | None) -> str:
 
 def _rows(lag: GeneratorLag) -> list[tuple[str, str, LagFigures | None]]:
     return [
-        ("scheduler lateness", "actual send − intended instant of a journey's first request", lag.scheduler_lateness),
+        ("scheduler lateness", "a journey's start (= its first send) − its intended instant", lag.scheduler_lateness),
         ("response-handling lag", "the gevent loop's lag (a 10 ms timer's overshoot), the proxy", lag.response_handling_lag),
     ]
 
