@@ -258,8 +258,13 @@ def locust_cmd(locustfile: Path, *, host: str, users: int, run_s: float, cpus: s
 def peakload_env(tmp: Path, *, seconds: float, pool: int, tag: str) -> tuple[dict[str, str], int]:
     profile = tmp / f"bench-{tag}.yaml"
     profile.write_text(PROFILE.format(seconds=int(seconds), pool=pool, slo=REPO / "profiles" / "slo.yaml"))
+    return run_env(profile, tmp, tag=tag)
+
+
+def run_env(profile: Path, tmp: Path, *, tag: str, drop: tuple[str, ...] = ("PEAKLOAD_",)) -> tuple[dict[str, str], int]:
+    """The environment of an instrumented Locust process on ``profile`` (results under ``tmp``) and its metrics port."""
     metrics = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PEAKLOAD_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(
         PEAKLOAD_PROFILE=str(profile),
         PEAKLOAD_RUN_ID=f"bench-{tag}",

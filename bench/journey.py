@@ -53,10 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generator import Scraper, locust_cmd, nginx_requests, start_nginx  # noqa: E402
+from generator import Scraper, locust_cmd, nginx_requests, run_env, start_nginx  # noqa: E402
 from shop_client_ab import LOCATIONS  # noqa: E402
-
-from peakload.core.net import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL, FLOOR = 2.0, 1.5
@@ -128,17 +126,7 @@ def peakload_env(tmp: Path, *, journey: str, seconds: float, rate: float, pool: 
             seconds=f"{seconds:g}", rate=rate, journey=journey, pool=pool, max_pool=max(pool, 10_000), slo=REPO / "profiles" / "slo.yaml"
         )
     )
-    metrics = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PEAKLOAD_", "BENCH_"))}
-    env.update(
-        PEAKLOAD_PROFILE=str(profile),
-        PEAKLOAD_RUN_ID=f"bench-{tag}",
-        PEAKLOAD_METRICS_PORT=str(metrics),
-        PEAKLOAD_RESULTS_DIR=str(tmp / f"results-{tag}"),
-        PEAKLOAD_SNAPSHOT_INTERVAL="2",
-        PYTHONPATH=str(REPO),
-    )
-    return env, metrics
+    return run_env(profile, tmp, tag=tag, drop=("PEAKLOAD_", "BENCH_"))
 
 
 def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, rate: float, tag: str) -> Side:

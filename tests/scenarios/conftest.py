@@ -7,17 +7,17 @@ a child process because importing Locust monkey-patches the importing process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.aiohttp_thread import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,32 +67,9 @@ def _app(shop: CraftedShop) -> web.Application:
 @pytest.fixture
 def crafted_shop() -> Any:
     shop = CraftedShop()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(_app(shop), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        shop.url = f"http://127.0.0.1:{port}"
-        holder["runner"] = runner
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10), "crafted shop did not start within 10 s"
-    yield shop
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(_app(shop), what="crafted shop") as url:
+        shop.url = url
+        yield shop
 
 
 def _drive(

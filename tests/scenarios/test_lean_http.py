@@ -10,7 +10,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from peakload.core.net import free_port
+from tests.aiohttp_thread import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,31 +102,8 @@ def _app(peers: list[Any]) -> web.Application:
 @pytest.fixture
 def server() -> Any:
     peers: list[Any] = []
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        runner = web.AppRunner(_app(peers), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        holder["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        holder["runner"] = runner
-        ready.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    yield holder["url"], peers
-    asyncio.run_coroutine_threadsafe(holder["runner"].cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serve_in_thread(_app(peers)) as url:
+        yield url, peers
 
 
 def drive(url: str, requests: list[dict[str, Any]], *, timeout: float = 5.0) -> dict[str, Any]:
