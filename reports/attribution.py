@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from reports.results import RunData
 
-__all__ = ["WindowFigures", "Attribution", "window_figures", "attribute", "SIDES"]
+__all__ = ["WindowFigures", "Attribution", "window_figures", "attribute", "run_attribution", "SIDES"]
 
 SIDES = ("generator", "target", "neither")
 POOL_LIMIT = 0.95
@@ -173,3 +173,33 @@ def attribute(low: WindowFigures | None, high: WindowFigures) -> Attribution:
     if tgt:
         return Attribution("target", tgt)
     return Attribution("neither", [])
+
+
+def _offered(iv: Any, open_model: bool) -> float:
+    return float(iv.target_rate or 0) if open_model else float(iv.users or 0)
+
+
+def _part(data: RunData, intervals: list[Any]) -> RunData:
+    part = RunData.from_intervals(intervals, path=data.path)
+    part.meta, part.header, part.server_header = data.meta, data.header, data.server_header
+    spans = [(iv.t_start, iv.t_end) for iv in intervals]
+    part.server = [r for r in data.server if any(a <= (r["t_start"] + r["t_end"]) / 2 < b for a, b in spans)]
+    return part
+
+
+def run_attribution(data: RunData) -> Attribution | None:
+    """A whole run: its most loaded intervals (offered load ≥ 90 % of the peak: arrivals/s, else users) against its
+    lightest (≤ 50 % of the peak, where the run has any); None when no interval was recorded."""
+    ivs = [iv for iv in data.intervals if iv.seconds > 0.2]
+    if not ivs:
+        return None
+    open_model = any(iv.target_rate for iv in ivs)  # arrivals/s offered; a closed model offers users
+    peak = max(_offered(iv, open_model) for iv in ivs)
+    if peak <= 0:
+        return None
+    high = window_figures(_part(data, [iv for iv in ivs if _offered(iv, open_model) >= 0.9 * peak]))
+    if high is None:
+        return None
+    light = [iv for iv in ivs if 0 < _offered(iv, open_model) <= 0.5 * peak]
+    low = window_figures(_part(data, light)) if light else None
+    return attribute(low, high)

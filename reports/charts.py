@@ -1,5 +1,5 @@
-"""Tiny inline-SVG charts, so report.html needs no JavaScript and no network; each point and bar has a
-``<title>`` (the browser shows its value and time on hover).
+"""Tiny inline-SVG charts, so report.html needs no network; each point and bar has a ``<title>`` (the browser
+shows its value and time on hover), and line charts carry their geometry for the report's inline zoom script.
 
 Usage: ``line_chart("rps", [("rps", [(t, v), ...])], y_unit="/s") -> str``
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import zlib
 
 __all__ = ["line_chart", "bar_chart", "PALETTE"]
 
@@ -51,8 +52,13 @@ def line_chart(
     def sy(y: float) -> float:
         return T + ph * (1 - y / ymax)
 
+    cid = html.escape(chart_id or f"chart-{zlib.crc32(title.encode()):08x}")
+    # data-* give the inline zoom script (reports/html.py) the plot's geometry: drag across a chart to zoom into a
+    # time range, double-click to go back; without script the chart is the same, static
     out = [
-        f'<svg class="chart" id="{html.escape(chart_id)}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{html.escape(title)}">',
+        f'<svg class="chart zoomable" id="{cid}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+        f'aria-label="{html.escape(title)}" data-l="{L}" data-t="{T}" data-pw="{pw}" data-ph="{ph}" data-xmax="{xmax:g}">',
+        f'<defs><clipPath id="clip-{cid}"><rect x="{L}" y="{T}" width="{pw}" height="{ph}"/></clipPath></defs>',
         f'<text x="{L}" y="16" class="title">{html.escape(title)}</text>',
         f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
     ]
@@ -64,18 +70,23 @@ def line_chart(
         )
     for i in range(6):
         x = xmax * i / 5
-        out.append(f'<text x="{sx(x):.1f}" y="{H - 14}" text-anchor="middle" class="axis">{x:.0f}s</text>')
+        out.append(f'<text x="{sx(x):.1f}" y="{H - 14}" text-anchor="middle" class="axis xtick">{x:.0f}s</text>')
+    out.append(f'<g class="zoom" clip-path="url(#clip-{cid})">')
     for i, (x, label) in enumerate(markers or []):
         # labels are staggered over four rows so neighbouring annotations stay readable
         out.append(
-            f'<line class="annotation" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{T}" y2="{T + ph}" stroke="#a0a" stroke-dasharray="4 3"/>'
-            f'<text x="{sx(x) + 3:.1f}" y="{T + 12 + 12 * (i % 4)}" class="axis" fill="#a0a">{html.escape(label[:40])}</text>'
+            f'<line class="annotation" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{T}" y2="{T + ph}" stroke="#a0a" stroke-dasharray="4 3" '
+            f'vector-effect="non-scaling-stroke"/>'
+            f'<text x="{sx(x) + 3:.1f}" y="{T + 12 + 12 * (i % 4)}" class="axis marker-label" fill="#a0a">{html.escape(label[:40])}</text>'
         )
+    legend: list[str] = []
     for i, (name, s) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
         if s:
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
-            out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.8" points="{path}"/>')
+            out.append(
+                f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.8" vector-effect="non-scaling-stroke" points="{path}"/>'
+            )
             # one hover target per point: its <title> is the tooltip (value and time), no script needed
             label = html.escape(name)
             out.extend(
@@ -84,10 +95,12 @@ def line_chart(
                 for x, y in s
             )
         ly = T + 12 + 16 * i
-        out.append(
+        legend.append(
             f'<rect x="{W - R + 8}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
             f'<text x="{W - R + 22}" y="{ly}" class="legend">{html.escape(name if len(name) <= 40 else "…" + name[-39:])}</text>'
         )
+    out.append("</g>")
+    out.extend(legend)
     out.append("</svg>")
     return "".join(out)
 

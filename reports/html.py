@@ -305,6 +305,48 @@ def _server_charts(s: Summary, data: RunData, marks: list[tuple[float, str]]) ->
     return parts
 
 
+# Drag across a time chart to zoom into that span (the lines, points and markers stretch, the time ticks are
+# relabelled); double-click to go back. Inline, no library, no network; without it the charts are static.
+ZOOM_JS = """
+(function () {
+  document.querySelectorAll("svg.zoomable").forEach(function (svg) {
+    var L = +svg.dataset.l, T = +svg.dataset.t, PW = +svg.dataset.pw, PH = +svg.dataset.ph, XMAX = +svg.dataset.xmax;
+    var g = svg.querySelector("g.zoom"), ticks = svg.querySelectorAll("text.xtick"), view = [0, XMAX], start = null, band = null;
+    if (!g || !(XMAX > 0)) return;
+    function frac(e) {
+      var r = svg.getBoundingClientRect(), px = (e.clientX - r.left) * svg.viewBox.baseVal.width / r.width;
+      return Math.max(0, Math.min(1, (px - L) / PW));
+    }
+    function show(a, b) {
+      view = [a, b];
+      var k = XMAX / (b - a), tx = L - (L + PW * a / XMAX) * k;
+      if (a <= 0 && b >= XMAX) g.removeAttribute("transform"); else g.setAttribute("transform", "translate(" + tx + ",0) scale(" + k + ",1)");
+      ticks.forEach(function (t, i) { var v = a + (b - a) * i / (ticks.length - 1); t.textContent = (b - a < 10 ? v.toFixed(1) : v.toFixed(0)) + "s"; });
+      svg.classList.toggle("zoomed", !(a <= 0 && b >= XMAX));
+    }
+    svg.addEventListener("mousedown", function (e) {
+      start = frac(e);
+      band = document.createElementNS(svg.namespaceURI, "rect");
+      band.setAttribute("y", T); band.setAttribute("height", PH); band.setAttribute("fill", "rgba(31,119,180,0.15)");
+      band.setAttribute("x", L + PW * start); band.setAttribute("width", 0);
+      svg.appendChild(band); e.preventDefault();
+    });
+    svg.addEventListener("mousemove", function (e) {
+      if (start === null) return;
+      var f = frac(e); band.setAttribute("x", L + PW * Math.min(start, f)); band.setAttribute("width", PW * Math.abs(f - start));
+    });
+    window.addEventListener("mouseup", function (e) {
+      if (start === null) return;
+      var f = frac(e), lo = Math.min(start, f), hi = Math.max(start, f), span = view[1] - view[0];
+      start = null; band.remove();
+      if (hi - lo > 0.01) show(view[0] + span * lo, view[0] + span * hi);
+    });
+    svg.addEventListener("dblclick", function () { show(0, XMAX); });
+  });
+})();
+"""
+
+
 def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] | None = None, *, baseline_id: str = "") -> str:
     s = summary
     parts = [
@@ -333,6 +375,8 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             + "</p>"
         )
     parts += ["<h2>Thresholds</h2>", _threshold_table(s)]
+    if s.attribution is not None:
+        parts.append(f"<p id='attribution'>Which side saturated under the peak load: <b>{_e(s.attribution.get('text', 'n/a'))}</b></p>")
     parts.append(lag_html(s, data))  # empty when the run did not measure the generator's lag
     if s.stages:
         parts += ["<h2>Stages</h2>", _stage_table(s)]
@@ -349,6 +393,7 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
         marks = _markers(data)
         parts += [
             "<h2>Load</h2>",
+            "<p class='hint'>Hover a point for its value; drag across a time chart to zoom into that span, double-click to go back.</p>",
             line_chart("Users and requests per second", [("users", tl["users"]), ("rps", tl["rps"])], markers=marks, chart_id="chart-load"),
             "<h2>Latency over time</h2>",
             line_chart(
@@ -410,5 +455,6 @@ def render_html(summary: Summary, data: RunData, compare_rows: list[CompareRow] 
             + _event_rows(s, data)
             + "</table>"
         ]
+    parts.append(f"<script>{ZOOM_JS}</script>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

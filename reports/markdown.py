@@ -126,6 +126,8 @@ def render_markdown(summary: Summary, compare_rows: list[CompareRow] | None = No
     if s.user_errors:
         out += ["", "### Errors raised in the locustfile", "", "| count | exception |", "|---:|---|"]
         out += [f"| {e.count} | {_md_text(e.message)} |" for e in s.user_errors]
+    if s.attribution is not None:
+        out += ["", f"**Which side saturated under the peak load:** {s.attribution.get('text', 'n/a')}"]
     if s.server is not None:
         out += ["", f"### Server side ({s.server.source}, every {s.server.interval_s:g} s)", ""]
         out += ["| figure | unit | intervals with a value | min | median | max |", "|---|---|---:|---:|---:|---:|"]

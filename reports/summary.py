@@ -24,6 +24,7 @@ from peakload.core.summary import (
     StageVerdict,
     Summary,
 )
+from reports.attribution import run_attribution
 from reports.gate import ThresholdResult
 from reports.generator import generator_lag, lag_reason
 from reports.results import RequestTotals, RunData
@@ -240,6 +241,7 @@ def build_summary(data: RunData, results: list[ThresholdResult]) -> Summary:
         capacity=data.capacity,
         generator=generator_lag(data, results),
         server=server_side(data),
+        attribution=why.to_json() if (why := run_attribution(data)) is not None else None,
     )
 
 

@@ -253,6 +253,8 @@ class Summary(Record):
     generator: GeneratorLag | None = None
     # the target's own figures (server.jsonl), when the run sampled them
     server: ServerSide | None = None
+    # which side saturated under the run's peak load, and the evidence (reports/attribution.py)
+    attribution: dict[str, Any] | None = None
 
     @field_validator("steps")
     @classmethod
@@ -268,7 +270,7 @@ class Summary(Record):
     def to_json(self) -> dict[str, Any]:
         """The ``summary.json`` object (``schema`` key first; optional sections only when present)."""
         out = self.model_dump(mode="json", by_alias=True)
-        for key in ("baseline", "capacity", "server"):
+        for key in ("baseline", "capacity", "server", "attribution"):
             if out[key] is None:
                 del out[key]
         if out["generator"] is None:  # the generator's lag: only when it was measured

@@ -121,3 +121,35 @@ def test_capacity_names_the_target_at_the_knee_of_a_shop_with_a_one_connection_p
     assert f"knee at {cap['knee_rate']:g} journeys/s: target saturated — " in cap["verdict"]
     html = (only_dir(tmp_path / "r") / "report.html").read_text()
     assert 'id="capacity-attribution"' in html and "<b>target</b>" in html
+    # the run's own report says the same from its peak-load intervals against its lightest
+    summary = json.loads((only_dir(tmp_path / "r") / "summary.json").read_text())
+    assert summary["attribution"]["side"] == "target", summary["attribution"]
+    assert "id='attribution'" in html
+
+
+@pytest.mark.load
+def test_capacity_and_the_report_name_the_generator_when_its_pool_drops_arrivals_on_an_idle_shop(tmp_path: Path) -> None:
+    profile = {
+        "version": "peakload/v1",
+        "name": "tiny-generator-pool",
+        "slo": None,
+        "target": {"users": 200},
+        "embedded": {"skus": 200},
+        "arrivals": {"kind": "constant", "stages": [{"duration": "4s", "rate": 2}], "journey": "shopper", "pool": 3, "max_pool": 3},
+        "capacity": {"start_rate": 2, "factor": 3, "step": "5s", "max_steps": 4, "stop_on_drop": True},
+        "journey": {"think_time": {"min": 0.3, "max": 0.6}, "session_actions": {"min": 3, "max": 5}},
+        "thresholds": {"all": ["error_ratio < 5%"]},
+    }
+    path = tmp_path / "tiny-generator-pool.yaml"
+    path.write_text(yaml.safe_dump(profile, sort_keys=False))
+    res = peakload("capacity", "--profile", str(path), "--results", str(tmp_path / "r"), "--quiet", timeout=300)
+    assert res.returncode in (0, 1), res.stdout + res.stderr[-2000:]
+    run = only_dir(tmp_path / "r")
+    cap = json.loads((run / "capacity.json").read_text())
+    print(cap["verdict"])
+    assert cap["first_failing_threshold"] == "dropped arrivals", cap["verdict"]
+    assert cap["attribution"]["side"] == "generator", cap["attribution"]
+    assert any("dropped while the shop was idle" in e for e in cap["attribution"]["evidence"])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["attribution"]["side"] == "generator", summary["attribution"]
+    assert "load generator saturated" in (run / "summary.md").read_text()

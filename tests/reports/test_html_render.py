@@ -41,7 +41,7 @@ def test_report_renders_charts_in_chromium(tmp_path: Path) -> None:
     (run / "events.jsonl").write_text('{"t": 1764000030.0, "kind": "chaos", "name": "kill replica", "detail": "storefront-2"}\n')
     write_reports(run, [parse_threshold("all", "p95 < 1ms"), parse_threshold("all", "error_ratio < 1%")])
     html = run / "report.html"
-    assert "<script" not in html.read_text() and "http://" not in html.read_text().replace("http://127.0.0.1:1", "")
+    assert "<script src" not in html.read_text() and "http://" not in html.read_text().replace("http://127.0.0.1:1", "")
 
     dom = _chromium(tmp_path, "--dump-dom", html.as_uri()).stdout
     for chart in ("chart-load", "chart-latency", "chart-latency-names", "chart-errors", "chart-distribution", "chart-funnel"):
@@ -57,3 +57,47 @@ def test_report_renders_charts_in_chromium(tmp_path: Path) -> None:
     # The chart line colours are present in the pixels (the SVG really rendered).
     pixels = {c for _, c in colors}
     assert (0x1F, 0x77, 0xB4) in pixels and (0xD6, 0x27, 0x28) in pixels
+
+
+# Drives the report's own zoom script in Chromium as a person would with a mouse: press at a quarter of the load
+# chart's plot, drag to its middle, release; then double-click. The page records what the chart shows.
+_DRIVE = """<script>
+var svg = document.getElementById("chart-load"), r = svg.getBoundingClientRect();
+var L = +svg.dataset.l, PW = +svg.dataset.pw, W = svg.viewBox.baseVal.width;
+function at(kind, f, target) {
+  var x = r.left + r.width * (L + PW * f) / W;
+  (target || svg).dispatchEvent(new MouseEvent(kind, {clientX: x, clientY: r.top + 60, bubbles: true}));
+}
+function ticks() { return Array.from(svg.querySelectorAll("text.xtick")).map(function (t) { return t.textContent; }).join(","); }
+var before = ticks();
+at("mousedown", 0.25); at("mousemove", 0.5); at("mouseup", 0.5, window);
+document.body.dataset.before = before;
+document.body.dataset.zoomed = ticks();
+document.body.dataset.transform = svg.querySelector("g.zoom").getAttribute("transform") || "none";
+svg.dispatchEvent(new MouseEvent("dblclick", {bubbles: true}));
+document.body.dataset.reset = ticks();
+document.body.dataset.resetTransform = svg.querySelector("g.zoom").getAttribute("transform") || "none";
+</script></body>"""
+
+
+def test_dragging_across_a_chart_zooms_into_that_span_and_a_double_click_goes_back(tmp_path: Path) -> None:
+    import html as htmllib
+    import re
+
+    run = tmp_path / "run"
+    write_synthetic_run(run, names=2, seconds=120)
+    write_reports(run, [parse_threshold("all", "error_ratio < 1%")])
+    page = (run / "report.html").read_text()
+    assert 'svg class="chart zoomable"' in page and "<script src" not in page
+    driven = tmp_path / "driven.html"
+    driven.write_text(page.replace("</body>", _DRIVE))
+    dom = _chromium(tmp_path, "--dump-dom", driven.as_uri()).stdout
+    body = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', re.search(r"<body[^>]*>", dom).group(0)))  # type: ignore[union-attr]
+    body = {k: htmllib.unescape(v) for k, v in body.items()}
+    before, zoomed, reset = (body[k].split(",") for k in ("before", "zoomed", "reset"))
+    xmax = float(before[-1].rstrip("s"))
+    # the six time ticks now span a quarter of the run, from a quarter to the half (within a pixel's rounding)
+    assert float(zoomed[0].rstrip("s")) == pytest.approx(xmax * 0.25, abs=xmax * 0.01), zoomed
+    assert float(zoomed[-1].rstrip("s")) == pytest.approx(xmax * 0.5, abs=xmax * 0.01), zoomed
+    assert body["transform"].startswith("translate(") and "scale(" in body["transform"]
+    assert reset == before and body["reset-transform"] == "none"
