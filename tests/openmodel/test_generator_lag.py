@@ -48,6 +48,7 @@ def test_a_light_run_is_valid_and_reports_a_small_lateness(tmp_path: Path) -> No
     (check,) = gen["checks"]
     assert check["within"] and check["lag_ms"] <= check["allowed_ms"] and check["metric"] == "p95"
     assert "Generator lag" in (run.run_dir / "summary.md").read_text()
+    assert s["attribution"]["side"] == "neither", s["attribution"]  # a light run against an unsaturated target
 
 
 @pytest.mark.load
@@ -91,6 +92,9 @@ def test_an_overloaded_generator_makes_the_run_invalid_naming_the_figure(tmp_pat
     assert late.get_total_count() == s["requests"]["GET /"]["requests"]
     assert late.get_value_at_percentile(99) / 1000 > HOG_BURN_MS / 2
     assert "Generator lag" in (run_dir / "report.html").read_text()
+    # and the report names the generator as the side that saturated, with its lateness as the evidence
+    assert s["attribution"]["side"] == "generator", s["attribution"]
+    assert any(e.startswith("scheduler lateness p99") for e in s["attribution"]["evidence"]), s["attribution"]
 
 
 def test_generator_lag_merges_exactly_and_is_exported() -> None:
