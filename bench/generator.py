@@ -225,7 +225,10 @@ def measure(cmd: list[str], *, port: int, seconds: float, env: dict[str, str] | 
                 proc.wait()
 
 
-def locust_cmd(locustfile: Path, *, host: str, users: int, run_s: float, cpus: str, processes: int = 0) -> list[str]:
+def locust_cmd(
+    locustfile: Path, *, host: str, users: int, run_s: float, cpus: str, processes: int = 0, spawn_rate: float | None = None
+) -> list[str]:
+    """A headless Locust command pinned to ``cpus``: ``users`` spawned at ``spawn_rate`` per second (default: all in 0.1 s)."""
     cmd = [
         "taskset",
         "-c",
@@ -240,7 +243,7 @@ def locust_cmd(locustfile: Path, *, host: str, users: int, run_s: float, cpus: s
         "-u",
         str(users),
         "-r",
-        str(users * 10),
+        f"{spawn_rate:g}" if spawn_rate else str(users * 10),
         "-t",
         f"{run_s:.0f}s",
         "--host",

@@ -148,7 +148,7 @@ class _Series:
         self.sum_s = 0.0
         self.buckets = [0] * n_buckets  # non-cumulative; last one is +Inf
         self.hdr: HdrCounts | None = HdrCounts() if with_hdr else None
-        self.hdr_counts: list[int] = self.hdr.counts if self.hdr is not None else []
+        self.hdr_counts: Any = self.hdr.counts if self.hdr is not None else []
         self.service: HdrCounts | None = None  # created on first service-time sample
         self.reasons: dict[str, int] = {}
 

@@ -2,24 +2,18 @@
 
 Usage: ``percentiles(h, [50, 95, 99]) -> {50: µs, ...}`` — same values as
 ``h.get_value_at_percentile`` but one pass over the non-zero counters only.
+``decode_add`` (adding an encoded histogram in C) lives in exporters.histogram,
+which the master's merge uses too; it is re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
-import ctypes
-import zlib
 from array import array
 from itertools import compress
 
-import pyhdrh
-from hdrh.codec import (
-    ExternalHeader,
-    PayloadHeader,
-    ext_header_size,
-    payload_header_size,
-)
 from hdrh.histogram import HdrHistogram
+
+from exporters.histogram import decode_add
 
 __all__ = ["nonzero", "percentiles", "decode_add"]
 
@@ -74,58 +68,3 @@ def percentiles(h: HdrHistogram, ps: list[float]) -> dict[float, int | None]:
         if k == len(targets):
             break
     return out
-
-
-class _Scratch:
-    """A reusable counts buffer, so decoding allocates no 190 KB array per row."""
-
-    def __init__(self, like: HdrHistogram) -> None:
-        self.counts = (ctypes.c_uint64 * like.counts_len)()
-        self.settings = (like.significant_figures, like.lowest_trackable_value, like.highest_trackable_value, like.counts_len)
-
-
-_scratch: _Scratch | None = None
-
-
-def decode_add(target: HdrHistogram, encoded: str | bytes) -> None:
-    """Add an encoded histogram (``HdrHistogram.encode()``) into ``target``.
-
-    Same result as ``target.decode_and_add(encoded)``, but decodes into a
-    reused buffer and adds only the range of non-zero counters (10-50x faster
-    for the sparse per-interval histograms of a snapshot file). Raises
-    ValueError for a payload that is not a histogram with ``target``'s settings.
-    """
-    global _scratch
-    if _scratch is None or _scratch.settings != (
-        target.significant_figures,
-        target.lowest_trackable_value,
-        target.highest_trackable_value,
-        target.counts_len,
-    ):
-        _scratch = _Scratch(target)
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-        header = ExternalHeader.from_buffer_copy(raw[:ext_header_size])
-        data = zlib.decompress(raw[ext_header_size : ext_header_size + header.length])
-        payload = PayloadHeader.from_buffer_copy(data[:payload_header_size])
-    except (ValueError, zlib.error) as exc:
-        raise ValueError(f"not an encoded histogram: {exc}") from None
-    if (payload.significant_figures, payload.lowest_trackable_value, payload.highest_trackable_value) != (
-        target.significant_figures,
-        target.lowest_trackable_value,
-        target.highest_trackable_value,
-    ):
-        raise ValueError("histogram settings differ from the report's (1 µs .. 1 h, 3 significant digits)")
-    res = pyhdrh.decode(data, payload_header_size, ctypes.addressof(_scratch.counts), target.counts_len, 8)
-    total, lo, hi = res["total"], res["min_nonzero_index"], res["max_nonzero_index"]
-    if not total or lo < 0:
-        return
-    n = hi - lo + 1
-    src = ctypes.addressof(_scratch.counts) + lo * 8
-    pyhdrh.add_array(ctypes.addressof(target.counts) + lo * 8, src, n, 8)
-    ctypes.memset(src, 0, n * 8)
-    lo_value = target.get_value_from_index(lo)
-    hi_value = target.get_highest_equivalent_value(target.get_value_from_index(hi))
-    target.min_value = min(target.min_value, lo_value)
-    target.max_value = max(target.max_value, hi_value)
-    target.total_count += total

@@ -52,7 +52,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import orjson
-from gevent import getcurrent
 from geventhttpclient import HTTPClient
 from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketResponse
@@ -115,11 +114,6 @@ def _target(base_url: str) -> tuple[str, bool, str, int, str, str, str]:
         host += f":{port}"
     static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
     return base_url.rstrip("/"), ssl, parts.hostname, port, f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), static
-
-
-def _expire(greenlet: Any) -> None:
-    """The session timer fired: the exchange waiting in ``greenlet`` fails as a socket timeout would."""
-    greenlet.throw(TimeoutError("timed out"))
 
 
 def _header_lines(headers: Mapping[str, Any]) -> str:
@@ -280,7 +274,6 @@ class LeanSession:
         "_client",
         "_sock",
         "_used",
-        "_timer",
         "_blocks",
         "cookies",
         "jar",
@@ -305,7 +298,6 @@ class LeanSession:
         self._client: HTTPClient | None = None  # made at the first request: an idle pool user holds no connection
         self._sock: Any = None
         self._used = 0.0  # when the kept socket last carried a request (monotonic)
-        self._timer: Any = None  # unused: sends and reads are bounded by the socket timeout (see _socket)
         self._blocks: dict[tuple[tuple[str, Any], ...], str] | None = None  # made at the first request
         self.cookies: dict[str, str] = {}
         self.jar: Any = jar
@@ -440,72 +432,49 @@ class LeanSession:
         A connection the server closed before answering is opened again and the request
         sent once more, for an idempotent method only (a write it may have processed is not sent twice).
         """
-        timer = None
-        try:
-            for attempt in (0, 1):
-                sock, reused = self._socket()  # a new connection is bounded by connection_timeout
-                timer = self._timer
-                if timer is not None:
-                    timer.start(_expire, getcurrent())
-                try:
-                    data = self._send_recv(sock, head + body if body else head)
-                except (ConnectionResetError, BrokenPipeError):
-                    self._drop()
-                    if attempt or not reused or method not in _IDEMPOTENT:
-                        raise
-                    if timer is not None:
-                        timer.stop()
-                    continue
-                except BaseException:
-                    self._drop()
+        for attempt in (0, 1):
+            sock, reused = self._socket()  # a new connection is bounded by connection_timeout
+            try:
+                data = self._send_recv(sock, head + body if body else head)
+            except (ConnectionResetError, BrokenPipeError):
+                self._drop()
+                if attempt or not reused or method not in _IDEMPOTENT:
                     raise
-                if not data:
-                    self._drop()
-                    if attempt or not reused or method not in _IDEMPOTENT:
-                        raise HTTPConnectionClosed("connection closed.")
-                    if timer is not None:
-                        timer.stop()
-                    continue
-                try:
-                    return self._read(sock, method, data)
-                except BaseException:
-                    self._drop()
-                    raise
-            raise AssertionError("unreachable")
-        except BaseException:
-            if timer is not None:
-                timer.stop()
-                timer.close()
-                self._timer = None  # a timer that fired is not started again: the next connection makes a new one
-            raise
-        finally:
-            if timer is not None:
-                timer.stop()
+                continue
+            except BaseException:
+                self._drop()
+                raise
+            if not data:
+                self._drop()
+                if attempt or not reused or method not in _IDEMPOTENT:
+                    raise HTTPConnectionClosed("connection closed.")
+                continue
+            try:
+                return self._read(sock, method, data)
+            except BaseException:
+                self._drop()
+                raise
+        raise AssertionError("unreachable")
 
     def _send_recv(self, sock: Any, data: bytes) -> bytes:
         """Send ``data``, wait for the first bytes of the answer.
 
-        A plain socket is driven through its raw non-blocking socket and gevent's read
-        watcher (what gevent's ``sendall``/``recv`` do, without their Python layers and
-        a timer per call: the session's one timer bounds the whole exchange); TLS goes
-        through gevent's socket methods and their per-call network timeout.
+        A plain socket's request goes out in one ``send`` on its raw non-blocking socket
+        (a request fits the send buffer; what does not is sent by gevent's ``sendall``,
+        bounded by the network timeout): gevent's ``sendall`` would ask the kernel for the
+        buffer size and run a chunking loop for every request. TLS goes through gevent's
+        socket methods. The read is gevent's ``recv``, bounded by the network timeout.
         """
-        raw = getattr(sock, "_sock", None) if self._timer is not None else None
-        if raw is None:
+        if self._ssl:
             sock.sendall(data)
-            return sock.recv(_BLOCK)
-        try:
-            sent = raw.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            sock.sendall(data[sent:])  # a full send buffer: gevent's cooperative loop for the rest
-        while True:
-            sock.hub.wait(sock._read_event)
+        else:
             try:
-                return raw.recv(_BLOCK)
+                sent = sock._sock.send(data)
             except BlockingIOError:
-                continue  # woken without data
+                sent = 0
+            if sent < len(data):
+                sock.sendall(data[sent:])
+        return sock.recv(_BLOCK)
 
     def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, ResponseHeaders, bytes]:
         """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""
