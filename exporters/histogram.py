@@ -22,16 +22,16 @@ loops, instead of building a histogram and walking its 23,552 counters.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import ctypes
+import struct
 import sys
 import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyhdrh
-from hdrh.codec import ExternalHeader, PayloadHeader, ext_header_size, payload_header_size
+from hdrh.codec import V2_COMPRESSION_COOKIE_BASE, V2_ENCODING_COOKIE_BASE, ext_header_size, get_cookie_base, payload_header_size
 from hdrh.histogram import HdrHistogram
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ __all__ = [
     "new_hdr",
     "decode_hdr",
     "decode_add",
+    "read_encoded",
+    "Decoded",
 ]
 
 # contracts §5: 1 µs .. 1 h, 3 significant digits
@@ -163,7 +165,7 @@ class HdrCounts:
 
     def add_encoded(self, blob: str | bytes) -> None:
         """Add a base64 blob produced by :meth:`encode` (or any HdrHistogram V2 encoder with the contract settings)."""
-        _decode_into(self.counts, blob)
+        read_encoded(blob).add_to(self.counts)
 
     def add(self, other: HdrCounts) -> None:
         """Add another ``HdrCounts`` in place."""
@@ -201,45 +203,74 @@ def _check_settings(digits: int, lowest: int, highest: int, counts_len: int | No
         )
 
 
-class _Scratch:
-    """A reused counts buffer to decode into, so a decode allocates no 188 KB array."""
+_EXTERNAL = struct.Struct(">II")  # hdrh.codec.ExternalHeader: cookie, length of the zlib part
+_PAYLOAD = struct.Struct(">IIIIQQd")  # hdrh.codec.PayloadHeader
+assert _EXTERNAL.size == ext_header_size and _PAYLOAD.size == payload_header_size
+_POOL: list[ctypes.Array[ctypes.c_uint64]] = []  # zeroed counts buffers to decode into (a decode allocates no 188 KB array)
+_POOL_MAX = 256
 
-    counts: ctypes.Array[ctypes.c_uint64] | None = None
 
-
-def _decode_into(counts: ctypes.Array[ctypes.c_uint64], blob: str | bytes) -> tuple[int, int, int]:
-    """Add an encoded contract histogram into ``counts`` (64-bit, COUNTS_LEN); (total, first, last non-zero index).
-
-    Same counts as ``HdrHistogram.decode(blob)`` added in, but decoded into a reused buffer and
-    only the non-zero range added, in C. Raises ValueError for anything that is not a V2
-    histogram with the contract settings (nothing is added then).
-    """
-    if len(counts) != COUNTS_LEN:
-        raise ValueError(f"expected a counts array of {COUNTS_LEN}, got {len(counts)}")
+def _payload(blob: str | bytes) -> bytes:
+    """The decompressed V2 payload of a base64 blob, its headers checked (contract settings); else ValueError."""
     try:
-        raw = base64.b64decode(blob, validate=True)
-        header = ExternalHeader.from_buffer_copy(raw[:ext_header_size])
-        data = zlib.decompress(raw[ext_header_size : ext_header_size + header.length])
-        payload = PayloadHeader.from_buffer_copy(data[:payload_header_size])
-    except (ValueError, binascii.Error, zlib.error) as exc:
+        raw = binascii.a2b_base64(blob, strict_mode=True)
+        cookie, length = _EXTERNAL.unpack_from(raw)
+        if get_cookie_base(cookie) != V2_COMPRESSION_COOKIE_BASE or length != len(raw) - ext_header_size:
+            raise ValueError("bad compression header")
+        data = zlib.decompress(raw[ext_header_size:])
+        cookie, payload_len, _offset, digits, lowest, highest, _ratio = _PAYLOAD.unpack_from(data)
+    except (ValueError, binascii.Error, struct.error, zlib.error) as exc:
         raise ValueError(f"not an encoded histogram: {exc}") from None
-    _check_settings(payload.significant_figures, payload.lowest_trackable_value, payload.highest_trackable_value)
-    scratch = _Scratch.counts
-    if scratch is None:
-        scratch = _Scratch.counts = (ctypes.c_uint64 * COUNTS_LEN)()
+    if get_cookie_base(cookie) != V2_ENCODING_COOKIE_BASE or payload_header_size + payload_len > len(data):
+        raise ValueError("not an encoded histogram: bad payload header")
+    _check_settings(digits, lowest, highest)
+    return data
+
+
+class Decoded:
+    """An encoded histogram decoded and checked, not yet added anywhere (see :func:`read_encoded`)."""
+
+    __slots__ = ("_counts", "total", "lo", "hi")
+
+    def __init__(self, counts: ctypes.Array[ctypes.c_uint64], total: int, lo: int, hi: int) -> None:
+        self._counts: ctypes.Array[ctypes.c_uint64] | None = counts
+        self.total, self.lo, self.hi = total, lo, hi
+
+    def add_to(self, counts: ctypes.Array[ctypes.c_uint64]) -> None:
+        """Add into ``counts`` (64-bit, COUNTS_LEN), once: the decode buffer goes back to the pool."""
+        src = self._counts
+        if src is None:
+            raise RuntimeError("this decoded histogram was added already")
+        if len(counts) != COUNTS_LEN:
+            raise ValueError(f"expected a counts array of {COUNTS_LEN}, got {len(counts)}")
+        self._counts = None
+        if self.total:
+            n = self.hi - self.lo + 1
+            at = ctypes.addressof(src) + self.lo * _WORD
+            pyhdrh.add_array(ctypes.addressof(counts) + self.lo * _WORD, at, n, _WORD)
+            ctypes.memset(at, 0, n * _WORD)
+        if len(_POOL) < _POOL_MAX:
+            _POOL.append(src)
+
+
+def read_encoded(blob: str | bytes) -> Decoded:
+    """Decode a base64 HdrHistogram blob into a pooled buffer, checked through; add it later with ``add_to``.
+
+    Raises ValueError for anything that is not a V2 histogram with the contract settings. A caller
+    that must merge all or nothing (``StatsStore.merge_delta``) decodes every blob first.
+    """
+    data = _payload(blob)
+    buf = _POOL.pop() if _POOL else (ctypes.c_uint64 * COUNTS_LEN)()
     try:
-        res = pyhdrh.decode(data, payload_header_size, ctypes.addressof(scratch), COUNTS_LEN, _WORD)
+        res = pyhdrh.decode(data, payload_header_size, ctypes.addressof(buf), COUNTS_LEN, _WORD)
     except (ValueError, TypeError, OverflowError) as exc:
-        ctypes.memset(scratch, 0, COUNTS_LEN * _WORD)
+        ctypes.memset(buf, 0, COUNTS_LEN * _WORD)
+        _POOL.append(buf)
         raise ValueError(f"not an encoded histogram: {exc}") from None
     total, lo, hi = res["total"], res["min_nonzero_index"], res["max_nonzero_index"]
     if not total or lo < 0:
-        return 0, -1, -1
-    n = hi - lo + 1
-    src = ctypes.addressof(scratch) + lo * _WORD
-    pyhdrh.add_array(ctypes.addressof(counts) + lo * _WORD, src, n, _WORD)
-    ctypes.memset(src, 0, n * _WORD)
-    return total, lo, hi
+        return Decoded(buf, 0, -1, -1)
+    return Decoded(buf, total, lo, hi)
 
 
 def decode_add(target: HdrHistogram, blob: str | bytes) -> None:
@@ -250,7 +281,9 @@ def decode_add(target: HdrHistogram, blob: str | bytes) -> None:
     with the contract settings (1 µs .. 1 h, 3 significant digits).
     """
     _check_settings(target.significant_figures, target.lowest_trackable_value, target.highest_trackable_value, target.counts_len)
-    total, lo, hi = _decode_into(target.counts, blob)
+    d = read_encoded(blob)
+    total, lo, hi = d.total, d.lo, d.hi
+    d.add_to(target.counts)
     if not total:
         return
     target.min_value = min(target.min_value, target.get_value_from_index(lo))

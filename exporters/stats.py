@@ -58,7 +58,9 @@ from exporters.histogram import (
     MASK,
     SHIFT,
     UNIT_MAG,
+    Decoded,
     HdrCounts,
+    read_encoded,
 )
 from peakload.core.records import GENERATOR_KINDS, MAX_MESSAGE_CHARS, add_reason
 from peakload.core.steps import NO_STEP, STEPS
@@ -113,6 +115,21 @@ def _check_step(step: object) -> str:
     if not isinstance(step, str) or step not in _KNOWN_STEPS:
         raise ValueError(f"unknown journey step {step!r}; expected one of {', '.join(STEPS)} (or none)")
     return step
+
+
+def _hdr_payload(blob: object, count: int, where: str, *, exact: bool) -> Decoded | None:
+    """A row's encoded histogram checked through (None when absent): it must decode and hold the row's count (or at most it)."""
+    if not blob:
+        return None
+    if not isinstance(blob, str | bytes):
+        raise ValueError(f"{where}: expected a base64 HdrHistogram, got {type(blob).__name__}")
+    try:
+        d = read_encoded(blob)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if d.total != count if exact else d.total > count:
+        raise ValueError(f"{where}: holds {d.total} values, {'expected' if exact else 'more than'} the row's count {count}")
+    return d
 
 
 def _check_reasons(reasons: object, failures: int, where: str) -> None:
@@ -373,6 +390,7 @@ class StatsStore:
         edges = tuple(float(e) for e in delta.get("edges", ()))
         if edges != self.edges:
             raise ValueError(f"bucket edges differ: expected {list(self.edges)}, got {list(edges)}")
+        payloads: list[tuple[Decoded | None, Decoded | None]] = []  # the rows' histograms, checked before anything is merged
         for row in delta.get("requests", ()):
             where = f"{row.get('method')} {row.get('name')}"
             try:
@@ -387,6 +405,8 @@ class StatsStore:
             if sum(row["buckets"]) != row["count"] or sum(row["errors"].values()) != row["failures"]:
                 raise ValueError(f"{where}: count/failures do not match its buckets/errors")
             _check_reasons(row.get("reasons", {}), row["failures"], where)
+            payloads.append((_hdr_payload(row.get("hdr"), row["count"], f"{where}: hdr", exact=True),
+                             _hdr_payload(row.get("service_hdr"), row["count"], f"{where}: service_hdr", exact=False)))  # fmt: skip
         for key in delta.get("business", {}):
             if key not in self._business:
                 raise ValueError(f"unknown business key {key!r}; expected one of {list(BUSINESS_KEYS)}")
@@ -395,8 +415,11 @@ class StatsStore:
                 raise ValueError(f"unknown arrivals key {key!r}; expected one of {list(ARRIVAL_KEYS)}")
         generator = delta.get("generator") or {}
         self._check_generator(generator)
+        lag_payloads = {
+            kind: _hdr_payload(row.get("hdr"), row["count"], f"generator {kind}: hdr", exact=True) for kind, row in generator.items()
+        }
         # validated: now merge
-        for row in delta.get("requests", ()):
+        for row, (hdr, service_hdr) in zip(delta.get("requests", ()), payloads, strict=True):
             key = (row["name"], row["method"], row.get("step", NO_STEP))
             s = self._pending.get(key)
             if s is None:
@@ -411,12 +434,12 @@ class StatsStore:
             for msg, v in row.get("reasons", {}).items():
                 if v:
                     add_reason(s.reasons, msg, v, limit=MAX_REASONS)
-            if row.get("hdr"):
-                s.hdr.add_encoded(row["hdr"])  # type: ignore[union-attr]
-            if row.get("service_hdr"):
+            if hdr is not None:
+                hdr.add_to(s.hdr.counts)  # type: ignore[union-attr]
+            if service_hdr is not None:
                 if s.service is None:
                     s.service = HdrCounts()
-                s.service.add_encoded(row["service_hdr"])
+                service_hdr.add_to(s.service.counts)
         for k, v in delta.get("business", {}).items():
             self._business[k] += v
         for k, v in delta.get("arrivals", {}).items():
@@ -426,8 +449,8 @@ class StatsStore:
             if g is None:
                 g = self._lag[kind] = _Lag(self._n_lag, with_hdr=True)
             _add_lag(g, row["count"], row["sum_s"], row["buckets"])
-            if row.get("hdr"):
-                g.hdr.add_encoded(row["hdr"])  # type: ignore[union-attr]
+            if lag_payloads[kind] is not None:
+                lag_payloads[kind].add_to(g.hdr.counts)  # type: ignore[union-attr]
 
     def _check_generator(self, generator: Any) -> None:
         if not isinstance(generator, dict):
