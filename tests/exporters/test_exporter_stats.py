@@ -194,3 +194,37 @@ def test_settings_from_the_smoke_profile_carry_its_slo_edges(slo_spec) -> None:
         ExporterSettings.from_profile(profile, run_id="r-1", metrics_port=70000)
     with pytest.raises(ConfigError, match="PEAKLOAD_SNAPSHOT_INTERVAL"):
         ExporterSettings.from_profile(profile, run_id="r-1", snapshot_interval=0.01)
+
+
+def _blob_of(n: int) -> str:
+    h = HdrCounts()
+    for i in range(n):
+        h.record_us(1000 + i)
+    return h.encode()
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda row, other: row.update(hdr=other["hdr"]), r"/api/orders: hdr: holds 1 values, expected the row's count 3"),
+        (lambda row, other: row.update(hdr=row["hdr"][:-8]), r"/api/orders: hdr: not an encoded histogram"),
+        (lambda row, other: row.update(hdr="bm90IGEgaGlzdG9ncmFt"), r"/api/orders: hdr: not an encoded histogram"),
+        (lambda row, other: row.update(service_hdr=_blob_of(4)), r"/api/orders: service_hdr: holds 4 values, more than the row's count 3"),
+    ],
+    ids=["other-count", "truncated", "not-hdr", "service-more-than-count"],
+)
+def test_a_delta_whose_histogram_does_not_hold_its_row_is_refused_whole(spoil, message) -> None:
+    """Every row's histograms are decoded and counted before anything merges: a bad last row leaves the store as it was."""
+    worker = StatsStore(edges=bucket_edges())
+    worker.record("/api/home", "GET", 0.05, 200, None, 0.04)
+    for seconds in (0.1, 0.2, 0.3):
+        worker.record("/api/orders", "POST", seconds, 201, None, seconds * 0.9)
+    delta = _wire(worker.drain_delta())
+    home, orders = delta["requests"]
+    assert (home["name"], orders["name"]) == ("/api/home", "/api/orders")
+    spoil(orders, home)
+    master = StatsStore(edges=bucket_edges())
+    with pytest.raises(ValueError, match=message):
+        master.merge_delta(delta)
+    assert master.drain_delta()["requests"] == []  # the good first row was not merged either
+    assert list(master.series_totals()) == []
