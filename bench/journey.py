@@ -19,13 +19,19 @@ product, cart PUT), cart, checkout, pay, order: 11 requests):
   /metrics (scraped every 5 s), HDR histograms for intended-start and service
   time, snapshots every 2 s, the arrival scheduler;
 * bare Locust: ``bench/journey_bare_locustfile.py``, 64 ``FastHttpUser`` s with
-  ``rest()`` body checks, ``constant_pacing`` to the same rate, ``--visits``
-  visits in all. The users are spawned at the visit rate, so their visits are
-  evenly spread (one every 1/rate s) like the open model's arrivals; with
-  ``--bare-burst`` they are spawned in 0.1 s and their visits come in
-  bunches, which lets one event-loop turn serve many answers at once (about
-  one ``epoll_wait`` per 44 requests instead of one per request) and flatters
-  the bare side.
+  ``rest()`` body checks, ``--visits`` visits in all, each user pacing its
+  visits on a common grid (user u's k-th visit at T0 + (u + 64k) / rate), so
+  the visits are evenly spread, one every 1/rate s, like the open model's
+  arrivals: the same load, which is what the ratio compares;
+* bare Locust on ``constant_pacing`` (third side, ``--no-paced`` leaves it
+  out): the same users with Locust's own pacing, all spawned at once. Users
+  spawned or late together stay together, so its visits come in bunches and
+  the process, always having another answer ready, rarely sleeps: cheaper per
+  request, but a different (bursty) load. Its ratio is printed too.
+
+Each side's sleeps per request (voluntary context switches of its threads,
+/proc/<pid>/task/*/status) show which load it offered: about 1 per request
+for evenly spread visits, about 0 for bunched ones.
 
 Requests are counted by the target (nginx ``stub_status``, its own polls
 taken off) and by each side (Locust's ``--json`` totals); CPU is the Locust
@@ -34,7 +40,7 @@ the first request the target saw to the last. The figure is requests per
 CPU-second; failures are counted on both sides and a side with failures, or
 whose count differs from the target's, makes the run invalid (exit 3): a
 fast-failing client must not win. Sides alternate per round; the ratio is
-peakload / bare of the per-side medians. Goal >= 2.0, floor 1.5 (exit 0 at
+peakload / bare (evenly spread) of the per-side medians. Goal >= 2.0, floor 1.5 (exit 0 at
 or above the floor, 2 below).
 
 ``--rss``: a pool of 10,000 and of 50,000 idle users (single_request and
@@ -93,6 +99,19 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def proc_sleeps(pid: int) -> int:
+    """Times the process's threads went to sleep (voluntary context switches, /proc/<pid>/task/*/status)."""
+    n = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    n += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended between the listing and the read
+    return n
+
+
 def proc_rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -107,6 +126,7 @@ class Side:
     failures: int
     window_requests: int  # target-counted, first to last request
     cpu_s: float
+    sleeps: int  # voluntary context switches in the window: the process found nothing to do and slept
 
     @property
     def per_cpu(self) -> float:
@@ -134,7 +154,7 @@ def peakload_env(tmp: Path, *, journey: str, seconds: float, rate: float, pool: 
     return run_env(profile, tmp, tag=tag, drop=("PEAKLOAD_", "BENCH_"))
 
 
-def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, rate: float, tag: str, burst: bool = False) -> Side:
+def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, rate: float, tag: str, pacing: bool = False) -> Side:
     seconds = visits / rate
     run_s = seconds + 30  # an upper bound; the run is stopped once the target has seen its last request
     if name == "peakload":
@@ -142,10 +162,15 @@ def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, ra
         cmd = locust_cmd(REPO / "locustfile.py", host=host, users=1, run_s=run_s, cpus="1")
     else:
         env, mport = {k: v for k, v in os.environ.items() if not k.startswith(("PEAKLOAD_", "BENCH_"))}, None
-        env.update(BENCH_VISITS_PER_USER=str(visits // POOL), BENCH_PACING=repr(POOL / rate), PYTHONPATH=str(REPO))
-        # Spawned at the visit rate, constant pacing keeps the users' visits evenly spread, one every 1/rate s, as the
-        # open model's arrivals are; --bare-burst spawns them all in 0.1 s, so their visits come in bunches
-        spawn = None if burst else rate
+        env.update(
+            BENCH_VISITS_PER_USER=str(visits // POOL),
+            BENCH_PACING=repr(POOL / rate),
+            BENCH_GRID="0" if pacing else "1",
+            PYTHONPATH=str(REPO),
+        )
+        # Spawned at the visit rate and paced on their own grids, the users' visits stay evenly spread, one every
+        # 1/rate s, as the open model's arrivals are; --bare-pacing is Locust's constant_pacing, all spawned in 0.1 s
+        spawn = None if pacing else rate
         cmd = locust_cmd(REPO / "bench" / "journey_bare_locustfile.py", host=host, users=POOL, run_s=run_s, cpus="1", spawn_rate=spawn)
     cmd = [*cmd, "--json"]
     before = target.served()
@@ -158,7 +183,7 @@ def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, ra
         start = last = None
         while time.monotonic() < deadline:
             try:
-                c = proc_cpu(proc.pid)
+                c = (proc_cpu(proc.pid), proc_sleeps(proc.pid))
             except (FileNotFoundError, ProcessLookupError):
                 break  # ended between two samples
             n, t = target.served(), time.monotonic()
@@ -191,7 +216,12 @@ def run_side(tmp: Path, name: str, *, host: str, target: Target, visits: int, ra
     client = sum(s["num_requests"] for s in stats)
     failures = sum(s["num_failures"] for s in stats)
     return Side(
-        target=target.served() - before, client=client, failures=failures, window_requests=last[0] - start[0], cpu_s=last[1] - start[1]
+        target=target.served() - before,
+        client=client,
+        failures=failures,
+        window_requests=last[0] - start[0],
+        cpu_s=last[1][0] - start[1][0],
+        sleeps=last[1][1] - start[1][1],
     )
 
 
@@ -242,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=250.0, help="offered visits per second, both sides")
     parser.add_argument("--rss", action="store_true", help="measure the idle cost per pooled user instead")
     parser.add_argument(
-        "--bare-burst", action="store_true", help="spawn the bare users all at once (their visits in bunches) instead of at the visit rate"
+        "--no-paced", action="store_true", help="leave out the third side (bare users on Locust's constant_pacing, visits in bunches)"
     )
     a = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="peakload-journey-") as tmp_s:
@@ -254,17 +284,28 @@ def main(argv: list[str] | None = None) -> int:
                 return main_rss(host, tmp)
             rounds, visits = min(max(a.rounds, 1), MAX_ROUNDS), min(max(a.visits, POOL), MAX_VISITS) // POOL * POOL
             target = Target(port)
-            per_cpu: dict[str, list[float]] = {"peakload": [], "bare": []}
+            sides = ("peakload", "bare") if a.no_paced else ("peakload", "bare", "bare-paced")
+            per_cpu: dict[str, list[float]] = {name: [] for name in sides}
             invalid = []
             for r in range(rounds):
-                for name in ("peakload", "bare") if r % 2 == 0 else ("bare", "peakload"):
-                    s = run_side(tmp, name, host=host, target=target, visits=visits, rate=a.rate, tag=f"{name}-{r}", burst=a.bare_burst)
+                for name in sides if r % 2 == 0 else sides[::-1]:
+                    s = run_side(
+                        tmp,
+                        name.split("-")[0],
+                        host=host,
+                        target=target,
+                        visits=visits,
+                        rate=a.rate,
+                        tag=f"{name}-{r}",
+                        pacing=name == "bare-paced",
+                    )
                     per_cpu[name].append(s.per_cpu)
                     ok = s.failures == 0 and s.client == s.target
                     if not ok:
                         invalid.append(f"round {r + 1} {name}: {s.failures} failures, client counted {s.client}, target served {s.target}")
                     print(
-                        f"round {r + 1}: {name:<8} {s.window_requests} requests in {s.cpu_s:.2f} CPU s: {s.per_cpu:6.0f} requests per CPU-second; "
+                        f"round {r + 1}: {name:<10} {s.window_requests} requests in {s.cpu_s:.2f} CPU s: {s.per_cpu:6.0f} requests per CPU-second; "
+                        f"{s.sleeps / max(s.window_requests, 1):.2f} sleeps per request; "
                         f"client {s.client} = target {s.target}: {'yes' if s.client == s.target else 'NO'}; failures {s.failures}"
                     )
         finally:
@@ -274,9 +315,15 @@ def main(argv: list[str] | None = None) -> int:
     ratio = peak / bare
     verdict = "goal met" if ratio >= GOAL else "floor met, goal not" if ratio >= FLOOR else "below the floor"
     print(
-        f"shopper funnel, requests per generator CPU-second (median of {rounds}): peakload {peak:.0f}, bare FastHttpUser {bare:.0f}; "
-        f"ratio {ratio:.2f} (goal {GOAL}, floor {FLOOR}): {verdict}"
+        f"shopper funnel, requests per generator CPU-second (median of {rounds}): peakload {peak:.0f}, bare FastHttpUser {bare:.0f} "
+        f"(the same evenly spread visits); ratio {ratio:.2f} (goal {GOAL}, floor {FLOOR}): {verdict}"
     )
+    if "bare-paced" in per_cpu:
+        paced = statistics.median(per_cpu["bare-paced"])
+        print(
+            f"against bare FastHttpUser on constant_pacing {paced:.0f} (its visits in bunches: it rarely sleeps, which is cheaper per "
+            f"request, but it is not the load peakload offers): ratio {peak / paced:.2f}"
+        )
     if invalid:
         print("INVALID: " + "; ".join(invalid))
         return 3

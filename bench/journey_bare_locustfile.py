@@ -1,7 +1,13 @@
 """Bare Locust for bench/journey.py: a ``FastHttpUser`` walking the same shopper funnel with ``rest()`` body checks.
 
 Each user signs in once, then walks ``BENCH_VISITS_PER_USER`` visits, one every
-``BENCH_PACING`` seconds (``constant_pacing``), and stops. A visit is the
+``BENCH_PACING`` seconds, and stops. With ``BENCH_GRID=1`` (bench/journey.py's
+default) user number u (of n, in spawn order) makes its k-th visit at
+T0 + (u + k x n) x pacing / n, T0 the first user's start, whatever the others
+do: the visits are evenly spread, one every pacing / n seconds (what the open
+model's arrivals are). Without it the wait is Locust's ``constant_pacing``:
+Locust spawns the users in batches, users started or late together stay
+together, and the visits come in bunches. A visit is the
 peakload bench profile's: home, 2 x (category page, product, cart PUT), cart,
 checkout, pay, order — the same requests, headers and body checks as
 ``scenarios.client.ShopClient`` makes, written the way a Locust user would.
@@ -10,6 +16,7 @@ Not meant to be run by hand.
 
 import os
 import random
+import time
 import uuid
 
 from locust import FastHttpUser, constant_pacing, task
@@ -18,6 +25,17 @@ from locust.exception import StopUser
 __all__ = ["BareShopper"]
 
 VISITS = int(os.environ.get("BENCH_VISITS_PER_USER", "10"))
+PACING = float(os.environ.get("BENCH_PACING", "0.1"))
+GRID = os.environ.get("BENCH_GRID") == "1"
+USERS = int(os.environ.get("BENCH_USERS", "64"))
+_grid = {"t0": 0.0, "users": 0}  # the first user's start and how many started: each user's place on the common grid
+
+
+def grid_pacing(user):
+    """Until this user's next visit on the common grid: T0 + (u + visits x n) x pacing / n (never bunches with the others)."""
+    return max(0.0, user.t0 + user.visits * PACING - time.time())
+
+
 RUN = {"X-Peakload-Run": "bench-bare", "Accept": "application/json"}
 ADDRESS = {"name": "Peakload Shopper", "line1": "11 Guanggun Road", "city": "Hangzhou", "postcode": "310000", "country": "CN"}
 
@@ -27,12 +45,19 @@ def _count(v, lo=0):
 
 
 class BareShopper(FastHttpUser):
-    wait_time = constant_pacing(float(os.environ.get("BENCH_PACING", "0.1")))
+    wait_time = grid_pacing if GRID else constant_pacing(PACING)
     network_timeout = 10.0
     connection_timeout = 5.0
 
     def on_start(self):
-        self.visits = 0
+        if not _grid["users"]:
+            _grid["t0"] = time.time()
+        u, _grid["users"] = _grid["users"], _grid["users"] + 1
+        self.visits, self.t0 = 0, _grid["t0"] + u * PACING / USERS
+        if GRID:
+            wait = self.t0 - time.time()
+            if wait > 0:
+                time.sleep(wait)  # gevent's sleep (Locust patched it): this user's first place on the grid
         self.headers = dict(RUN)
         with self.rest("POST", "/api/sessions", json={"username": "user00001", "password": "peakload"}, headers=self.headers) as r:
             if r.js is None or not isinstance(r.js.get("token"), str) or not _count(r.js.get("user_id"), 1):

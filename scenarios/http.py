@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import orjson
+from gevent import getcurrent
 from geventhttpclient import HTTPClient
 from geventhttpclient._parser import HTTPParseError
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketResponse
@@ -114,6 +115,11 @@ def _target(base_url: str) -> tuple[str, bool, str, int, str, str, str]:
         host += f":{port}"
     static = f"Host: {host}\r\nUser-Agent: {HTTPClient.DEFAULT_HEADERS['User-Agent']}\r\nAccept-Encoding: gzip, deflate\r\n"
     return base_url.rstrip("/"), ssl, parts.hostname, port, f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), static
+
+
+def _expire(greenlet: Any) -> None:
+    """The session timer fired: the exchange waiting in ``greenlet`` fails as a socket timeout would."""
+    greenlet.throw(TimeoutError("timed out"))
 
 
 def _header_lines(headers: Mapping[str, Any]) -> str:
@@ -274,6 +280,7 @@ class LeanSession:
         "_client",
         "_sock",
         "_used",
+        "_timer",
         "_blocks",
         "cookies",
         "jar",
@@ -298,6 +305,7 @@ class LeanSession:
         self._client: HTTPClient | None = None  # made at the first request: an idle pool user holds no connection
         self._sock: Any = None
         self._used = 0.0  # when the kept socket last carried a request (monotonic)
+        self._timer: Any = None  # network_timeout of a whole exchange on a plain socket (libev's timer, made once)
         self._blocks: dict[tuple[tuple[str, Any], ...], str] | None = None  # made at the first request
         self.cookies: dict[str, str] = {}
         self.jar: Any = jar
@@ -413,9 +421,10 @@ class LeanSession:
             self._drop()
         sock = self._sock = self._pool()._create_socket()
         self._used = time.monotonic()
-        # Each send and read is bounded by the socket's own network timeout (gevent's, per call, as FastHttpSession's).
-        # A session timer per exchange (libev's, restarted each time) was tried: in a full-suite run it expired early
-        # on 72 of 4000 first screens of a 100..1500 ms target with a 10 s timeout, so it is not used.
+        if not self._ssl and hasattr(sock, "_read_event") and hasattr(sock, "hub"):
+            # A plain socket: the session's one libev timer bounds each whole exchange (see _exchange) instead of a
+            # gevent Timeout object made for every wait; TLS keeps the socket's own per-call network timeout.
+            sock.settimeout(None)
         return sock, False
 
     def _drop(self) -> None:
@@ -432,49 +441,77 @@ class LeanSession:
         A connection the server closed before answering is opened again and the request
         sent once more, for an idempotent method only (a write it may have processed is not sent twice).
         """
+        out = head + body if body else head
         for attempt in (0, 1):
             sock, reused = self._socket()  # a new connection is bounded by connection_timeout
+            timer = None
+            if sock.gettimeout() is None:  # a plain socket (see _socket): bounded by the session's timer
+                timer = self._timer
+                if timer is None:
+                    timer = self._timer = sock.hub.loop.timer(self.network_timeout)
+                # update=True: from the real now. libev's cached loop time is as old as the loop's last turn, and a
+                # turn that ran many greenlets (thousands of users starting) leaves it seconds behind; a timer started
+                # from it expires that much early (a 2 s timer after 1 s when the loop was 1 s behind).
+                timer.start(_expire, getcurrent(), update=True)
             try:
-                data = self._send_recv(sock, head + body if body else head)
-            except (ConnectionResetError, BrokenPipeError):
-                self._drop()
-                if attempt or not reused or method not in _IDEMPOTENT:
+                try:
+                    data = self._send_recv(sock, out)
+                except (ConnectionResetError, BrokenPipeError):
+                    self._drop()
+                    if attempt or not reused or method not in _IDEMPOTENT:
+                        raise
+                    continue
+                except BaseException:
+                    self._drop()
                     raise
-                continue
+                if not data:
+                    self._drop()
+                    if attempt or not reused or method not in _IDEMPOTENT:
+                        raise HTTPConnectionClosed("connection closed.")
+                    continue
+                try:
+                    return self._read(sock, method, data)
+                except BaseException:
+                    self._drop()
+                    raise
             except BaseException:
-                self._drop()
+                if timer is not None:
+                    # A timer whose callback threw is still inside that callback (the throw switched here from the
+                    # hub): started again now, gevent's wrapper would handle it when the callback returns. The next
+                    # connection makes a new one.
+                    timer.stop()
+                    timer.close()
+                    self._timer = None
                 raise
-            if not data:
-                self._drop()
-                if attempt or not reused or method not in _IDEMPOTENT:
-                    raise HTTPConnectionClosed("connection closed.")
-                continue
-            try:
-                return self._read(sock, method, data)
-            except BaseException:
-                self._drop()
-                raise
+            finally:
+                if timer is not None:
+                    timer.stop()
         raise AssertionError("unreachable")
 
     def _send_recv(self, sock: Any, data: bytes) -> bytes:
         """Send ``data``, wait for the first bytes of the answer.
 
-        A plain socket's request goes out in one ``send`` on its raw non-blocking socket
-        (a request fits the send buffer; what does not is sent by gevent's ``sendall``,
-        bounded by the network timeout): gevent's ``sendall`` would ask the kernel for the
-        buffer size and run a chunking loop for every request. TLS goes through gevent's
-        socket methods. The read is gevent's ``recv``, bounded by the network timeout.
+        A plain socket's request goes out in one ``send`` on its raw non-blocking socket (what
+        does not fit the send buffer goes through gevent's ``sendall``), and the read waits on
+        gevent's read watcher: the session's timer bounds the exchange, so no gevent Timeout is
+        made per wait and the kernel is not asked for the buffer size per request. TLS goes
+        through gevent's socket methods and their per-call network timeout.
         """
-        if self._ssl:
+        if self._ssl or sock.gettimeout() is not None:
             sock.sendall(data)
-        else:
+            return sock.recv(_BLOCK)
+        raw = sock._sock
+        try:
+            sent = raw.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            sock.sendall(data[sent:])
+        while True:
             try:
-                sent = sock._sock.send(data)
+                return raw.recv(_BLOCK)
             except BlockingIOError:
-                sent = 0
-            if sent < len(data):
-                sock.sendall(data[sent:])
-        return sock.recv(_BLOCK)
+                sock.hub.wait(sock._read_event)  # woken by the answer, or by the session timer's TimeoutError
 
     def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, ResponseHeaders, bytes]:
         """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""

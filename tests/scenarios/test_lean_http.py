@@ -38,8 +38,12 @@ events.request.add_listener(lambda **kw: seen.append({
 }))
 http = FastHttpSession(spec["url"], request_event=events.request, user=None, network_timeout=spec.get("timeout", 5.0), connection_timeout=2.0)
 session = LeanSession.of(http)
+from gevent.monkey import get_original
+busy = get_original("time", "sleep")  # the real sleep: this greenlet holds the loop, as a long run of greenlets would
 out = []
 for r in spec["requests"]:
+    if r.get("hold_loop"):
+        busy(r["hold_loop"])
     with session.request(r["method"], r["path"], name=r.get("name"), json=r.get("json"), headers={"X-Peakload-Run": "t"},
                          context={"step": r["path"]}) as resp:
         if r.get("fail"):
@@ -90,6 +94,9 @@ def _app(peers: list[Any]) -> web.Application:
         if path == "/slow":
             await asyncio.sleep(2.0)
             return web.json_response({"late": True})
+        if path == "/wait":
+            await asyncio.sleep(float(request.query["s"]))
+            return web.json_response({"waited": request.query["s"]})
         if path == "/boom":
             return web.json_response({"error": "boom"}, status=500)
         return web.json_response({"path": path})
@@ -179,6 +186,18 @@ def test_an_answer_later_than_the_network_timeout_fails_and_the_next_request_get
     assert got["events"][1]["exception"] == "TimeoutError" and got["events"][2]["exception"] is None
     assert got["events"][1]["context"] == {"step": "/slow"} and got["events"][1]["length"] == 0
     assert peers[0] == peers[1] != peers[2]  # the timed-out connection is not reused
+
+
+def test_the_network_timeout_counts_from_when_the_request_starts_not_from_the_loops_last_turn(server) -> None:
+    """A request made after greenlets held the loop for 1.2 s still gets its whole 1.5 s network timeout.
+
+    libev's cached time is as old as the loop's last turn; a timer started from it (without update) would
+    expire 1.2 s early and fail this 0.6 s answer: the lean path's session timer starts from the real now.
+    """
+    url, _ = server
+    got = drive(url, [{"method": "GET", "path": "/first"}, {"method": "GET", "path": "/wait?s=0.6", "hold_loop": 1.2}], timeout=1.5)
+    assert [o["status"] for o in got["out"]] == [200, 200], [(e["exception"], e["message"]) for e in got["events"]]
+    assert json.loads(got["out"][1]["body"]) == {"waited": "0.6"}
 
 
 _SHOP_DRIVER = r"""
