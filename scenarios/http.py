@@ -118,7 +118,7 @@ def _target(base_url: str) -> tuple[str, bool, str, int, str, str, str]:
 
 
 def _expire(greenlet: Any) -> None:
-    """The session timer fired: the exchange waiting in ``greenlet`` fails as a socket timeout would."""
+    """The exchange timer fired: the exchange waiting in ``greenlet`` fails as a socket timeout would."""
     greenlet.throw(TimeoutError("timed out"))
 
 
@@ -280,7 +280,6 @@ class LeanSession:
         "_client",
         "_sock",
         "_used",
-        "_timer",
         "_blocks",
         "cookies",
         "jar",
@@ -305,7 +304,6 @@ class LeanSession:
         self._client: HTTPClient | None = None  # made at the first request: an idle pool user holds no connection
         self._sock: Any = None
         self._used = 0.0  # when the kept socket last carried a request (monotonic)
-        self._timer: Any = None  # network_timeout of a whole exchange on a plain socket (libev's timer, made once)
         self._blocks: dict[tuple[tuple[str, Any], ...], str] | None = None  # made at the first request
         self.cookies: dict[str, str] = {}
         self.jar: Any = jar
@@ -422,8 +420,8 @@ class LeanSession:
         sock = self._sock = self._pool()._create_socket()
         self._used = time.monotonic()
         if not self._ssl and hasattr(sock, "_read_event") and hasattr(sock, "hub"):
-            # A plain socket: the session's one libev timer bounds each whole exchange (see _exchange) instead of a
-            # gevent Timeout object made for every wait; TLS keeps the socket's own per-call network timeout.
+            # A plain socket: one libev timer bounds each whole exchange (see _exchange) instead of a gevent Timeout
+            # object made for every wait; TLS keeps the socket's own per-call network timeout.
             sock.settimeout(None)
         return sock, False
 
@@ -445,13 +443,12 @@ class LeanSession:
         for attempt in (0, 1):
             sock, reused = self._socket()  # a new connection is bounded by connection_timeout
             timer = None
-            if sock.gettimeout() is None:  # a plain socket (see _socket): bounded by the session's timer
-                timer = self._timer
-                if timer is None:
-                    timer = self._timer = sock.hub.loop.timer(self.network_timeout)
-                # update=True: from the real now. libev's cached loop time is as old as the loop's last turn, and a
-                # turn that ran many greenlets (thousands of users starting) leaves it seconds behind; a timer started
-                # from it expires that much early (a 2 s timer after 1 s when the loop was 1 s behind).
+            if sock.gettimeout() is None:  # a plain socket (see _socket): the whole exchange is bounded by one timer
+                # A new libev timer each time (0.3 us): one restarted after a stop goes on with what was left of its
+                # time, so a session's timer would expire once its exchanges added up to the timeout. update=True:
+                # from the real now, as libev's cached loop time is as old as the loop's last turn, and a turn that ran
+                # many greenlets leaves it seconds behind (a 2 s timer fired after 1 s when the loop was 1 s behind).
+                timer = sock.hub.loop.timer(self.network_timeout)
                 timer.start(_expire, getcurrent(), update=True)
             try:
                 try:
@@ -474,18 +471,10 @@ class LeanSession:
                 except BaseException:
                     self._drop()
                     raise
-            except BaseException:
-                if timer is not None:
-                    # A timer whose callback threw is still inside that callback (the throw switched here from the
-                    # hub): started again now, gevent's wrapper would handle it when the callback returns. The next
-                    # connection makes a new one.
-                    timer.stop()
-                    timer.close()
-                    self._timer = None
-                raise
             finally:
                 if timer is not None:
                     timer.stop()
+                    timer.close()
         raise AssertionError("unreachable")
 
     def _send_recv(self, sock: Any, data: bytes) -> bytes:
@@ -493,7 +482,7 @@ class LeanSession:
 
         A plain socket's request goes out in one ``send`` on its raw non-blocking socket (what
         does not fit the send buffer goes through gevent's ``sendall``), and the read waits on
-        gevent's read watcher: the session's timer bounds the exchange, so no gevent Timeout is
+        gevent's read watcher: the exchange timer bounds it, so no gevent Timeout is
         made per wait and the kernel is not asked for the buffer size per request. TLS goes
         through gevent's socket methods and their per-call network timeout.
         """
@@ -511,7 +500,7 @@ class LeanSession:
             try:
                 return raw.recv(_BLOCK)
             except BlockingIOError:
-                sock.hub.wait(sock._read_event)  # woken by the answer, or by the session timer's TimeoutError
+                sock.hub.wait(sock._read_event)  # woken by the answer, or by the exchange timer's TimeoutError
 
     def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, ResponseHeaders, bytes]:
         """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""

@@ -200,6 +200,18 @@ def test_the_network_timeout_counts_from_when_the_request_starts_not_from_the_lo
     assert json.loads(got["out"][1]["body"]) == {"waited": "0.6"}
 
 
+def test_each_request_gets_the_whole_network_timeout_however_long_the_ones_before_took(server) -> None:
+    """Four 0.4 s answers on one kept connection with a 1 s timeout: each is bounded on its own, none adds up.
+
+    (A libev timer restarted after a stop goes on with what was left of its time: one timer kept per
+    session failed the third of these.)
+    """
+    url, peers = server
+    got = drive(url, [{"method": "GET", "path": "/wait?s=0.4"} for _ in range(4)], timeout=1.0)
+    assert [o["status"] for o in got["out"]] == [200] * 4, [(e["exception"], e["message"]) for e in got["events"]]
+    assert len(set(peers)) == 1
+
+
 _SHOP_DRIVER = r"""
 import json, sys
 from locust.contrib.fasthttp import FastHttpSession
