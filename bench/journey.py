@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                         invalid.append(f"round {r + 1} {name}: {s.failures} failures, client counted {s.client}, target served {s.target}")
                     print(
                         f"round {r + 1}: {name:<10} {s.window_requests} requests in {s.cpu_s:.2f} CPU s: {s.per_cpu:6.0f} requests per CPU-second; "
-                        f"{s.sleeps / max(s.window_requests, 1):.2f} sleeps per request; "
+                        f"{max(s.sleeps, 0) / max(s.window_requests, 1):.2f} sleeps per request; "
                         f"client {s.client} = target {s.target}: {'yes' if s.client == s.target else 'NO'}; failures {s.failures}"
                     )
         finally:

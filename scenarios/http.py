@@ -497,10 +497,13 @@ class LeanSession:
         if sent < len(data):
             sock.sendall(data[sent:])
         while True:
+            # wait first: an answer is hardly ever there the moment its request left (a read now would fail
+            # with EAGAIN, a system call and an exception per request)
+            sock.hub.wait(sock._read_event)  # woken by the answer, or by the exchange timer's TimeoutError
             try:
                 return raw.recv(_BLOCK)
             except BlockingIOError:
-                sock.hub.wait(sock._read_event)  # woken by the answer, or by the exchange timer's TimeoutError
+                continue  # woken without data
 
     def _read(self, sock: Any, method: str, data: bytes) -> tuple[int, ResponseHeaders, bytes]:
         """Parse the answer: a plain head with Content-Length here; anything else (chunked, 1xx, no length) by geventhttpclient."""
