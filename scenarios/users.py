@@ -180,9 +180,11 @@ class ShoppingSession(SequentialTaskSet):
         """
         if self.user._state == LOCUST_STATE_STOPPING:
             raise StopUser()
-        self._sleep(self.wait_time())
-        if self.user._state == LOCUST_STATE_STOPPING:
-            raise StopUser()
+        think = self.wait_time()
+        if think > 0:  # no think time: straight on (a zero sleep is a trip through gevent's loop for nothing)
+            self._sleep(think)
+            if self.user._state == LOCUST_STATE_STOPPING:
+                raise StopUser()
 
     @task
     def open_first_screen(self) -> None:
