@@ -285,9 +285,9 @@ def fleet_gate(opts: FleetGateOptions, *, out: Any = print) -> int:
                 if error and error != errors.get(t.id):  # said once per distinct failure, not every interval
                     out(f"  warning: {t.id}: not judged this time: {error}")
                 errors[t.id] = error
-                last[t.id] = value
-                if value is None:
+                if value is None:  # no series this time (e.g. the shards just stopped): the last observation stands
                     continue
+                last[t.id] = value
                 ever.add(t.id)
                 if _OPS[t.op](value, t.value):
                     since.pop(t.id, None)
